@@ -1,0 +1,74 @@
+"""The evidence a run leaves: `runs/<task>/metrics.json` in one shape for every task,
+and the console table that puts the model beside its baselines.
+
+    {"task", "seeds", "device", "train_seconds", "config", "versions",
+     "test": {METHOD: {METRIC: number}}}
+
+METHOD is "model" or a baseline's name; METRIC a plain name ("rmse", "accuracy"), with
+"@h2" for a horizon or step. Over several seeds the number is the median and the
+per-seed values sit beside it as "<metric>_seeds".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import torch
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries that produce the numbers."""
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "pandas": pd.__version__,
+            "matplotlib": matplotlib.__version__}
+
+
+def median_over_seeds(per_seed: list[dict[str, float]]) -> dict[str, Any]:
+    """[{metric: value} per seed] -> {metric: median, metric_seeds: [values]}.
+
+    With one seed the value is reported as it is, without a `_seeds` list."""
+    if len(per_seed) == 1:
+        return dict(per_seed[0])
+    merged: dict[str, Any] = {}
+    for name in per_seed[0]:
+        values = [float(run[name]) for run in per_seed]
+        merged[name] = statistics.median(values)
+        merged[f"{name}_seeds"] = values
+    return merged
+
+
+def write_metrics(run_dir: Path, *, task: str, seeds: list[int], device: str,
+                  train_seconds: float, config: dict[str, Any],
+                  test: dict[str, dict[str, Any]]) -> Path:
+    """Write metrics.json atomically and return its path."""
+    if "model" not in test:
+        raise ValueError("test metrics need a 'model' entry beside the baselines")
+    payload = {"task": task, "seeds": seeds, "device": device,
+               "train_seconds": round(train_seconds, 3), "config": config,
+               "versions": versions(), "test": test}
+    path = Path(run_dir) / "metrics.json"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(tmp, path)
+    return path
+
+
+def comparison_table(test: dict[str, dict[str, Any]], metrics: list[str]) -> str:
+    """A plain-text table: one row per method, one column per metric (no `_seeds`)."""
+    width = max(len(m) for m in test)
+    lines = [" " * width + "".join(f"{m:>14}" for m in metrics)]
+    for method, scores in test.items():
+        cells = "".join(f"{scores[m]:>14.6g}" if m in scores else f"{'-':>14}"
+                        for m in metrics)
+        lines.append(f"{method:<{width}}" + cells)
+    return "\n".join(lines)
