@@ -66,9 +66,10 @@ def write_metrics(run_dir: Path, *, task: str, seeds: list[int], device: str,
 def comparison_table(test: dict[str, dict[str, Any]], metrics: list[str]) -> str:
     """A plain-text table: one row per method, one column per metric (no `_seeds`)."""
     width = max(len(m) for m in test)
-    lines = [" " * width + "".join(f"{m:>14}" for m in metrics)]
+    columns = max(14, *(len(m) + 2 for m in metrics))
+    lines = [" " * width + "".join(f"{m:>{columns}}" for m in metrics)]
     for method, scores in test.items():
-        cells = "".join(f"{scores[m]:>14.6g}" if m in scores else f"{'-':>14}"
+        cells = "".join(f"{scores[m]:>{columns}.6g}" if m in scores else f"{'-':>{columns}}"
                         for m in metrics)
         lines.append(f"{method:<{width}}" + cells)
     return "\n".join(lines)

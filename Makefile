@@ -1,0 +1,36 @@
+# rnn-tasks: `make sin2cos` (or any task) and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TASKS := $(notdir $(patsubst %/,%,$(dir $(wildcard tasks/*/train.py))))
+ARGS ?=
+
+.PHONY: help test lint bench data clean $(TASKS)
+
+help:  ## list the targets
+	@echo "make <task> [ARGS=\"--flag value\"]   train and evaluate one task; tasks: $(TASKS)"
+	@grep -E '^[a-z]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "make %-33s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(TASKS): $(VENV)/.installed
+	$(PY) -m tasks.$@.train $(ARGS)
+
+test: $(VENV)/.installed  ## create the environment and run the test suite
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed  ## ruff over the whole tree
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/.installed  ## speed and quality targets, as ratios measured in one run
+	$(PY) -m bench $(ARGS)
+
+data: $(VENV)/.installed  ## fetch every dataset into data/ (checksummed)
+	$(PY) -m core.data
+
+clean:  ## remove runs/ (the environment stays)
+	rm -rf runs
