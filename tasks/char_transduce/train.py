@@ -132,7 +132,7 @@ def train_seed(cfg: Config, seed: int, vocab: Vocab, inputs: torch.Tensor,
         predicted = logits.argmax(-1)
         accuracy = (predicted == targets)[mask].float().mean().item()
         if verbose:
-            words = [vocab.decode(row[m].tolist()) for row, m in zip(predicted, mask)]
+            words = [vocab.decode(row[m].tolist()) for row, m in zip(predicted, mask, strict=True)]
             tqdm.write(f"  predicted {' '.join(words)!r:<24} char accuracy {accuracy:.2f}")
         return {"accuracy": accuracy,
                 "loss": loss_of(logits.flatten(0, 1), targets.flatten()).item()}
