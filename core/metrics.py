@@ -24,6 +24,19 @@ def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(np.abs(np.asarray(y_true) - np.asarray(y_pred))))
 
 
+def seasonal_scale(train: np.ndarray, m: int) -> float:
+    """MASE's denominator: the in-sample mean absolute error of the seasonal naive
+    forecast y_{t-m} on the training series."""
+    train = np.asarray(train, dtype=np.float64)
+    return float(np.mean(np.abs(train[m:] - train[:-m])))
+
+
+def mase(y_true: np.ndarray, y_pred: np.ndarray, scale: float) -> float:
+    """Mean absolute scaled error: MAE / `scale` (e.g. `seasonal_scale(train, 12)`);
+    below 1 beats the scale's forecaster as it did in sample."""
+    return mae(y_true, y_pred) / scale
+
+
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Fraction of labels predicted exactly."""
     return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))

@@ -131,6 +131,7 @@ def fit(
     patience: int = 0,
     clip_norm: float = 0.0,
     scheduler: Any = None,
+    scheduler_step: str = "epoch",
     stop: Callable[[dict[str, float]], bool] | None = None,
     resume: bool = False,
     desc: str = "train",
@@ -138,7 +139,9 @@ def fit(
     """Train for up to `epochs` epochs and keep the best model on validation.
 
     Each epoch: for every batch from `batches()`, `loss_fn(batch)` is minimised (gradients
-    clipped to `clip_norm` when > 0); then `validate()` returns metrics, of which
+    clipped to `clip_norm` when > 0; `scheduler` steps after every epoch, or after every
+    batch with `scheduler_step="batch"`, as OneCycleLR expects); then `validate()`
+    returns metrics, of which
     `monitor` picks the best epoch (`mode` "min" or "max"). The best weights go to
     `run_dir/best.pt`, the full state (model, optimizer, scheduler, epoch, RNG) to
     `run_dir/last.pt` after every epoch, both written atomically. Training ends early
@@ -184,8 +187,10 @@ def fit(
                 if clip_norm > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
                 optimizer.step()
+                if scheduler is not None and scheduler_step == "batch":
+                    scheduler.step()
                 total, count = total + loss.item(), count + 1
-            if scheduler is not None:
+            if scheduler is not None and scheduler_step == "epoch":
                 scheduler.step()
             model.eval()
             with torch.no_grad():
