@@ -126,9 +126,37 @@ def bench_char_transduce(out: Path) -> list[bool]:
     return results
 
 
+def bench_rainfall_uni(out: Path) -> list[bool]:
+    m = run_task("rainfall_uni", ["--seeds", "5"], out)
+    test = m["test"]
+    for method in ["climatology", "ar12", "seasonal_naive", "persistence"]:
+        print(f"  model RMSE / {method}: {test['model']['rmse'] / test[method]['rmse']:.3f}")
+    best_baseline = min(test[k]["rmse"] for k in test if k != "model")
+    return [check("model RMSE, median of 5 seeds (mm)", test["model"]["rmse"], 140),
+            check("model RMSE / best baseline's", test["model"]["rmse"] / best_baseline, 1.0),
+            check("model MAE (mm), climatology's is the target", test["model"]["mae"],
+                  test["climatology"]["mae"]),
+            check("training seconds", m["train_seconds"], 30)]
+
+
+def bench_rainfall_multi(out: Path) -> list[bool]:
+    m = run_task("rainfall_multi", ["--seeds", "5"], out)
+    test, results = m["test"], []
+    horizons = sorted(k.split("@")[1] for k in test["model"] if k.startswith("rmse@")
+                      and not k.endswith("_seeds"))
+    for h in horizons:
+        model = test["model"][f"rmse@{h}"]
+        for rival in ["climatology", "univariate"]:
+            results.append(check(f"{h}: model RMSE / {rival}'s", model /
+                                 test[rival][f"rmse@{h}"], 1.0))
+    return results + [check("training seconds", m["train_seconds"], 60)]
+
+
 TASK_BENCHES: dict[str, Callable[[Path], list[bool]]] = {
     "sin2cos": bench_sin2cos,
     "char_transduce": bench_char_transduce,
+    "rainfall_uni": bench_rainfall_uni,
+    "rainfall_multi": bench_rainfall_multi,
 }
 
 
