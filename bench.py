@@ -66,7 +66,7 @@ def bench_core(threads: list[int], repeats: int) -> list[tuple[str, float, float
                 t_core.append(time_forward_backward(ours, x, repeats))
             ratio = min(t_core) / min(t_torch)
             name = (f"{cell.upper()} B{batch} T{length} {inputs}->{hidden} "
-                    f"{options.get('num_layers', 1)}L{' bi' if options else ''}, "
+                    f"{options.get('num_layers', 1)}L{' bi' if options.get('bidirectional') else ''}, "
                     f"{count} thread(s)")
             print(f"{name:<44} torch {min(t_torch) * 1e3:7.1f} ms   core "
                   f"{min(t_core) * 1e3:7.1f} ms   core/torch {ratio:5.2f}x  (target <= "
@@ -162,11 +162,11 @@ TASK_BENCHES: dict[str, Callable[[Path], list[bool]]] = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", nargs="+", default=None,
+    present = [t for t in TASK_BENCHES if (ROOT / "tasks" / t / "train.py").exists()]
+    parser.add_argument("--only", nargs="+", default=None, choices=["core", *present],
                         help="run only these parts: core and/or task names")
     parser.add_argument("--repeats", type=int, default=10, help="timed passes per layer")
     args = parser.parse_args()
-    present = [t for t in TASK_BENCHES if (ROOT / "tasks" / t / "train.py").exists()]
     wanted = args.only or ["core", *present]
     results: list[bool] = []
     if "core" in wanted:
@@ -177,6 +177,7 @@ def main() -> None:
             print(f"== {task}")
             results += TASK_BENCHES[task](ROOT / "runs" / "bench" / task)
     print(f"\n{sum(results)} of {len(results)} targets met")
+    sys.exit(0 if all(results) else 1)
 
 
 if __name__ == "__main__":

@@ -28,9 +28,11 @@ class UserError(Exception):
     """Something the user can fix: the message says what was wrong and what to do."""
 
 
-def arg(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any:
-    """A dataclass field with help text (and optional choices) for its flag."""
-    meta = {"help": help, "choices": choices}
+def arg(default: Any, help: str, choices: Sequence[Any] | None = None,
+        minimum: float | None = None) -> Any:
+    """A dataclass field with help text for its flag, and optionally the allowed choices
+    or the smallest allowed value."""
+    meta = {"help": help, "choices": choices, "minimum": minimum}
     if isinstance(default, list | dict):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -47,10 +49,22 @@ class RunConfig:
                           "(small recurrent models run faster on one thread)")
     run_dir: str = arg("", "output folder; empty means runs/<task>")
     resume: bool = arg(False, "continue from <run-dir>/last.pt instead of starting afresh")
-    dry_run: bool = arg(False, "tiny budget to check that everything runs end to end")
+    dry_run: bool = arg(False, "tiny budget to check that everything runs end to end "
+                               "(overrides the size flags)")
 
 
 C = TypeVar("C")
+
+
+def _at_least(kind: type, minimum: float) -> Callable[[str], Any]:
+    """An argparse type that also rejects values below `minimum`."""
+    def convert(text: str) -> Any:
+        value = kind(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
+        return value
+    convert.__name__ = kind.__name__  # argparse names the type in its messages
+    return convert
 
 
 def parse(config_class: type[C], argv: Sequence[str] | None = None,
@@ -64,6 +78,8 @@ def parse(config_class: type[C], argv: Sequence[str] | None = None,
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         flag = "--" + f.name.replace("_", "-")
         help_text, choices = f.metadata.get("help", ""), f.metadata.get("choices")
+        if f.metadata.get("minimum") is not None:
+            kind = _at_least(kind, f.metadata["minimum"])
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
                                 help=help_text)
@@ -83,7 +99,10 @@ def run_dir_for(config: RunConfig, package: str) -> Path:
     Using the package name means a copied task folder writes to its own runs/ folder.
     """
     path = Path(config.run_dir) if config.run_dir else Path("runs") / package.rsplit(".", 1)[-1]
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot use {path} as the run folder: {error.strerror}") from None
     return path
 
 

@@ -25,6 +25,18 @@ import pandas as pd
 import torch
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=Path(path).name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def versions() -> dict[str, str]:
     """Versions of Python and the libraries that produce the numbers."""
     return {"python": platform.python_version(), "torch": torch.__version__,
@@ -56,10 +68,7 @@ def write_metrics(run_dir: Path, *, task: str, seeds: list[int], device: str,
                "train_seconds": round(train_seconds, 3), "config": config,
                "versions": versions(), "test": test}
     path = Path(run_dir) / "metrics.json"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(payload, indent=2))
     return path
 
 

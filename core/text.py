@@ -1,8 +1,8 @@
 """Text as tensors: a character vocabulary, one-hot vectors, and padded batches with
 their lengths (what `core.layers` and `pack_padded_sequence` take).
 
-    vocab = Vocab.from_texts(["hello"])          # tokens e, h, l, o
-    ids = vocab.encode("hello")                  # [1, 0, 2, 2, 3]
+    vocab = Vocab.from_texts(["hello"], pad=True)  # tokens <pad>, e, h, l, o
+    ids = vocab.encode("hello")                    # [2, 1, 3, 3, 4]
     batch, lengths = pad_batch([ids, ids[:3]], vocab.pad_index)
 
 A padded batch looks like this (pad index 0, B=3, T=5):
@@ -14,9 +14,7 @@ A padded batch looks like this (pad index 0, B=3, T=5):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -77,13 +75,6 @@ class Vocab:
     def from_dict(cls, data: dict[str, list[str]]) -> Vocab:
         tokens = data["tokens"]
         return cls(tokens, pad=PAD in tokens, unk=UNK in tokens)
-
-    def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False))
-
-    @classmethod
-    def load(cls, path: Path) -> Vocab:
-        return cls.from_dict(json.loads(Path(path).read_text()))
 
 
 def one_hot(indices: Tensor | Sequence[int], num_classes: int) -> Tensor:

@@ -9,6 +9,7 @@ on validation data.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import sys
@@ -106,6 +107,21 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+# Flags that may change between a run and its --resume: they do not change the result.
+RESUMABLE_CHANGES = {"resume", "device", "threads", "run_dir", "dry_run"}
+
+
+def check_same_config(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
+    """Refuse to resume with settings other than the saved run's: the weights, schedule
+    and data would no longer match."""
+    changed = sorted(k for k in saved.keys() | current.keys()
+                     if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k))
+    if changed:
+        details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
+        raise UserError(f"{path} was saved with other settings ({details}); resume with the "
+                        "same flags, or start afresh in another --run-dir")
+
+
 @dataclass
 class History:
     """What `fit` returns: one dict per epoch, and the best epoch by the monitored metric."""
@@ -139,14 +155,14 @@ def fit(
     """Train for up to `epochs` epochs and keep the best model on validation.
 
     Each epoch: for every batch from `batches()`, `loss_fn(batch)` is minimised (gradients
-    clipped to `clip_norm` when > 0; `scheduler` steps after every epoch, or after every
-    batch with `scheduler_step="batch"`, as OneCycleLR expects); then `validate()`
-    returns metrics, of which
-    `monitor` picks the best epoch (`mode` "min" or "max"). The best weights go to
-    `run_dir/best.pt`, the full state (model, optimizer, scheduler, epoch, RNG) to
-    `run_dir/last.pt` after every epoch, both written atomically. Training ends early
-    after `patience` epochs without improvement (0: never) or when `stop(metrics)` is
-    true. With `resume`, training continues from `last.pt` exactly where it left off.
+    clipped to `clip_norm` when > 0); `scheduler` steps after every epoch, or after every
+    batch with `scheduler_step="batch"` (as OneCycleLR expects). Then `validate()`
+    returns metrics, of which `monitor` picks the best epoch (`mode` "min" or "max").
+    The best weights go to `run_dir/best.pt`, the full state (model, optimizer,
+    scheduler, epoch, RNG) to `run_dir/last.pt` after every epoch, both written
+    atomically. Training ends early after `patience` epochs without improvement
+    (0: never) or when `stop(metrics)` is true. With `resume`, training continues from
+    `last.pt` exactly where it left off; the config must be the one it was saved with.
     On return the model holds the best weights.
     """
     run_dir = Path(run_dir)
@@ -156,6 +172,7 @@ def fit(
     history, start = History(), 0
     if resume:
         state = load_checkpoint(last_path)
+        check_same_config(state["config"], config, last_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler") is not None:
@@ -197,7 +214,8 @@ def fit(
                 metrics = {"epoch": epoch, "train_loss": total / max(count, 1), **validate()}
             history.epochs.append(metrics)
             value = metrics[monitor]
-            if history.best_epoch < 0 or sign * value < sign * history.best_value:
+            if not math.isnan(value) and (math.isnan(history.best_value)
+                                          or sign * value < sign * history.best_value):
                 history.best_epoch, history.best_value = epoch, value
                 atomic_save({"model": model.state_dict(), "epoch": epoch, "config": config,
                              monitor: value}, best_path)
@@ -212,9 +230,13 @@ def fit(
     except KeyboardInterrupt:
         # last.pt still holds the end of the last finished epoch: a consistent state to
         # resume from; the interrupted epoch is simply run again.
-        where = f"{last_path} holds epoch {epoch - 1}" if last_path.exists() else "nothing saved"
-        print(f"\ninterrupted during epoch {epoch}; {where}. "
-              "Run the same command with --resume to continue.", file=sys.stderr)
+        if epoch > start or resume:
+            command = " ".join(a for a in sys.orig_argv if a != "--resume")
+            print(f"\ninterrupted during epoch {epoch + 1}; {last_path} holds epoch {epoch}. "
+                  f"To continue: {command} --resume", file=sys.stderr)
+        else:
+            print(f"\ninterrupted during epoch {epoch + 1}, before any epoch of this run "
+                  "was saved", file=sys.stderr)
         raise SystemExit(130) from None
     finally:
         bar.close()

@@ -26,27 +26,57 @@ def test_waves_follow_sin_and_cos():
                                rtol=1e-6)
 
 
-@pytest.mark.parametrize("module, extra", [("tasks.sin2cos.train", []),
-                                           ("tasks.sin2cos.train", ["--stateful"]),
-                                           ("tasks.char_transduce.train",
-                                            ["--seeds", "1", "--lr", "0.001"])])
-def test_resume_ends_where_an_unbroken_run_ends(module, extra, tmp_path):
-    """4 epochs straight == 2 epochs, then --resume to 4 (same seed)."""
-    small = ["--batches-per-epoch", "3", "--eval-windows", "8"] if "sin2cos" in module else []
+def interrupt_at_step(monkeypatch, step: int) -> None:
+    """Make the optimiser raise KeyboardInterrupt (as Ctrl-C would) on its step-th step."""
+    calls = {"n": 0}
+    original = torch.optim.Adam.step
+
+    def step_or_interrupt(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == step:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step_or_interrupt)
+
+
+SIN2COS_SMALL = ["--epochs", "4", "--batches-per-epoch", "3", "--eval-windows", "8",
+                 "--threads", "1"]
+RESUME_CASES = [
+    (sin2cos, SIN2COS_SMALL, 8, "last.pt"),                      # stopped inside epoch 3
+    (sin2cos, [*SIN2COS_SMALL, "--stateful"], 8, "last.pt"),
+    (char_transduce, ["--epochs", "4", "--seeds", "1", "--lr", "0.001", "--threads", "1"],
+     3, "seed0/last.pt"),
+]
+
+
+@pytest.mark.parametrize("task, args, stop_step, checkpoint", RESUME_CASES)
+def test_interrupted_then_resumed_run_ends_like_an_unbroken_one(task, args, stop_step,
+                                                                checkpoint, tmp_path,
+                                                                monkeypatch, capsys):
     straight, broken = tmp_path / "straight", tmp_path / "broken"
-    assert run_task(module, "--epochs", "4", "--run-dir", str(straight), *small, *extra
-                    ).returncode == 0
-    assert run_task(module, "--epochs", "2", "--run-dir", str(broken), *small, *extra
-                    ).returncode == 0
-    resumed = run_task(module, "--epochs", "4", "--resume", "--run-dir", str(broken), *small,
-                       *extra)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    name = "last.pt" if "sin2cos" in module else "seed0/last.pt"
-    a = torch.load(straight / name, weights_only=False)
-    b = torch.load(broken / name, weights_only=False)
+    task.main([*args, "--run-dir", str(straight)])
+    with monkeypatch.context() as patch:
+        interrupt_at_step(patch, stop_step)
+        with pytest.raises(SystemExit) as stopped:
+            task.main([*args, "--run-dir", str(broken)])
+    assert stopped.value.code == 130
+    assert "--resume" in capsys.readouterr().err
+    assert torch.load(broken / checkpoint, weights_only=False)["epoch"] < 3
+    task.main([*args, "--run-dir", str(broken), "--resume"])
+    a = torch.load(straight / checkpoint, weights_only=False)
+    b = torch.load(broken / checkpoint, weights_only=False)
     assert a["epoch"] == b["epoch"] == 3
     for key, value in a["model"].items():
         torch.testing.assert_close(b["model"][key], value, atol=0, rtol=0)
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    args = ["--dry-run", "--run-dir", str(tmp_path)]
+    assert run_task("tasks.sin2cos.train", *args).returncode == 0
+    result = run_task("tasks.sin2cos.train", *args, "--resume", "--hidden-size", "8")
+    assert result.returncode == 2
+    assert "hidden_size: 32 -> 8" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path):
@@ -59,7 +89,9 @@ BAD_CHAR_INPUTS = [
     (["--src", "hello", "--tgt", "ohlo"], "same length"),
     (["--src", "", "--tgt", ""], "empty string"),
     (["--src", "hello", "--tgt", "ohlox"], "no source string contains"),
-    (["--pairs", "/nonexistent/pairs.tsv"], "does not exist"),
+    (["--pairs", "/nonexistent/pairs.tsv"], "not a readable UTF-8 text file"),
+    (["--seeds", "0"], "must be at least 1"),
+    (["--resume", "--run-dir", "/tmp/rnn-tasks-no-such-run"], "no checkpoint"),
 ]
 
 
@@ -91,8 +123,14 @@ def test_char_transduce_models_agree_across_impls(kind):
     torch.testing.assert_close(ours(ids), reference(ids), atol=1e-6, rtol=1e-6)
 
 
-def test_sin2cos_bad_flags():
-    result = run_task("tasks.sin2cos.train", "--min-length", "50", "--max-length", "10")
-    assert result.returncode == 2 and "--min-length" in result.stderr
-    result = run_task("tasks.sin2cos.train", "--cell", "transformer")
-    assert result.returncode == 2 and "invalid choice" in result.stderr
+@pytest.mark.parametrize("args, message", [
+    (["--min-length", "50", "--max-length", "10"], "--min-length"),
+    (["--cell", "transformer"], "invalid choice"),
+    (["--hidden-size", "0"], "must be at least 1"),
+    (["--eval-windows", "-2"], "must be at least 1"),
+    (["--run-dir", "/proc/version/x"], "cannot use"),
+])
+def test_sin2cos_bad_flags(args, message):
+    result = run_task("tasks.sin2cos.train", "--dry-run", *args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr

@@ -48,21 +48,23 @@ class Config(RunConfig):
                      choices=["cell", "rnn", "embed"])
     impl: str = arg("torch", "torch.nn's modules or core's hand-written cells",
                     choices=["torch", "core"])
-    hidden_size: int = arg(16, "hidden units (larger than the vocabulary)")
-    embedding_size: int = arg(8, "embedding width for --model embed")
-    lr: float = arg(0.05, "Adam learning rate")
-    epochs: int = arg(15, "most optimisation steps on the whole set of pairs")
-    seeds: int = arg(20, "seeds to train, seed .. seed + seeds - 1")
+    hidden_size: int = arg(16, "hidden units (larger than the vocabulary)", minimum=1)
+    embedding_size: int = arg(8, "embedding width for --model embed", minimum=1)
+    lr: float = arg(0.05, "Adam learning rate", minimum=0)
+    epochs: int = arg(15, "most optimisation steps on the whole set of pairs", minimum=1)
+    seeds: int = arg(20, "how many seeds to train: --seed, --seed + 1, ...", minimum=1)
 
 
 def read_pairs(cfg: Config) -> list[tuple[str, str]]:
     """The (source, target) pairs from --pairs or --src/--tgt, checked."""
     if cfg.pairs:
         path = Path(cfg.pairs)
-        if not path.is_file():
-            raise UserError(f"--pairs file {path} does not exist")
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise UserError(f"--pairs {path} is not a readable UTF-8 text file: {error}") from None
         pairs = []
-        for number, line in enumerate(path.read_text().splitlines(), 1):
+        for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             parts = line.split("\t")
@@ -107,7 +109,7 @@ class Transducer(nn.Module):
                 outputs.append(h)
             hidden = torch.stack(outputs, dim=1)  # (B, T, H)
         elif self.kind == "rnn":
-            hidden, _ = self.rnn(one_hot(ids, self.vocab_size).to(ids.device))
+            hidden, _ = self.rnn(one_hot(ids, self.vocab_size))
         else:
             hidden, _ = self.rnn(self.embed(ids))
         return self.head(hidden)
@@ -161,6 +163,8 @@ def main(argv: list[str] | None = None) -> None:
                             f"string contains; the vocabulary is the sources' characters "
                             f"{vocab.tokens[1:]}")
     run_dir = run_dir_for(cfg, __package__)
+    if cfg.resume and not list(run_dir.glob("seed*/last.pt")):
+        raise UserError(f"no checkpoint under {run_dir}/seed*/: train first (or drop --resume)")
     device = pick_device(cfg.device)
 
     # Data: the pairs as padded index batches; padded target positions are ignored (-100).

@@ -39,22 +39,24 @@ class Config(RunConfig):
     cell: str = arg("gru", "recurrent cell", choices=["rnn", "lstm", "gru"])
     impl: str = arg("torch", "torch.nn's layer or core's hand-written cells (same weights)",
                     choices=["torch", "core"])
-    hidden_size: int = arg(32, "hidden units")
+    hidden_size: int = arg(32, "hidden units", minimum=1)
     dt: float = arg(0.5, "time step between samples, in radians")
-    min_length: int = arg(20, "shortest training window")
+    min_length: int = arg(20, "shortest training window", minimum=2)
     max_length: int = arg(80, "longest training window")
-    batch_size: int = arg(64, "windows per batch")
-    batches_per_epoch: int = arg(25, "fresh batches drawn per epoch")
-    epochs: int = arg(20, "passes of batches_per_epoch batches")
-    lr: float = arg(3e-2, "Adam learning rate, annealed to zero by a cosine schedule")
-    clip_norm: float = arg(1.0, "gradient norm clip")
+    batch_size: int = arg(64, "windows per batch", minimum=1)
+    batches_per_epoch: int = arg(25, "fresh batches drawn per epoch", minimum=1)
+    epochs: int = arg(20, "epochs of --batches-per-epoch batches", minimum=1)
+    lr: float = arg(3e-2, "Adam learning rate, annealed to zero by a cosine schedule",
+                   minimum=0)
+    clip_norm: float = arg(1.0, "gradient norm clip (0: none)", minimum=0)
     stateful: bool = arg(False, "carry the hidden state (detached) between consecutive "
                                 "windows of one long wave; evaluation warms the state up first")
     warmup: int = arg(20, "steps run before each evaluation window to warm up the state "
-                          "(with --stateful)")
-    eval_length: int = arg(100, "length of each validation and test window")
-    eval_windows: int = arg(200, "number of validation windows and of test windows")
-    test_seed: int = arg(1234, "seed of the fixed test windows (validation uses test_seed + 1)")
+                          "(with --stateful)", minimum=1)
+    eval_length: int = arg(100, "length of each validation and test window", minimum=2)
+    eval_windows: int = arg(200, "number of validation windows and of test windows",
+                            minimum=1)
+    test_seed: int = arg(1234, "seed of the fixed test windows (validation: this + 1)")
 
 
 def waves(starts: torch.Tensor, length: int, dt: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -187,9 +189,9 @@ def main(argv: list[str] | None = None) -> None:
                   train_seconds=train_seconds, config=asdict(cfg), test=test)
     plots.training_curve(history.epochs, run_dir / "training_curve.png",
                          keys=["mse_after_first"])
-    for i in range(3):
-        plots.lines({"cos (truth)": y[i], "model": prediction[i],
-                     "linear 2-lag": linear_2lag(test_x.numpy()[i:i + 1], cfg.dt)[0],
+    two_lag = linear_2lag(test_x.numpy(), cfg.dt)
+    for i in range(min(3, len(y))):
+        plots.lines({"cos (truth)": y[i], "model": prediction[i], "linear 2-lag": two_lag[i],
                      "sin (input)": test_x.numpy()[i]},
                     run_dir / f"test_window_{i}.png", title=f"test window {i}",
                     x=np.arange(cfg.eval_length) * cfg.dt, xlabel="t - t0 (radians)")
