@@ -65,9 +65,9 @@ def bench_core(threads: list[int], repeats: int) -> list[tuple[str, float, float
                 t_torch.append(time_forward_backward(reference, x, repeats))
                 t_core.append(time_forward_backward(ours, x, repeats))
             ratio = min(t_core) / min(t_torch)
+            bi = " bi" if options.get("bidirectional") else ""
             name = (f"{cell.upper()} B{batch} T{length} {inputs}->{hidden} "
-                    f"{options.get('num_layers', 1)}L{' bi' if options.get('bidirectional') else ''}, "
-                    f"{count} thread(s)")
+                    f"{options.get('num_layers', 1)}L{bi}, {count} thread(s)")
             print(f"{name:<44} torch {min(t_torch) * 1e3:7.1f} ms   core "
                   f"{min(t_core) * 1e3:7.1f} ms   core/torch {ratio:5.2f}x  (target <= "
                   f"{target}x) {'OK' if ratio <= target else 'MISSED'}")
