@@ -75,6 +75,23 @@ def bench_core(threads: list[int], repeats: int) -> list[tuple[str, float, float
     return rows
 
 
+def bench_threads(repeats: int) -> None:
+    """Why core.train.set_threads gives small models one thread: time a sin2cos-sized
+    GRU (about 3k parameters) and a larger one at 1 and 2 threads."""
+    for hidden, batch in [(32, 64), (256, 64)]:
+        torch.manual_seed(0)
+        layer = recurrent("gru", "torch", 1 if hidden == 32 else 64, hidden, batch_first=True)
+        x = torch.randn(batch, 50, layer.input_size)
+        times = {}
+        for count in [1, 2]:
+            torch.set_num_threads(count)
+            times[count] = min(time_forward_backward(layer, x, repeats) for _ in range(3))
+        parameters = sum(p.numel() for p in layer.parameters())
+        print(f"GRU {layer.input_size}->{hidden} ({parameters} parameters) B{batch} T50: "
+              f"1 thread {times[1] * 1e3:6.1f} ms, 2 threads {times[2] * 1e3:6.1f} ms, "
+              f"2/1 = {times[2] / times[1]:.2f}x")
+
+
 def run_task(task: str, args: list[str], run_dir: Path) -> dict:
     """Run one task as a user would and return its metrics.json."""
     command = [sys.executable, "-m", f"tasks.{task}.train", "--run-dir", str(run_dir), *args]
@@ -172,6 +189,7 @@ def main() -> None:
     if "core" in wanted:
         print("== core layers vs torch.nn, forward + backward")
         results += [ratio <= target for _, ratio, target in bench_core([1, 2], args.repeats)]
+        bench_threads(args.repeats)
     for task in present:
         if task in wanted:
             print(f"== {task}")

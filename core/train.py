@@ -52,7 +52,7 @@ def pick_device(name: str) -> torch.device:
 
 # Below this many parameters a recurrent step is a handful of tiny matmuls, and two
 # threads on a shared 2-core machine spend more time synchronising than computing
-# (measured by `make bench`).
+# (`make bench` times a small and a larger GRU at 1 and 2 threads).
 SMALL_MODEL_PARAMETERS = 200_000
 
 
