@@ -1,0 +1,350 @@
+"""convlstm_grid: forecast a moving 2-channel field on a grid with a ConvLSTM.
+
+Given 5 frames of a field, predict the next 5. Each sequence holds 1-3 Gaussian blobs
+moving at a constant random velocity and bouncing off the borders. Channel 0 is their
+intensity; channel 1 is a signed second field carried by the same objects at a fixed
+offset (think temperature beside humidity). Training draws fresh sequences every batch;
+validation and test are fixed sets, each from its own seed, so --seed never moves them.
+
+Model: a ConvLSTM (core.convlstm; torch.nn has none, so there is no --impl switch) reads
+the 5 frames, then rolls out: from the top layer's h a 3x3 convolution predicts the
+change from the last frame, and the predicted frame is fed back in for the next step.
+Training is free-running (the model always sees its own predictions), with the loss on
+all 5 steps, each divided by persistence's error at that step. The frames are folded
+into patches (--patch 4: a 32x32x2 field becomes 8x8x32) so the recurrence runs on a
+16x smaller grid and each 3x3 kernel sees 12 cells wide.
+Baselines in the same run: persistence (repeat the last frame), the zero field, the mean
+training field, and linear extrapolation x_t + k (x_t - x_{t-1}).
+
+    python -m tasks.convlstm_grid.train                    # 32x32, about 2 min, 1 thread
+    python -m tasks.convlstm_grid.train --grid 12 --patch 2  # the seed project's 12x12 grid
+
+Default run here (seed 0, CPU, 1 thread on a shared 2-core machine, 124 s of training):
+test MSE over the 5 steps 0.0048 vs persistence 0.023, zero field 0.026; per step
+0.16-0.24x persistence (+1..+5) and 0.35x the zero field at +5. With --grid 12 --patch 2:
+0.31-0.34x persistence and 0.49x zero at +5 (99 s).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from core import plots
+from core.config import RunConfig, UserError, arg, parse, run, run_dir_for
+from core.convlstm import ConvLSTM
+from core.metrics import mse
+from core.report import comparison_table, write_metrics
+from core.train import fit, pick_device, seed_everything, set_threads
+
+CHANNELS = 2  # intensity, and the signed field carried beside it
+
+
+@dataclass
+class Config(RunConfig):
+    grid: int = arg(32, "height and width of the field in cells")
+    max_objects: int = arg(3, "each sequence has 1 to this many moving blobs")
+    input_steps: int = arg(5, "frames the model reads")
+    horizon: int = arg(5, "frames it predicts after them")
+    hidden_size: list[int] = arg([32, 32], "hidden channels of each ConvLSTM layer")
+    kernel_size: int = arg(3, "convolution kernel of the ConvLSTM gates (odd)")
+    head_kernel: int = arg(3, "kernel of the convolution that reads the change of the frame "
+                              "from the top layer's h (odd)")
+    patch: int = arg(4, "fold patch x patch cells into channels before the ConvLSTM "
+                        "(1: none); must divide --grid")
+    batch_size: int = arg(16, "sequences per batch, drawn fresh")
+    batches_per_epoch: int = arg(40, "batches per epoch")
+    epochs: int = arg(15, "epochs; the learning rate follows a cosine down to zero")
+    lr: float = arg(3e-3, "Adam learning rate")
+    clip_norm: float = arg(1.0, "gradient norm clip")
+    balance_steps: bool = arg(True, "divide each step's training loss by persistence's MSE "
+                                    "at that step (on training draws): the early steps, "
+                                    "where persistence is hardest to beat, count as much "
+                                    "as the late ones")
+    eval_sequences: int = arg(256, "sequences in the validation set and in the test set")
+    test_seed: int = arg(1234, "seed of the fixed test set (validation uses test_seed + 1)")
+    show: int = arg(3, "test sequences drawn in predictions.png")
+
+
+# Data ---------------------------------------------------------------------------------
+
+def blob_width(grid: int) -> float:
+    """The blobs' Gaussian sigma; sizes scale with the grid so `--grid 12` is the same
+    problem, coarser (2.7 cells at 32)."""
+    return grid / 12
+
+
+def trajectories(count: int, grid: int, steps: int, rng: np.random.Generator,
+                 max_objects: int = 3) -> np.ndarray:
+    """Centres (count, steps, max_objects, 2 = y x) of blobs moving at a constant random
+    velocity, 1-2.2 cells a step at 32, reflected off the walls at sigma and grid-1-sigma
+    so that every centre stays inside the grid."""
+    lo, hi = blob_width(grid), grid - 1 - blob_width(grid)
+    position = rng.uniform(lo, hi, size=(count, max_objects, 2))
+    speed = rng.uniform(0.03, 0.07, size=(count, max_objects, 1)) * grid
+    angle = rng.uniform(0, 2 * math.pi, size=(count, max_objects))
+    velocity = speed * np.stack([np.sin(angle), np.cos(angle)], axis=-1)
+    centres = np.empty((count, steps, max_objects, 2))
+    for t in range(steps):
+        centres[:, t] = position
+        position = position + velocity
+        for wall, beyond in ((lo, position < lo), (hi, position > hi)):
+            position = np.where(beyond, 2 * wall - position, position)  # reflect
+            velocity = np.where(beyond, -velocity, velocity)
+    return centres
+
+
+def make_sequences(count: int, grid: int, steps: int, rng: np.random.Generator,
+                   max_objects: int = 3) -> np.ndarray:
+    """`count` sequences of `steps` frames with 1 to `max_objects` blobs each:
+    (count, steps, 2, grid, grid) float32. Channel 0 is the intensity (0.5-1 a blob);
+    channel 1 the same objects signed (+-0.5-1) and shifted by 1.5 sigma in a fixed
+    random direction. Overlapping blobs add up."""
+    sigma, k = blob_width(grid), max_objects
+    centres = trajectories(count, grid, steps, rng, k)                    # (N, T, K, 2)
+    active = np.arange(k)[None, :] < rng.integers(1, k + 1, size=(count, 1))  # (N, K)
+    amplitude = rng.uniform(0.5, 1.0, size=(count, k)) * active
+    signed = rng.choice([-1.0, 1.0], size=(count, k)) * rng.uniform(0.5, 1.0, (count, k))
+    turn = rng.uniform(0, 2 * math.pi, size=(count, k))
+    offset = 1.5 * sigma * np.stack([np.sin(turn), np.cos(turn)], axis=-1)   # (N, K, 2)
+    cells = np.arange(grid)
+    frames = np.empty((count, steps, CHANNELS, grid, grid), dtype=np.float32)
+    for channel, (centre, weight) in enumerate([(centres, amplitude),
+                                                (centres + offset[:, None], signed * active)]):
+        # A 2-D Gaussian is the outer product of a column and a row profile.
+        gy = np.exp(-((cells - centre[..., 0:1]) ** 2) / (2 * sigma**2))  # (N, T, K, H)
+        gx = np.exp(-((cells - centre[..., 1:2]) ** 2) / (2 * sigma**2))  # (N, T, K, W)
+        weighted = gy * weight[:, None, :, None]                          # (N, T, K, H)
+        frames[:, :, channel] = weighted.swapaxes(-1, -2) @ gx               # (N, T, H, W)
+    return frames
+
+
+def split(frames: np.ndarray, input_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, T, C, H, W) -> inputs (N, input_steps, ...) and targets (N, T - input_steps, ...)."""
+    x = torch.from_numpy(frames)
+    return x[:, :input_steps], x[:, input_steps:]
+
+
+# Baselines ----------------------------------------------------------------------------
+
+def baseline_forecasts(x: torch.Tensor, horizon: int, mean_field: torch.Tensor
+                       ) -> dict[str, torch.Tensor]:
+    """Inputs (N, T, C, H, W) -> each baseline's forecast (N, horizon, C, H, W)."""
+    last, step = x[:, -1:], x[:, -1:] - x[:, -2:-1]
+    ahead = torch.arange(1, horizon + 1, dtype=x.dtype).view(1, horizon, 1, 1, 1)
+    return {"persistence": last.expand(-1, horizon, -1, -1, -1),
+            "zero": torch.zeros_like(last).expand(-1, horizon, -1, -1, -1),
+            "mean": mean_field.expand(len(x), horizon, -1, -1, -1),
+            "linear_extrapolation": last + ahead * step}
+
+
+def scores(y: torch.Tensor, prediction: torch.Tensor) -> dict[str, float]:
+    """MSE at each horizon step ("mse@h1" ...) and over all of them ("mse")."""
+    y, prediction = y.numpy(), prediction.numpy()
+    per_step = {f"mse@h{k + 1}": mse(y[:, k], prediction[:, k]) for k in range(y.shape[1])}
+    return {**per_step, "mse": mse(y, prediction)}
+
+
+# Model --------------------------------------------------------------------------------
+
+class Forecaster(nn.Module):
+    """ConvLSTM encoder, then an autoregressive rollout of `horizon` frames.
+
+        frames (B, T, C, H, W) ─ fold patches ─> (B, T, C p², H/p, W/p) ─ ConvLSTM ─ state
+        repeat horizon times:
+            frame' = frame + head(h_top)         the change from the last frame
+            state  = ConvLSTM.step(frame', state)  the prediction is fed back
+    """
+
+    def __init__(self, channels: int, hidden_size: list[int], kernel_size: int,
+                 head_kernel: int, patch: int) -> None:
+        super().__init__()
+        self.patch = patch
+        folded = channels * patch**2
+        self.rnn = ConvLSTM(folded, hidden_size, kernel_size, num_layers=len(hidden_size),
+                            batch_first=True)
+        self.head = nn.Conv2d(hidden_size[-1], folded, head_kernel, padding="same")
+
+    def forward(self, x: torch.Tensor, horizon: int) -> torch.Tensor:
+        """x (B, T, C, H, W) -> forecast (B, horizon, C, H, W)."""
+        b, t = x.shape[:2]
+        folded = nn.functional.pixel_unshuffle(x.flatten(0, 1), self.patch)
+        folded = folded.view(b, t, *folded.shape[1:])       # (B, T, C p², H/p, W/p)
+        _, state = self.rnn(folded)
+        frame, out = folded[:, -1], []
+        for k in range(horizon):
+            frame = frame + self.head(state[-1][0])
+            out.append(frame)
+            if k + 1 < horizon:
+                _, state = self.rnn.step(frame, state)
+        out = torch.stack(out, dim=1)                       # (B, horizon, C p², H/p, W/p)
+        return nn.functional.pixel_shuffle(out.flatten(0, 1), self.patch).view(
+            b, horizon, *x.shape[2:])
+
+
+def predict(model: Forecaster, x: torch.Tensor, horizon: int, device: torch.device,
+            batch_size: int = 128) -> torch.Tensor:
+    """The model's forecasts for inputs x (N, T, C, H, W), in batches, on the CPU."""
+    with torch.no_grad():
+        return torch.cat([model(x[i:i + batch_size].to(device), horizon).cpu()
+                          for i in range(0, len(x), batch_size)])
+
+
+# Report -------------------------------------------------------------------------------
+
+def plot_predictions(y: torch.Tensor, prediction: torch.Tensor, path: Path,
+                     show: int) -> None:
+    """For `show` test sequences and each channel, a mosaic: rows truth / model / error,
+    columns the horizon steps (one image per panel keeps the figure quick to draw)."""
+    import matplotlib.pyplot as plt  # core.plots has already chosen the Agg backend
+
+    horizon, size = y.shape[1], y.shape[-1]
+    fig, axes = plt.subplots(show, CHANNELS, figsize=(2 * horizon + 1.5, 3.3 * show),
+                             squeeze=False)
+    for s in range(show):
+        for channel in range(CHANNELS):
+            truth, guess = y[s, :, channel], prediction[s, :, channel]    # (horizon, H, W)
+            rows = [torch.cat(list(frames), dim=1) for frames in (truth, guess, guess - truth)]
+            mosaic = torch.cat(rows, dim=0)                 # (3 H, horizon W)
+            limit = float(truth.abs().max()) or 1.0
+            ax = axes[s, channel]
+            ax.imshow(mosaic, cmap="RdBu_r", vmin=-limit, vmax=limit)
+            ax.set_xticks([size * (k + 0.5) for k in range(horizon)],
+                          [f"+{k + 1}" for k in range(horizon)], fontsize=7)
+            ax.set_yticks([size * (r + 0.5) for r in range(3)], ["truth", "model", "error"],
+                          fontsize=7)
+            for edge in range(1, horizon):
+                ax.axvline(edge * size - 0.5, color="black", linewidth=0.5)
+            for edge in (1, 2):
+                ax.axhline(edge * size - 0.5, color="black", linewidth=0.5)
+            ax.set_title(f"test #{s}, channel {channel}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def animate(x: torch.Tensor, y: torch.Tensor, prediction: torch.Tensor, path: Path) -> None:
+    """A GIF of one test sequence, channel 0: the inputs, then truth beside the model."""
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    truth = torch.cat([x, y])                               # (T_in + horizon, C, H, W)
+    model = torch.cat([x, prediction])
+    limit = float(truth[:, 0].abs().max()) or 1.0
+    fig, axes = plt.subplots(1, 2, figsize=(5, 2.7))
+    images = [ax.imshow(truth[0, 0], cmap="RdBu_r", vmin=-limit, vmax=limit) for ax in axes]
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+    def draw(t: int):
+        stage = "input" if t < len(x) else f"+{t - len(x) + 1}"
+        for ax, image, frames, name in zip(axes, images, (truth, model), ("truth", "model"),
+                                           strict=True):
+            image.set_data(frames[t, 0])
+            ax.set_title(f"{name} {stage}", fontsize=9)
+        return images
+
+    FuncAnimation(fig, draw, frames=len(truth)).save(path, writer=PillowWriter(fps=2))
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = parse(Config, argv, description=__doc__.split("\n\n")[0])
+    if cfg.dry_run:
+        cfg.epochs, cfg.batches_per_epoch, cfg.batch_size, cfg.eval_sequences = 2, 2, 8, 16
+    if cfg.patch < 1 or cfg.grid < 4 or cfg.grid % cfg.patch:
+        raise UserError(f"--grid must be at least 4 and divisible by --patch {cfg.patch}, "
+                        f"got {cfg.grid}")
+    if cfg.input_steps < 2 or cfg.horizon < 1:
+        raise UserError("need --input-steps >= 2 (linear extrapolation uses two frames) "
+                        f"and --horizon >= 1, got {cfg.input_steps} and {cfg.horizon}")
+    if min(cfg.kernel_size, cfg.head_kernel) < 1 or cfg.kernel_size % 2 == 0 \
+            or cfg.head_kernel % 2 == 0 or min(cfg.hidden_size) < 1:
+        raise UserError("--kernel-size and --head-kernel must be odd and --hidden-size "
+                        f"positive, got {cfg.kernel_size}, {cfg.head_kernel} and "
+                        f"{cfg.hidden_size}")
+    if cfg.max_objects < 1 or not 1 <= cfg.show <= cfg.eval_sequences:
+        raise UserError("need --max-objects >= 1 and 1 <= --show <= --eval-sequences")
+    run_dir = run_dir_for(cfg, __package__)
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    steps = cfg.input_steps + cfg.horizon
+
+    def sequences(count: int, rng: np.random.Generator) -> np.ndarray:
+        return make_sequences(count, cfg.grid, steps, rng, cfg.max_objects)
+
+    # Data: fixed validation and test sets; training sequences are drawn fresh below.
+    val_x, val_y = split(sequences(cfg.eval_sequences,
+                                   np.random.default_rng(cfg.test_seed + 1)), cfg.input_steps)
+    test_x, test_y = split(sequences(cfg.eval_sequences, np.random.default_rng(cfg.test_seed)),
+                           cfg.input_steps)
+    # The mean field and the step weights come from training draws (the stream of --seed).
+    sample_x, sample_y = split(sequences(512, np.random.default_rng(cfg.seed)),
+                               cfg.input_steps)
+    mean_field = torch.cat([sample_x, sample_y], dim=1).mean(dim=(0, 1))[None, None]
+    persistence = (sample_y - sample_x[:, -1:]).pow(2).mean(dim=(0, 2, 3, 4))  # (horizon,)
+    step_weight = (persistence.mean() / persistence if cfg.balance_steps
+                   else torch.ones(cfg.horizon)).view(1, -1, 1, 1, 1).to(device)
+
+    # Baselines on exactly the test targets the model is scored on.
+    baselines = {name: scores(test_y, forecast) for name, forecast in
+                 baseline_forecasts(test_x, cfg.horizon, mean_field).items()}
+    print(comparison_table(baselines, ["mse@h1", f"mse@h{cfg.horizon}", "mse"]))
+
+    model = Forecaster(CHANNELS, cfg.hidden_size, cfg.kernel_size, cfg.head_kernel,
+                       cfg.patch).to(device)
+    threads = set_threads(cfg.threads, model)
+    print(f"ConvLSTM {cfg.hidden_size} kernel {cfg.kernel_size} patch {cfg.patch}: "
+          f"{sum(p.numel() for p in model.parameters())} parameters, {device}, "
+          f"{threads} thread(s)")
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+
+    def batches():
+        # Seeded from numpy's global stream, which last.pt saves: --resume draws the same.
+        rng = np.random.default_rng(np.random.randint(2**31))
+        for _ in range(cfg.batches_per_epoch):
+            x, y = split(sequences(cfg.batch_size, rng), cfg.input_steps)
+            yield x.to(device), y.to(device)
+
+    def loss_fn(batch):
+        x, y = batch
+        error = (model(x, cfg.horizon) - y).pow(2)          # free-running, every step
+        return (error * step_weight).mean()
+
+    def validate():
+        return scores(val_y, predict(model, val_x, cfg.horizon, device))
+
+    history = fit(model, optimizer, batches, loss_fn, validate, epochs=cfg.epochs,
+                  run_dir=run_dir, config=asdict(cfg), monitor="mse", clip_norm=cfg.clip_norm,
+                  scheduler=scheduler, resume=cfg.resume, desc="convlstm_grid")
+
+    # Evaluate the best-on-validation weights on the test set, once.
+    prediction = predict(model, test_x, cfg.horizon, device)
+    test = {"model": scores(test_y, prediction), **baselines}
+    columns = [f"mse@h{k + 1}" for k in range(cfg.horizon)] + ["mse"]
+    print(comparison_table(test, columns))
+    width = max(len(method) for method in test)
+    for name in ("persistence", "zero"):
+        ratios = "".join(f"{test['model'][m] / test[name][m]:>14.3f}" for m in columns)
+        print(f"{'model/' + name:<{width}}{ratios}")
+    print(f"best epoch {history.best_epoch + 1} of {cfg.epochs}, "
+          f"{history.seconds:.1f} s training")
+
+    write_metrics(run_dir, task="convlstm_grid", seeds=[cfg.seed], device=str(device),
+                  train_seconds=history.seconds, config=asdict(cfg), test=test)
+    plots.training_curve(history.epochs, run_dir / "training_curve.png", keys=["mse"])
+    plot_predictions(test_y, prediction, run_dir / "predictions.png", cfg.show)
+    animate(test_x[0], test_y[0], prediction[0], run_dir / "predictions.gif")
+    print(f"wrote {run_dir}/metrics.json, best.pt, last.pt, predictions.png/.gif, "
+          "training_curve.png")
+
+
+if __name__ == "__main__":
+    run(main)
