@@ -169,11 +169,25 @@ def bench_rainfall_multi(out: Path) -> list[bool]:
     return results + [check("training seconds", m["train_seconds"], 60)]
 
 
+def bench_convlstm_grid(out: Path) -> list[bool]:
+    m = run_task("convlstm_grid", [], out)
+    test, results = m["test"], []
+    steps = sorted(k for k in test["model"] if k.startswith("mse@"))
+    for step in steps:
+        results.append(check(f"{step}: model MSE / persistence's",
+                             test["model"][step] / test["persistence"][step], 0.35))
+    last = steps[-1]
+    results.append(check(f"{last}: model MSE / the zero field's",
+                         test["model"][last] / test["zero"][last], 0.5))
+    return results + [check("training seconds", m["train_seconds"], 180)]
+
+
 TASK_BENCHES: dict[str, Callable[[Path], list[bool]]] = {
     "sin2cos": bench_sin2cos,
     "char_transduce": bench_char_transduce,
     "rainfall_uni": bench_rainfall_uni,
     "rainfall_multi": bench_rainfall_multi,
+    "convlstm_grid": bench_convlstm_grid,
 }
 
 
