@@ -1,0 +1,215 @@
+"""tasks/name_classifier: padding and packing change nothing, the saved model reloads
+exactly, odd names get answers, and the script runs end to end on tiny fixtures (and on
+the real files through the mirror, when there is one)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from core.config import UserError, run
+from core.data import MIRROR_ENV
+from core.text import UNK
+from tasks.name_classifier import train
+from tasks.name_classifier.model import (
+    ModelConfig,
+    NameClassifier,
+    build_vocab,
+    encode,
+    load_model,
+    logits_for,
+    save_model,
+    transliterate,
+)
+from tasks.name_classifier.predict import main as predict_main
+from tasks.name_classifier.predict import predict, problem_with
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CSV_DIR, TXT_DIR = FIXTURES / "names_csv", FIXTURES / "names_txt"
+NAMES = ["O'Neill", "Li", "Abramovich", "Nguyen", "Schmidt", "Yamamoto-Watanabe", "Ng"]
+LABELS = ["English", "German", "Irish"]
+
+
+def model_config(**changes) -> ModelConfig:
+    settings = dict(code_points=False, boundaries=True, cell="gru", impl="torch",
+                    embedding_dim=8, hidden_size=6, num_layers=1, dropout=0.0,
+                    pooling="final+max", conv_channels=4)
+    return ModelConfig(**{**settings, **changes})
+
+
+def subprocess_run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env, input=stdin,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"impl": "core"},
+    {"cell": "lstm", "num_layers": 2},
+    {"cell": "rnn", "impl": "core", "pooling": "final", "conv_channels": 0},
+    {"code_points": True, "boundaries": False, "num_layers": 2, "pooling": "final",
+     "conv_channels": 0},  # the course's model
+])
+def test_padded_batch_gives_the_logits_of_each_name_alone(changes: dict) -> None:
+    torch.manual_seed(0)
+    config = model_config(**changes)
+    vocab = build_vocab(NAMES, config)
+    model = NameClassifier(len(vocab), len(LABELS), config, vocab.pad_index).eval()
+    encoded = [encode(name, vocab, config) for name in NAMES]
+    batched = logits_for(model, encoded, vocab.pad_index)
+    alone = torch.cat([logits_for(model, [e], vocab.pad_index) for e in encoded])
+    torch.testing.assert_close(batched, alone, rtol=1e-5, atol=1e-6)
+
+
+def test_saved_model_reloads_and_predicts_identically(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    config = model_config()
+    vocab = build_vocab(NAMES, config)
+    model = NameClassifier(len(vocab), len(LABELS), config, vocab.pad_index).eval()
+    save_model(tmp_path / "model.pt", model, vocab, LABELS)
+    loaded, loaded_vocab, loaded_labels = load_model(tmp_path / "model.pt")
+    assert loaded_labels == LABELS and loaded_vocab.tokens == vocab.tokens
+    encoded = [encode(name, vocab, config) for name in NAMES]
+    torch.testing.assert_close(logits_for(loaded, encoded, vocab.pad_index),
+                               logits_for(model, encoded, vocab.pad_index), rtol=0, atol=0)
+    assert predict(NAMES, loaded, loaded_vocab, LABELS, 2) == predict(NAMES, model, vocab,
+                                                                       LABELS, 2)
+
+
+def test_broken_model_file_is_a_user_error(tmp_path: Path) -> None:
+    (tmp_path / "model.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="cannot read"):
+        load_model(tmp_path / "model.pt")
+
+
+def test_accents_are_dropped_and_unknown_letters_map_to_unk() -> None:
+    assert transliterate(" Müller ") == "Muller"
+    assert transliterate("Nguyễn") == "Nguyen"
+    assert transliterate("Dvořák") == "Dvorak"
+    for config in (model_config(), model_config(code_points=True, boundaries=False)):
+        vocab = build_vocab(["Muller", "Dang"], config)
+        indices = encode("Đặng", vocab, config)  # Đ has no decomposition
+        assert vocab.unk_index in indices
+        assert vocab.decode(indices).replace("<s>", "").replace("</s>", "") == UNK + "ang"
+    course = model_config(code_points=True, boundaries=False)
+    assert encode("Ab", build_vocab([], course), course) == [ord("A"), ord("b")]
+
+
+def test_odd_inputs_get_a_reason_instead_of_a_guess() -> None:
+    assert problem_with("") and problem_with("   ")
+    assert "no letters" in problem_with("1234-56")
+    assert "characters" in problem_with("x" * 500)
+    assert problem_with("Müller") is None and problem_with("O'Neill") is None
+    torch.manual_seed(0)
+    config = model_config()
+    vocab = build_vocab(NAMES, config)
+    model = NameClassifier(len(vocab), len(LABELS), config, vocab.pad_index).eval()
+    lines = predict(["", "42", "Müller", "Đặng"], model, vocab, LABELS, 5)
+    assert "empty" in lines[0] and "no letters" in lines[1]
+    assert lines[2].startswith("Müller: ") and lines[2].count(",") == len(LABELS) - 1
+    assert "unknown" in lines[3]
+
+
+def test_stratified_split_keeps_every_language_and_is_fixed() -> None:
+    frame = train.read_csv_names(CSV_DIR / "names_train.csv")
+    rest, held = train.stratified_split(frame, 0.2, seed=0)
+    assert len(rest) + len(held) == len(frame)
+    assert not set(rest["name"]) & set(held["name"])
+    assert set(held["language"]) == set(rest["language"]) == set(frame["language"])
+    again = train.stratified_split(frame, 0.2, seed=0)[1]
+    pd.testing.assert_frame_equal(held, again)
+
+
+def test_bad_csv_is_a_user_error(tmp_path: Path) -> None:
+    (tmp_path / "names_train.csv").write_text("Smith,English\nJones\n")
+    with pytest.raises(UserError, match="line 2"):
+        train.read_csv_names(tmp_path / "names_train.csv")
+    with pytest.raises(UserError, match="neither"):
+        train.load_data(str(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def dry_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("name_classifier")
+    done = subprocess_run("tasks.name_classifier.train", "--dry-run", "--threads", "1",
+                          "--data-dir", str(CSV_DIR), "--run-dir", str(run_dir))
+    assert done.returncode == 0, done.stderr
+    return run_dir
+
+
+def test_dry_run_writes_the_artefacts(dry_run: Path) -> None:
+    metrics = json.loads((dry_run / "metrics.json").read_text())
+    assert metrics["task"] == "name_classifier"
+    for method in ("model", "majority"):
+        assert set(metrics["test"][method]) >= {"accuracy", "macro_f1", "balanced_accuracy"}
+    table = pd.read_csv(dry_run / "per_language.csv")
+    assert list(table.columns) == ["language", "precision", "recall", "f1", "support"]
+    for name in ("confusion.png", "training_curve.png", "model.pt", "best.pt", "last.pt"):
+        assert (dry_run / name).is_file(), name
+
+
+def test_predict_reads_the_saved_model_from_arguments_and_stdin(
+        dry_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    done = subprocess_run("tasks.name_classifier.predict", "Nguyen", "Müller", "", "...",
+                          "x" * 100, "--top", "2", "--run-dir", str(dry_run))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Nguyen: ") and lines[0].count(",") == 1
+    assert lines[1].startswith("Müller: ")
+    assert "empty" in lines[2] and "no letters" in lines[3] and "characters" in lines[4]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Nguyen\nTanaka\n"))
+    assert len(predict_main(["--run-dir", str(dry_run)])) == 2
+
+
+def exits_with_one_line(main, argv: list[str], capsys: pytest.CaptureFixture) -> str:
+    """Run `main` as `core.config.run` does; check exit status 2 and return stderr."""
+    with pytest.raises(SystemExit) as stopped:
+        run(lambda: main(argv))
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and error.count("\n") == 1
+    return error
+
+
+def test_missing_model_says_which_command_makes_it(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    error = exits_with_one_line(predict_main, ["Nguyen", "--run-dir", str(tmp_path)], capsys)
+    assert "make name_classifier" in error
+
+
+def test_gzipped_files_and_txt_folder_train(tmp_path: Path) -> None:
+    for name in ("names_train.csv", "names_test.csv"):
+        with open(CSV_DIR / name, "rb") as src, gzip.open(tmp_path / (name + ".gz"), "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    for data_dir in (tmp_path, TXT_DIR):
+        test = train.main(["--dry-run", "--epochs", "1", "--threads", "1", "--hidden-size", "8",
+                           "--data-dir", str(data_dir), "--run-dir", str(tmp_path / "run")])
+        assert set(test) == {"model", "majority"}
+
+
+def test_bad_data_dir_is_one_clear_line(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture) -> None:
+    argv = ["--dry-run", "--data-dir", str(tmp_path / "nowhere"), "--run-dir", str(tmp_path)]
+    assert "not a folder" in exits_with_one_line(train.main, argv, capsys)
+
+
+@pytest.mark.skipif(not os.environ.get(MIRROR_ENV),
+                    reason=f"real names data: set {MIRROR_ENV} to the data mirror folder")
+def test_real_data_dry_run_through_the_mirror(tmp_path: Path) -> None:
+    done = subprocess_run("tasks.name_classifier.train", "--dry-run", "--threads", "1",
+                          "--run-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "18 languages" in done.stdout
+    assert (tmp_path / "metrics.json").is_file()
