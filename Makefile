@@ -19,8 +19,9 @@ $(VENV)/.installed: requirements.txt
 $(TASKS): $(VENV)/.installed
 	$(PY) -m tasks.$@.train $(ARGS)
 
-test: $(VENV)/.installed  ## create the environment and run the test suite
+test: $(VENV)/.installed  ## create the environment, run the test suite and ruff
 	$(PY) -m pytest -q
+	$(VENV)/bin/ruff check .
 
 lint: $(VENV)/.installed  ## ruff over the whole tree
 	$(VENV)/bin/ruff check .

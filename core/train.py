@@ -50,9 +50,11 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-# Below this many parameters a recurrent step is a handful of tiny matmuls, and two
-# threads on a shared 2-core machine spend more time synchronising than computing
-# (`make bench` times a small and a larger GRU at 1 and 2 threads).
+# Below this many parameters a recurrent step is a handful of tiny matmuls: on an idle
+# 2-core machine a second thread barely shortens a task (sin2cos: 9.9 s either way), and
+# when the cores are shared with other work two threads run several times slower than
+# one. Larger models gain from every core (name_classifier: 79 s on 1 thread, 58 s on 2).
+# `make bench` times a small and a larger GRU at 1 and 2 threads.
 SMALL_MODEL_PARAMETERS = 200_000
 
 
