@@ -346,9 +346,10 @@ def main(argv: list[str] | None = None) -> dict:
     seconds = [s["seconds"] for s in per_seed]
     write_metrics(run_dir, task=__package__.rsplit(".", 1)[-1],
                   seeds=list(range(cfg.seed, cfg.seed + cfg.seeds)), device=str(device),
-                  train_seconds=float(np.median(seconds)),
+                  train_seconds=float(np.sum(seconds)),
                   config={**asdict(cfg), "settings": settings}, test=test)
-    print(f"training: {np.median(seconds):.1f} s per seed (median); model for predict.py: "
+    print(f"training: {np.sum(seconds):.1f} s in all, {np.median(seconds):.1f} s per seed "
+          f"(median); model for predict.py: "
           f"{run_dir / 'model.pt'}")
     return test
 
