@@ -57,10 +57,12 @@ def lstm_step(gi: Tensor, h: Tensor, c: Tensor, weight_hh: Tensor,
 def gru_step(gi: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None) -> Tensor:
     """One GRU step from the input projection gi (B, 3H); torch's gate order r, z, n."""
     gh = _recurrent(h, weight_hh, bias_hh)
-    i_r, i_z, i_n = gi.chunk(3, dim=1)
-    h_r, h_z, h_n = gh.chunk(3, dim=1)
-    r = torch.sigmoid(i_r + h_r)  # r = σ(W_ir x + b_ir + W_hr h + b_hr)   reset gate
-    z = torch.sigmoid(i_z + h_z)  # z = σ(W_iz x + b_iz + W_hz h + b_hz)   update gate
+    size = h.shape[1]
+    # r and z in one sigmoid over their 2H columns: fewer, larger kernels per step.
+    # r = σ(W_ir x + b_ir + W_hr h + b_hr)   reset gate
+    # z = σ(W_iz x + b_iz + W_hz h + b_hz)   update gate
+    r, z = torch.sigmoid(gi[:, : 2 * size] + gh[:, : 2 * size]).chunk(2, dim=1)
+    i_n, h_n = gi[:, 2 * size:], gh[:, 2 * size:]
     # n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)). The trap: r multiplies the recurrent
     # term *with* its bias b_hn, not W_hn (r ⊙ h) as in the original GRU paper.
     n = torch.tanh(i_n + r * h_n)
