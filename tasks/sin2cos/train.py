@@ -10,11 +10,12 @@ random-phase windows, each from its own seed.
 Baselines in the same run: predicting zero, and the exact linear 2-lag formula
 cos t = (sin t cos dt - sin(t - dt)) / sin dt, the ceiling (defined from the second point on).
 
-    python -m tasks.sin2cos.train                 # GRU(1, 32), about 5 s on 2 CPU cores
+    python -m tasks.sin2cos.train                 # GRU(1, 32), about 9 s on 2 CPU cores
     python -m tasks.sin2cos.train --cell rnn --impl core --stateful
 
-Default run here (seed 0, CPU): test MSE after the first point 2.3e-05 vs zero 0.50 and the
-linear 2-lag formula 1.2e-15; see the README for the command and timings.
+Default run here (seed 0, CPU, 9.1 s of training): test MSE after the first point 2.3e-05,
+against 0.50 for predicting zero and 1e-13 for the exact 2-lag formula. With --stateful the
+warmed-up state makes even the first point right: 4.9e-07 over all points.
 """
 
 from __future__ import annotations
