@@ -1,8 +1,7 @@
 """Every task as a user runs it: --help, a --dry-run end to end, and a copied folder.
 
 Tasks that read a real dataset need the local mirror (RNN_TASKS_DATA_MIRROR, or
-../shared/data beside the checkout) or the file already in data/; without either they
-are skipped with the reason shown."""
+../shared/data beside the checkout); without it they are skipped with the reason shown."""
 
 import json
 import os
