@@ -68,6 +68,15 @@ def set_threads(threads: int, model: torch.nn.Module) -> int:
     return threads
 
 
+def shuffled_batches(tensors: tuple[torch.Tensor, ...],
+                     batch_size: int) -> list[tuple[torch.Tensor, ...]]:
+    """The rows of `tensors` (all of the same length) in mini-batches, in a fresh random
+    order drawn from torch's generator (which checkpoints save, so resume redraws it)."""
+    order = torch.randperm(len(tensors[0]), device=tensors[0].device)
+    return [tuple(t[order[i:i + batch_size]] for t in tensors)
+            for i in range(0, len(order), batch_size)]
+
+
 def atomic_save(obj: Any, path: Path) -> None:
     """torch.save to a temporary file in the same folder, then rename it into place, so an
     interrupted write never leaves a half-written checkpoint under `path`."""

@@ -63,7 +63,14 @@ from core.series import (
     walk_forward,
     windows,
 )
-from core.train import History, fit, pick_device, seed_everything, set_threads
+from core.train import (
+    History,
+    fit,
+    pick_device,
+    seed_everything,
+    set_threads,
+    shuffled_batches,
+)
 
 DATASET = "Rainfall_data.csv"
 AR_ORDER = 12
@@ -168,9 +175,7 @@ def train_forecaster(cfg: Config, inputs: np.ndarray, seed: int, name: str, run_
         return base + std * model(x, target_months)  # mm, before clipping at zero
 
     def batches() -> list[tuple[torch.Tensor, ...]]:
-        order = torch.randperm(len(fit_set[0]), device=device)
-        return [tuple(t[order[i:i + cfg.batch_size]] for t in fit_set)
-                for i in range(0, len(order), cfg.batch_size)]
+        return shuffled_batches(fit_set, cfg.batch_size)
 
     def loss_fn(batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         # squared error in mm over one global scale: the wet months weigh most, as in RMSE
