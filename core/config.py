@@ -42,13 +42,14 @@ def arg(default: Any, help: str, choices: Sequence[Any] | None = None,
 class RunConfig:
     """Flags every task has."""
 
-    seed: int = arg(0, "random seed for weights, data order and synthetic data")
+    seed: int = arg(0, "random seed for weights, data order and synthetic data", minimum=0)
     device: str = arg("auto", "where to train: auto picks cuda, then mps, then cpu",
                       choices=["auto", "cpu", "cuda", "mps"])
     threads: int = arg(0, "CPU threads for torch; 0 picks one per the model's size "
-                          "(small recurrent models run faster on one thread)")
+                          "(small recurrent models run faster on one thread)", minimum=0)
     run_dir: str = arg("", "output folder; empty means runs/<task>")
-    resume: bool = arg(False, "continue from <run-dir>/last.pt instead of starting afresh")
+    resume: bool = arg(False, "continue from the last.pt checkpoint(s) in --run-dir instead "
+                               "of starting afresh")
     dry_run: bool = arg(False, "tiny budget to check that everything runs end to end "
                                "(overrides the size flags)")
 

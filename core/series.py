@@ -70,7 +70,7 @@ def read_monthly_csv(path: Path, columns: Sequence[str], date_columns: Sequence[
         raise UserError(f"{path.name} has {len(frame)} rows; this run needs at least "
                         f"{min_rows} (the lags plus the test months plus some to train on)")
     numeric = frame[names].apply(pd.to_numeric, errors="coerce")
-    bad = numeric.isna().to_numpy()
+    bad = ~np.isfinite(numeric.to_numpy(dtype=np.float64))
     if bad.any():
         row, col = (int(i[0]) for i in np.nonzero(bad))
         cell = frame[names[col]].iloc[row]
@@ -169,6 +169,8 @@ def walk_forward(series: np.ndarray, months: np.ndarray, horizon: int,
 
     `forecast` sees a read-only copy of the past only, so it cannot read month t or later.
     """
+    if len(months) and min(months) - horizon + 1 < 1:
+        raise ValueError(f"month {min(months)} has no past at horizon {horizon}")
     out = np.empty(len(months))
     for i, t in enumerate(months):
         past = np.array(series[: t - horizon + 1], dtype=np.float64)

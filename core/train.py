@@ -181,6 +181,8 @@ def fit(
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     sign = 1.0 if mode == "min" else -1.0
     history, start = History(), 0
+    if not resume:
+        best_path.unlink(missing_ok=True)  # never reload the best model of an earlier run
     if resume:
         state = load_checkpoint(last_path)
         check_same_config(state["config"], config, last_path)
@@ -251,6 +253,6 @@ def fit(
         raise SystemExit(130) from None
     finally:
         bar.close()
-    if best_path.exists():
+    if history.best_epoch >= 0:
         model.load_state_dict(load_checkpoint(best_path)["model"])
     return history

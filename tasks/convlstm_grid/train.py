@@ -57,17 +57,19 @@ class Config(RunConfig):
                               "from the top layer's h (odd)")
     patch: int = arg(4, "fold patch x patch cells into channels before the ConvLSTM "
                         "(1: none); must divide --grid")
-    batch_size: int = arg(16, "sequences per batch, drawn fresh")
-    batches_per_epoch: int = arg(40, "batches per epoch")
-    epochs: int = arg(15, "epochs; the learning rate follows a cosine down to zero")
-    lr: float = arg(3e-3, "Adam learning rate")
-    clip_norm: float = arg(1.0, "gradient norm clip")
+    batch_size: int = arg(16, "sequences per batch, drawn fresh", minimum=1)
+    batches_per_epoch: int = arg(40, "batches per epoch", minimum=1)
+    epochs: int = arg(15, "epochs; the learning rate follows a cosine down to zero",
+                      minimum=1)
+    lr: float = arg(3e-3, "Adam learning rate", minimum=0)
+    clip_norm: float = arg(1.0, "gradient norm clip (0: none)", minimum=0)
     balance_steps: bool = arg(True, "divide each step's training loss by persistence's MSE "
                                     "at that step (on training draws): the early steps, "
                                     "where persistence is hardest to beat, count as much "
                                     "as the late ones")
     eval_sequences: int = arg(256, "sequences in the validation set and in the test set")
-    test_seed: int = arg(1234, "seed of the fixed test set (validation uses test_seed + 1)")
+    test_seed: int = arg(1234, "seed of the fixed test set (validation: this + 1)",
+                         minimum=0)
     show: int = arg(3, "test sequences drawn in predictions.png")
 
 

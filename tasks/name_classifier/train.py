@@ -70,9 +70,11 @@ class Config(RunConfig):
     cell: str = arg("gru", "recurrent cell", choices=["rnn", "lstm", "gru"])
     impl: str = arg("torch", "torch.nn's layers (fast) or core's cells (same weights)",
                     choices=["torch", "core"])
-    epochs: int = arg(0, "training epochs; 0: the preset's (default 12, course 20)")
-    batch_size: int = arg(0, "names per batch; 0: the preset's (default 128, course 256)")
-    lr: float = arg(0.0, "peak learning rate; 0: the preset's (default 5e-3, course 1e-3)")
+    epochs: int = arg(0, "training epochs; 0: the preset's (default 12, course 20)", minimum=0)
+    batch_size: int = arg(0, "names per batch; 0: the preset's (default 128, course 256)",
+                          minimum=0)
+    lr: float = arg(0.0, "peak learning rate; 0: the preset's (default 5e-3, course 1e-3)",
+                    minimum=0)
     hidden_size: int = arg(0, "hidden units per direction; 0: the preset's "
                               "(default 128, course 100)")
     embedding_dim: int = arg(0, "character embedding size; 0: the preset's "
@@ -93,6 +95,8 @@ def settings_for(cfg: Config) -> dict:
     for name in ("dropout", "clip_norm"):
         if getattr(cfg, name) >= 0:
             settings[name] = getattr(cfg, name)
+    if not 0 <= settings["dropout"] < 1:
+        raise UserError(f"--dropout must be in [0, 1), got {settings['dropout']}")
     if cfg.dry_run:
         settings["epochs"] = min(settings["epochs"], 2)
     return settings

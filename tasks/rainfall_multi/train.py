@@ -94,10 +94,11 @@ class Config(RunConfig):
                     choices=["torch", "core"])
     hidden_size: int = arg(16, "hidden units of the recurrent layer")
     epochs: int = arg(300, "most epochs per seed (early stopping usually ends sooner)")
-    patience: int = arg(30, "stop after this many epochs without a better validation RMSE")
+    patience: int = arg(30, "stop after this many epochs without a better validation RMSE",
+                        minimum=1)
     batch_size: int = arg(32, "windows per step")
-    lr: float = arg(3e-3, "AdamW learning rate")
-    weight_decay: float = arg(1e-2, "AdamW weight decay")
+    lr: float = arg(3e-3, "AdamW learning rate", minimum=0)
+    weight_decay: float = arg(1e-2, "AdamW weight decay", minimum=0)
     seeds: int = arg(5, "seeds --seed, --seed+1, ...; metrics are the median over them")
 
 
@@ -203,6 +204,8 @@ def main(argv: list[str] | None = None) -> dict:
         cfg.epochs, cfg.seeds = 2, min(cfg.seeds, 2)
     check_config(cfg)
     run_dir = run_dir_for(cfg, __package__)
+    if cfg.resume and not list(run_dir.rglob("last.pt")):
+        raise UserError(f"no checkpoint under {run_dir}: train first (or drop --resume)")
     device = pick_device(cfg.device)
 
     # ---- data: split by time; every statistic from the training part only
@@ -250,7 +253,8 @@ def main(argv: list[str] | None = None) -> dict:
                 truth: np.ndarray) -> tuple[torch.Tensor, ...]:
         """x (K, lags, F), target months' sin/cos (K, 2*horizon), climatology and spread
         (K, horizon), truth (K, horizon; NaN where unknown)."""
-        target_months = months[np.minimum(origins[:, None] + np.arange(horizon), n - 1)]
+        # calendar months of the targets, also past the end of the series (last origins)
+        target_months = (months[origins][:, None] - 1 + np.arange(horizon)) % 12 + 1
         parts = (windows(inputs, cfg.lags, origins),
                  month_features(target_months).reshape(len(origins), -1),
                  clim[target_months - 1], spread[target_months - 1],

@@ -95,10 +95,11 @@ class Config(RunConfig):
                     choices=["torch", "core"])
     hidden_size: int = arg(16, "hidden units of the recurrent layer")
     epochs: int = arg(300, "most epochs per seed (early stopping usually ends sooner)")
-    patience: int = arg(30, "stop after this many epochs without a better validation RMSE")
+    patience: int = arg(30, "stop after this many epochs without a better validation RMSE",
+                        minimum=1)
     batch_size: int = arg(32, "windows per step")
-    lr: float = arg(3e-3, "AdamW learning rate")
-    weight_decay: float = arg(1e-2, "AdamW weight decay")
+    lr: float = arg(3e-3, "AdamW learning rate", minimum=0)
+    weight_decay: float = arg(1e-2, "AdamW weight decay", minimum=0)
     seeds: int = arg(5, "seeds --seed, --seed+1, ...; metrics are the median over them")
 
 
@@ -194,6 +195,8 @@ def main(argv: list[str] | None = None) -> dict:
         cfg.epochs, cfg.seeds = 2, min(cfg.seeds, 2)
     check_config(cfg)
     run_dir = run_dir_for(cfg, __package__)
+    if cfg.resume and not list(run_dir.rglob("last.pt")):
+        raise UserError(f"no checkpoint under {run_dir}: train first (or drop --resume)")
     device = pick_device(cfg.device)
 
     # ---- data: split by time; every statistic from the training part only
@@ -217,6 +220,9 @@ def main(argv: list[str] | None = None) -> dict:
         "persistence": walk_forward(y, test, 1, lambda p: persistence(p, 1)),
     }
     scale = seasonal_scale(train, MONTHS_PER_YEAR)
+    if scale == 0:
+        raise UserError(f"{source}: the target repeats itself exactly every year in the "
+                        "training part, so MASE has no scale; nothing to forecast")
     rmse_clim = rmse(y[test], forecasts["climatology"])
     baselines = {name: seasonal_errors(y[test], f, scale, rmse_clim)
                  for name, f in forecasts.items()}

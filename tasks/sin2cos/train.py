@@ -57,7 +57,8 @@ class Config(RunConfig):
     eval_length: int = arg(100, "length of each validation and test window", minimum=2)
     eval_windows: int = arg(200, "number of validation windows and of test windows",
                             minimum=1)
-    test_seed: int = arg(1234, "seed of the fixed test windows (validation: this + 1)")
+    test_seed: int = arg(1234, "seed of the fixed test windows (validation: this + 1)",
+                         minimum=0)
 
 
 def waves(starts: torch.Tensor, length: int, dt: float) -> tuple[torch.Tensor, torch.Tensor]:
