@@ -74,6 +74,11 @@ def test_walk_forward_never_reads_a_future_value() -> None:
         assert seen == [t - h + 1 for t in range(25, 31)]
 
 
+def test_walk_forward_refuses_a_month_without_past() -> None:
+    with pytest.raises(ValueError, match="no past"):
+        walk_forward(np.arange(10.0), np.array([1, 5]), 2, lambda past: past[-2:])
+
+
 def test_walk_forward_hands_out_a_read_only_past() -> None:
     def writer(past: np.ndarray) -> np.ndarray:
         past[-1] = 0.0
@@ -182,6 +187,8 @@ def test_read_monthly_csv_single_date_column(tmp_path: Path) -> None:
      r"row 7 .* holds 'lots', not a number"),
     ("Year,Month,Precipitation\n" + monthly_rows(14, ""),
      r"row 2 .* is empty; 14 missing or non-numeric cells"),
+    ("Year,Month,Precipitation\n" + monthly_rows(14).replace("2000,6,1.5", "2000,6,inf"),
+     r"row 7 .* holds 'inf', not a number"),
     ("Year,Month,Precipitation\n" + monthly_rows(5), r"has 5 rows; this run needs at least 14"),
     ("Year,Month,Precipitation\n2000,1,1\n2000,3,1\n" + "2000,4,1\n" * 12,
      r"2000-01 then 2000-03: the rows must be consecutive months"),
