@@ -77,14 +77,21 @@ def fetch(name: str, data_dir: Path | None = None,
                f"or set {MIRROR_ENV} to a folder that holds {name}")
     mirror = os.environ.get(MIRROR_ENV)
     mirrored = Path(mirror) / name if mirror else None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=name + ".", suffix=".part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=name + ".", suffix=".part")
+    except OSError as error:
+        raise UserError(f"cannot write {name} into {path.parent}: {error.strerror}") from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         if mirrored is not None and mirrored.is_file():
             source = str(mirrored)
-            shutil.copyfile(mirrored, tmp)
+            try:
+                shutil.copyfile(mirrored, tmp)
+            except OSError as error:
+                raise UserError(f"cannot copy {name} from the mirror {mirrored}: "
+                                f"{error.strerror}") from None
         else:
             source = entry["url"]
             _download(source, tmp, desc=name, by_hand=by_hand)
