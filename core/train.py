@@ -102,6 +102,13 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
         raise UserError(f"cannot read checkpoint {path}: {error}") from error
 
 
+def require_checkpoints(run_dir: Path) -> None:
+    """For --resume of a run kept in per-seed folders: refuse when nothing under `run_dir`
+    was saved (most likely a mistyped --run-dir), instead of silently starting afresh."""
+    if not any(Path(run_dir).rglob("last.pt")):
+        raise UserError(f"no checkpoint under {run_dir}: train first (or drop --resume)")
+
+
 def _rng_state() -> dict[str, Any]:
     state = {"python": random.getstate(), "numpy": np.random.get_state(),
              "torch": torch.get_rng_state()}

@@ -35,7 +35,7 @@ from core.config import RunConfig, UserError, arg, parse, run, run_dir_for
 from core.layers import recurrent
 from core.report import comparison_table, median_over_seeds, write_metrics
 from core.text import Vocab, one_hot, pad_batch
-from core.train import fit, pick_device, seed_everything, set_threads
+from core.train import fit, pick_device, require_checkpoints, seed_everything, set_threads
 
 
 @dataclass
@@ -163,8 +163,8 @@ def main(argv: list[str] | None = None) -> None:
                             f"string contains; the vocabulary is the sources' characters "
                             f"{vocab.tokens[1:]}")
     run_dir = run_dir_for(cfg, __package__)
-    if cfg.resume and not list(run_dir.glob("seed*/last.pt")):
-        raise UserError(f"no checkpoint under {run_dir}/seed*/: train first (or drop --resume)")
+    if cfg.resume:
+        require_checkpoints(run_dir)
     device = pick_device(cfg.device)
 
     # Data: the pairs as padded index batches; padded target positions are ignored (-100).

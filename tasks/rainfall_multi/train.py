@@ -67,6 +67,7 @@ from core.train import (
     History,
     fit,
     pick_device,
+    require_checkpoints,
     seed_everything,
     set_threads,
     shuffled_batches,
@@ -204,8 +205,8 @@ def main(argv: list[str] | None = None) -> dict:
         cfg.epochs, cfg.seeds = 2, min(cfg.seeds, 2)
     check_config(cfg)
     run_dir = run_dir_for(cfg, __package__)
-    if cfg.resume and not list(run_dir.rglob("last.pt")):
-        raise UserError(f"no checkpoint under {run_dir}: train first (or drop --resume)")
+    if cfg.resume:
+        require_checkpoints(run_dir)
     device = pick_device(cfg.device)
 
     # ---- data: split by time; every statistic from the training part only
