@@ -1,13 +1,19 @@
 """Command-line configuration: a typed dataclass becomes an argparse parser.
 
-Every task declares one `@dataclass Config` whose fields carry their help text:
+Every task declares one `@dataclass Config` whose fields carry their help text and their
+allowed range, and puts any check that relates two flags in `check`:
 
     @dataclass
     class Config(RunConfig):
-        hidden_size: int = arg(32, "hidden units of the recurrent layer")
+        hidden_size: int = arg(32, "hidden units of the recurrent layer", minimum=1)
 
-`parse(Config, argv)` returns a filled-in Config; `--help` lists every field with its
-default. Field names with underscores become hyphenated flags (`--hidden-size`).
+        def check(self) -> None:
+            super().check()
+            require(self.min_length <= self.max_length, "--min-length > --max-length")
+
+`parse(Config, argv, __doc__)` returns a filled-in, checked Config; `--help` lists every
+field with its default. Field names with underscores become hyphenated flags
+(`--hidden-size`). A float flag must be a finite number: nan and inf are refused.
 
 User mistakes (bad flags, files, shapes) raise `UserError`; `run(main)` prints its one
 line and exits with status 2 instead of showing a traceback.
@@ -17,10 +23,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
+import math
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
 
@@ -28,89 +36,153 @@ class UserError(Exception):
     """Something the user can fix: the message says what was wrong and what to do."""
 
 
+def require(condition: bool, message: str) -> None:
+    """Raise UserError(message) unless `condition` holds: one line per check in `check`."""
+    if not condition:
+        raise UserError(message)
+
+
 def arg(default: Any, help: str, choices: Sequence[Any] | None = None,
-        minimum: float | None = None) -> Any:
+        minimum: float | None = None, maximum: float | None = None) -> Any:
     """A dataclass field with help text for its flag, and optionally the allowed choices
-    or the smallest allowed value."""
-    meta = {"help": help, "choices": choices, "minimum": minimum}
+    or the range of allowed values."""
+    meta = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum}
     if isinstance(default, list | dict):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+MAX_SEED = 2**32 - 1  # numpy's generators take seeds below 2**32
 
 
 @dataclass
 class RunConfig:
     """Flags every task has."""
 
-    seed: int = arg(0, "random seed for weights, data order and synthetic data", minimum=0)
+    seed: int = arg(0, "random seed for weights, data order and synthetic data",
+                    minimum=0, maximum=MAX_SEED)
+    seeds: int = arg(1, "train this many seeds (--seed, --seed+1, ...), each in its own "
+                        "seed<N>/ folder; metrics are the median over them",
+                     minimum=1, maximum=1000)
     device: str = arg("auto", "where to train: auto picks cuda, then mps, then cpu",
                       choices=["auto", "cpu", "cuda", "mps"])
     threads: int = arg(0, "CPU threads for torch; 0 picks one per the model's size "
                           "(small recurrent models run faster on one thread)", minimum=0)
     run_dir: str = arg("", "output folder; empty means runs/<task>")
-    resume: bool = arg(False, "continue from the last.pt checkpoint(s) in --run-dir instead "
-                               "of starting afresh")
+    resume: bool = arg(False, "continue the run in --run-dir from its last.pt checkpoints "
+                              "(--epochs may be raised to train a finished run longer)")
+    overwrite: bool = arg(False, "start afresh in a --run-dir that holds an earlier run, "
+                                 "deleting its checkpoints, metrics and plots")
+    eval_only: bool = arg(False, "train nothing: score the best.pt of the run in --run-dir "
+                                 "on the test set and write its report again")
     dry_run: bool = arg(False, "tiny budget to check that everything runs end to end "
                                "(overrides the size flags)")
 
+    def check(self) -> None:
+        """Checks that relate several flags; a task extends it and calls super().check()."""
+        chosen = [flag for flag, on in [("--resume", self.resume), ("--overwrite",
+                  self.overwrite), ("--eval-only", self.eval_only)] if on]
+        require(len(chosen) <= 1, f"{' and '.join(chosen)} exclude each other; give one")
+        require(self.seed + self.seeds - 1 <= MAX_SEED,
+                f"--seed {self.seed} with --seeds {self.seeds} passes the largest seed "
+                f"numpy takes, {MAX_SEED}")
 
-C = TypeVar("C")
+
+C = TypeVar("C", bound=RunConfig)
 
 
-def _at_least(kind: type, minimum: float) -> Callable[[str], Any]:
-    """An argparse type that also rejects values below `minimum`."""
+def _checked(kind: type, minimum: float | None, maximum: float | None) -> Callable[[str], Any]:
+    """An argparse type that rejects nan, inf and values outside [minimum, maximum]."""
     def convert(text: str) -> Any:
-        value = kind(text)
-        if value < minimum:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if minimum is not None and value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {text}")
         return value
     convert.__name__ = kind.__name__  # argparse names the type in its messages
     return convert
 
 
+def program_name(config_class: type) -> str:
+    """How the user started the task, `python -m tasks.<name>.train`, for --help and the
+    commands the task prints."""
+    module = sys.modules.get(config_class.__module__)
+    spec = getattr(module, "__spec__", None)
+    return f"python -m {spec.name if spec else config_class.__module__}"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        """A bad flag is one line, like every other user error (argparse alone prints the
+        whole usage first)."""
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def parse(config_class: type[C], argv: Sequence[str] | None = None,
-          description: str | None = None) -> C:
-    """Parse `argv` into an instance of `config_class` (a dataclass of `arg` fields)."""
-    parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+          doc: str | None = None) -> C:
+    """Parse `argv` into a checked instance of `config_class` (a dataclass of `arg`
+    fields); `doc`'s first paragraph is the --help description.
+
+    A Config with a `preset` field and a `PRESETS` dict ({name: {field: value}}) takes the
+    chosen preset's values as the defaults of those flags: flags given on the command line
+    still win, and --help and metrics.json show real values."""
+    parser = _Parser(
+        prog=program_name(config_class),
+        description=doc.split("\n\n")[0] if doc else None,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     hints = get_type_hints(config_class)
     for f in dataclasses.fields(config_class):
         kind = hints[f.name]
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         flag = "--" + f.name.replace("_", "-")
         help_text, choices = f.metadata.get("help", ""), f.metadata.get("choices")
-        if f.metadata.get("minimum") is not None:
-            kind = _at_least(kind, f.metadata["minimum"])
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
                                 help=help_text)
-        elif isinstance(default, list):
-            item = type(default[0]) if default else str
-            parser.add_argument(flag, nargs="+", type=item, default=default, help=help_text,
-                                choices=choices)
-        else:
-            parser.add_argument(flag, type=kind, default=default, help=help_text,
-                                choices=choices)
-    return config_class(**vars(parser.parse_args(argv)))
+            continue
+        item = (type(default[0]) if default else str) if isinstance(default, list) else kind
+        if item in (int, float):
+            item = _checked(item, f.metadata.get("minimum"), f.metadata.get("maximum"))
+        parser.add_argument(flag, type=item, default=default, help=help_text, choices=choices,
+                            nargs="+" if isinstance(default, list) else None)
+    presets = getattr(config_class, "PRESETS", None)
+    if presets:
+        chosen, _ = parser.parse_known_args(argv)
+        parser.set_defaults(**presets[chosen.preset])
+    config = config_class(**vars(parser.parse_args(argv)))
+    config.check()
+    return config
 
 
-def run_dir_for(config: RunConfig, package: str) -> Path:
-    """The task's output folder: `--run-dir`, else runs/<last part of the package name>.
-
-    Using the package name means a copied task folder writes to its own runs/ folder.
-    """
-    path = Path(config.run_dir) if config.run_dir else Path("runs") / package.rsplit(".", 1)[-1]
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"cannot use {path} as the run folder: {error.strerror}") from None
-    return path
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (kill, a scheduler's time limit) ends the run as Ctrl-C does: the training
+    loop keeps its last checkpoint and prints how to resume."""
+    raise KeyboardInterrupt
 
 
 def run(main: Callable[[], Any]) -> None:
-    """Call `main`; turn a UserError into one line on stderr and exit status 2."""
+    """Call `main`; turn a UserError into one line on stderr and exit status 2, Ctrl-C or
+    SIGTERM outside the training loop into one line and status 130, a full disk into one
+    line and status 1."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         main()
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)
+    except OSError as error:
+        if error.errno != errno.ENOSPC:
+            raise
+        print(f"error: no space left on the device writing {error.filename or 'a file'}; "
+              "free some space and run again (--resume continues an interrupted run)",
+              file=sys.stderr)
+        sys.exit(1)

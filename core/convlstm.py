@@ -96,20 +96,18 @@ class ConvLSTM(nn.Module):
     output are (B, T, C, H, W), else (T, B, C, H, W), as in nn.LSTM.
 
     forward(x, state=None) -> (output, state)
-        output: the last layer's h at every step, (B, T, Hd_last, H, W), or with
-                return_all_layers a list of every layer's output.
+        output: the last layer's h at every step, (B, T, Hd_last, H, W).
         state:  the final (h, c) of every layer, a list; pass it back in to continue.
     """
 
     def __init__(self, input_size: int, hidden_size: int | Sequence[int],
                  kernel_size: Kernel | Sequence[Kernel] = 3, num_layers: int = 1,
-                 batch_first: bool = False, bias: bool = True,
-                 return_all_layers: bool = False) -> None:
+                 batch_first: bool = False, bias: bool = True) -> None:
         super().__init__()
         hidden = _per_layer(hidden_size, num_layers, "hidden_size")
         kernels = _per_layer(kernel_size, num_layers, "kernel_size")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden, num_layers
-        self.batch_first, self.return_all_layers = batch_first, return_all_layers
+        self.batch_first = batch_first
         sizes = [input_size, *hidden]
         self.cells = nn.ModuleList(
             ConvLSTMCell(sizes[n], sizes[n + 1], kernels[n], bias) for n in range(num_layers))
@@ -160,4 +158,4 @@ class ConvLSTM(nn.Module):
             layer_input = torch.stack(steps, dim=1)         # (B, T, Hd_n, H, W)
             outputs.append(layer_input if self.batch_first else layer_input.transpose(0, 1))
             final.append((h, c))
-        return (outputs if self.return_all_layers else outputs[-1]), final
+        return outputs[-1], final

@@ -48,7 +48,6 @@ def load_manifest(path: Path = DATA_DIR / "manifest.json") -> dict[str, Dataset]
     return json.loads(path.read_text())
 
 
-MANIFEST = load_manifest()
 
 
 def sha256_of(path: Path) -> str:
@@ -64,8 +63,8 @@ def fetch(name: str, data_dir: Path | None = None,
           manifest: dict[str, Dataset] | None = None) -> Path:
     """Path of a verified copy of dataset `name` in `data_dir` (default: the repo's data/).
 
-    `manifest` replaces the module's MANIFEST (tests point it at a local server)."""
-    manifest = MANIFEST if manifest is None else manifest
+    `manifest` replaces data/manifest.json's entries (tests point it at a local server)."""
+    manifest = load_manifest() if manifest is None else manifest
     if name not in manifest:
         raise UserError(f"unknown dataset {name!r}; known: {', '.join(sorted(manifest))}")
     entry = manifest[name]
@@ -73,10 +72,15 @@ def fetch(name: str, data_dir: Path | None = None,
     if path.is_file() and sha256_of(path) == entry["sha256"]:
         return path
 
-    by_hand = (f"to fix: download {entry['url']} by hand to {path}, "
-               f"or set {MIRROR_ENV} to a folder that holds {name}")
     mirror = os.environ.get(MIRROR_ENV)
     mirrored = Path(mirror) / name if mirror else None
+    by_hand = (f"to fix: download {entry['url']} by hand to {path}, "
+               f"or set {MIRROR_ENV} to a folder that holds {name}")
+    # A mistyped mirror path otherwise shows up only as a failed download.
+    if mirror and not Path(mirror).is_dir():
+        by_hand += f" ({MIRROR_ENV}={mirror}: no such folder)"
+    elif mirrored is not None and not mirrored.is_file():
+        by_hand += f" ({MIRROR_ENV}={mirror} holds no {name})"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=name + ".", suffix=".part")
@@ -130,7 +134,7 @@ def _download(url: str, dest: Path, desc: str, by_hand: str) -> None:
 
 def fetch_all(data_dir: Path | None = None) -> list[Path]:
     """Fetch every dataset in the manifest; return their paths."""
-    return [fetch(name, data_dir) for name in MANIFEST]
+    return [fetch(name, data_dir) for name in load_manifest()]
 
 
 def main() -> None:

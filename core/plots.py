@@ -14,37 +14,57 @@ import numpy as np  # noqa: E402
 
 
 def training_curve(epochs: list[dict[str, float]], path: Path, keys: Sequence[str] = (),
-                   log_scale: bool = True) -> Path:
-    """Plot train loss and the named validation metrics per epoch."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+                   log_scale: bool = True, unit: str = "") -> Path:
+    """Training loss per epoch on the left; the named validation metrics (in `unit`) on
+    the right, so a unitless loss and an error in mm never share an axis."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     x = [e["epoch"] + 1 for e in epochs]
-    for key in ["train_loss", *keys]:
-        ax.plot(x, [e[key] for e in epochs], label=key, marker="." if len(x) < 40 else None)
-    if log_scale:
-        ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_title("training curve")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    marker = "." if len(x) < 40 else None
+    left.plot(x, [e["train_loss"] for e in epochs], marker=marker, color="tab:gray")
+    left.set_title("training loss")
+    for key in keys:
+        right.plot(x, [e[key] for e in epochs], label=f"validation {key}", marker=marker)
+    right.set_title("validation")
+    right.set_ylabel(unit)
+    right.legend()
+    for ax in (left, right):
+        if log_scale:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
 
 
+# Baselines in muted colours and dashed; red is the model's alone.
+BASELINE_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown",
+                   "tab:gray", "tab:olive", "tab:cyan"]
+
+
 def lines(series: dict[str, np.ndarray], path: Path, title: str, xlabel: str = "step",
           ylabel: str = "", x: np.ndarray | None = None) -> Path:
-    """Several named series on one axis; the first is drawn as the truth (black, thick)."""
+    """Several named series on one axis. The first is the truth (black, thick); one named
+    "model" is drawn last, on top, in red, so no baseline hides it. `x` may hold dates."""
     fig, ax = plt.subplots(figsize=(9, 4))
+    others = iter(BASELINE_COLORS * len(series))
     for i, (name, values) in enumerate(series.items()):
         xs = np.arange(len(values)) if x is None else x
-        style = {"color": "black", "linewidth": 2.2} if i == 0 else {"linewidth": 1.2}
+        if i == 0:
+            style = {"color": "black", "linewidth": 2.2, "zorder": 2}
+        elif name == "model":
+            style = {"color": "tab:red", "linewidth": 2.0, "zorder": 4}
+        else:
+            style = {"color": next(others), "linewidth": 1.0, "linestyle": "--", "zorder": 3}
         ax.plot(xs, values, label=name, **style)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    if x is not None and np.issubdtype(np.asarray(x).dtype, np.datetime64):
+        fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

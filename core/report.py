@@ -12,10 +12,9 @@ per-seed values sit beside it as "<metric>_seeds".
 from __future__ import annotations
 
 import json
-import os
+import math
 import platform
 import statistics
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=Path(path).name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+from core.files import atomic_write_text
 
 
 def versions() -> dict[str, str]:
@@ -58,17 +47,35 @@ def median_over_seeds(per_seed: list[dict[str, float]]) -> dict[str, Any]:
     return merged
 
 
+def _finite_or_none(value: Any, where: str, dropped: list[str]) -> Any:
+    """JSON has no NaN or infinity (standard parsers reject Python's bare NaN): write null
+    and remember where."""
+    if isinstance(value, float) and not math.isfinite(value):
+        dropped.append(f"{where}={value}")
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v, f"{where}.{k}", dropped) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v, f"{where}[{i}]", dropped) for i, v in enumerate(value)]
+    return value
+
+
 def write_metrics(run_dir: Path, *, task: str, seeds: list[int], device: str,
                   train_seconds: float, config: dict[str, Any],
                   test: dict[str, dict[str, Any]]) -> Path:
-    """Write metrics.json atomically and return its path."""
+    """Write metrics.json atomically and return its path. A number that is not finite
+    becomes null, and the run says which."""
     if "model" not in test:
         raise ValueError("test metrics need a 'model' entry beside the baselines")
+    dropped: list[str] = []
     payload = {"task": task, "seeds": seeds, "device": device,
                "train_seconds": round(train_seconds, 3), "config": config,
-               "versions": versions(), "test": test}
+               "versions": versions(), "test": _finite_or_none(test, "test", dropped)}
     path = Path(run_dir) / "metrics.json"
     atomic_write_text(path, json.dumps(payload, indent=2))
+    if dropped:
+        print(f"note: {path} holds null for values that are not finite numbers: "
+              + ", ".join(dropped))
     return path
 
 
@@ -78,7 +85,7 @@ def comparison_table(test: dict[str, dict[str, Any]], metrics: list[str]) -> str
     columns = max(14, *(len(m) + 2 for m in metrics))
     lines = [" " * width + "".join(f"{m:>{columns}}" for m in metrics)]
     for method, scores in test.items():
-        cells = "".join(f"{scores[m]:>{columns}.6g}" if m in scores else f"{'-':>{columns}}"
-                        for m in metrics)
+        cells = "".join(f"{scores[m]:>{columns}.6g}" if scores.get(m) is not None
+                        else f"{'-':>{columns}}" for m in metrics)
         lines.append(f"{method:<{width}}" + cells)
     return "\n".join(lines)

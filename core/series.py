@@ -14,6 +14,9 @@ t comes from origin t - h + 1 (it reads months up to t - h).
 
 from __future__ import annotations
 
+import csv
+import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,12 @@ import pandas as pd
 from core.config import UserError
 
 MONTHS_PER_YEAR = 12
+# Spreadsheets export with commas, or with semicolons where the comma is the decimal mark.
+SEPARATORS = (",", ";", "\t", "|")
+MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august",
+               "september", "october", "november", "december")
+DATE_PARTS = ("year", "month", "day")
+DATE_ADVICE = "write dates as YYYY-MM or YYYY-MM-DD (e.g. 2000-01-31), one row per month"
 
 
 def _key(name: str) -> str:
@@ -38,72 +47,189 @@ class MonthlyFrame:
 
     values: np.ndarray  # (N, F) float64
     months: np.ndarray  # (N,) int, 1..12
+    dates: np.ndarray  # (N,) datetime64[M]: each row's month, for plots and forecasts
     columns: list[str]  # the names as the CSV spells them
 
 
 def read_monthly_csv(path: Path, columns: Sequence[str], date_columns: Sequence[str],
                      min_rows: int) -> MonthlyFrame:
     """Read `columns` and the calendar month from a monthly CSV, or raise a UserError that
-    says what was found: a missing column, a non-numeric or missing value (with its row),
-    rows that are not consecutive months, or fewer than `min_rows` rows.
+    says what was found: a missing or repeated column, a non-numeric or missing value
+    (with its row), rows that are not consecutive months, or fewer than `min_rows` rows.
 
-    `date_columns` is either one column pandas can parse as a date, or columns named
-    year, month (and optionally day)."""
+    The separator is the one of , ; tab | that splits the header into the most columns.
+    `date_columns` is either one column of full dates (2000-01, 2000-01-31), or columns
+    named year, month (1-12 or an English month name) and optionally day."""
     path = Path(path)
+    _check_date_columns(date_columns)
     if not path.is_file():
         raise UserError(f"no CSV at {path}")
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise UserError(f"cannot read {path} as CSV: {error}") from None
-    by_key = {_key(c): c for c in frame.columns}
+    header, cells = _read_cells(path)
 
-    def find(name: str) -> str:
-        if _key(name) not in by_key:
+    def find(name: str) -> int:
+        found = [i for i, column in enumerate(header) if _key(column) == _key(name)]
+        if not found:
+            hint = (" (one column only: separate columns with , ; tab or |)"
+                    if len(header) == 1 else "")
             raise UserError(f"{path.name} has no column {name!r}; found: "
-                            f"{', '.join(map(str, frame.columns))}")
-        return by_key[_key(name)]
+                            f"{', '.join(header)}{hint}")
+        if len(found) > 1:
+            raise UserError(f"{path.name} has {len(found)} columns named like {name!r}: "
+                            + ", ".join(f"{header[i]!r} (column {i + 1})" for i in found)
+                            + "; rename or drop all but one")
+        return found[0]
 
     names = [find(c) for c in columns]
     dates = [find(c) for c in date_columns]
-    if len(frame) < min_rows:
-        raise UserError(f"{path.name} has {len(frame)} rows; this run needs at least "
+    if len(cells) < min_rows:
+        raise UserError(f"{path.name} has {len(cells)} rows; this run needs at least "
                         f"{min_rows} (the lags plus the test months plus some to train on)")
-    numeric = frame[names].apply(pd.to_numeric, errors="coerce")
-    bad = ~np.isfinite(numeric.to_numpy(dtype=np.float64))
+    numeric = cells[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(numeric)
     if bad.any():
         row, col = (int(i[0]) for i in np.nonzero(bad))
-        cell = frame[names[col]].iloc[row]
-        found = "is empty" if pd.isna(cell) else f"holds {str(cell)!r}, not a number"
-        raise UserError(f"{path.name} column {names[col]!r} row {row + 2} (counting the "
-                        f"header as row 1) {found}; {int(bad.sum())} missing or non-numeric "
-                        "cells in all: fill or drop them")
-    stamps = _dates(frame, dates, path.name)
-    step = np.diff(stamps.dt.year.to_numpy() * MONTHS_PER_YEAR + stamps.dt.month.to_numpy())
-    if (step != 1).any():
-        row = int(np.nonzero(step != 1)[0][0])
-        raise UserError(f"{path.name} rows {row + 2} and {row + 3} are "
-                        f"{stamps.iloc[row]:%Y-%m} then {stamps.iloc[row + 1]:%Y-%m}: "
-                        "the rows must be consecutive months, oldest first")
-    return MonthlyFrame(numeric.to_numpy(dtype=np.float64), stamps.dt.month.to_numpy(), names)
+        cell = cells[names[col]].iloc[row].strip()
+        found = "is empty" if not cell else f"holds {cell!r}, not a number"
+        if re.fullmatch(r"[-+]?\d+,\d+", cell):
+            found += " (write decimals with a point, e.g. 1.5)"
+        raise UserError(f"{path.name} column {header[names[col]]!r} row {row + 2} (counting "
+                        f"the header as row 1) {found}; {int(bad.sum())} missing or "
+                        "non-numeric cells in all: fill or drop them")
+    stamps = _dates(cells, header, dates, path.name)
+    _check_monthly(stamps, cells, header, dates, path.name)
+    return MonthlyFrame(numeric, stamps.dt.month.to_numpy(),
+                        stamps.to_numpy().astype("datetime64[M]"), [header[i] for i in names])
 
 
-def _dates(frame: pd.DataFrame, dates: list[str], filename: str) -> pd.Series:
+def _check_date_columns(date_columns: Sequence[str]) -> None:
+    """One date column, or year and month (and day) columns: anything else would be
+    silently half-used."""
+    keys = [_key(c) for c in date_columns]
+    given = f"--date-columns {' '.join(date_columns)}"
+    if len(keys) > len(DATE_PARTS):
+        raise UserError(f"{given}: at most {len(DATE_PARTS)} date columns (year, month, day), "
+                        f"got {len(keys)}")
+    if len(keys) != 1 and sorted(keys) not in (sorted(DATE_PARTS[:2]), sorted(DATE_PARTS)):
+        raise UserError(f"{given}: give one column of full dates, or 2 or 3 columns named "
+                        "year and month (and day), each once")
+
+
+def _read_cells(path: Path) -> tuple[list[str], pd.DataFrame]:
+    """The header's column names and every cell as its stripped text.
+
+    Cells stay text, with no "n/a"/"NA" turned into missing values, so messages can
+    quote what the file holds; the header is read as a row so repeated names are not
+    silently renamed "Rain.1"."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            first = f.readline()
+        # max keeps the first of equals, so a one-column header reads as comma-separated
+        sep = max(SEPARATORS, key=lambda s: len(next(csv.reader([first], delimiter=s), [])))
+        table = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False,
+                            encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        message = str(error).strip().splitlines()[-1] if str(error).strip() else "empty file"
+        raise UserError(f"cannot read {path} as CSV: {message}") from None
+    header = [str(name).strip() for name in table.iloc[0]]
+    cells = table.iloc[1:].reset_index(drop=True)
+    cells.columns = range(len(header))
+    return header, cells.apply(lambda column: column.str.strip())
+
+
+def _dates(cells: pd.DataFrame, header: list[str], dates: list[int],
+           filename: str) -> pd.Series:
     """Each row's date from one date column, or from year/month(/day) columns."""
     if len(dates) == 1:
-        stamps = pd.to_datetime(frame[dates[0]], errors="coerce")
-    else:
-        parts = {_key(c): pd.to_numeric(frame[c], errors="coerce") for c in dates}
-        if "year" not in parts or "month" not in parts:
-            raise UserError(f"--date-columns {' '.join(dates)}: give one date column, or "
-                            "columns named year and month (and optionally day)")
-        stamps = pd.to_datetime(pd.DataFrame({"year": parts["year"], "month": parts["month"],
-                                              "day": parts.get("day", 1)}), errors="coerce")
+        text = cells[dates[0]]
+        if text.str.fullmatch(r"\d{1,4}").all():
+            # pandas would read 2000 as 2000-01-01 (a string) or as 2000 ns after 1970
+            raise UserError(f"{filename} column {header[dates[0]]!r} holds years only "
+                            f"({text.iloc[0]!r}); a single date column must hold full dates "
+                            "such as 2000-01 or 2000-01-31, or give year and month columns: "
+                            "--date-columns Year Month")
+        with warnings.catch_warnings():  # pandas warns when it guesses a format per row
+            warnings.simplefilter("ignore", UserWarning)
+            stamps = pd.to_datetime(text, errors="coerce")
+        if stamps.isna().any():
+            row = int(np.nonzero(stamps.isna().to_numpy())[0][0])
+            raise UserError(f"{filename} row {row + 2}: cannot read a date from "
+                            f"{text.iloc[row]!r} in column {header[dates[0]]!r} (pandas "
+                            f"takes the first row's format for all); {DATE_ADVICE}")
+        return stamps
+    parts = {_key(header[c]): c for c in dates}
+    year = _integers(cells, header, parts["year"], filename, "a year such as 2000")
+    month = _months(cells, header, parts["month"], filename)
+    day = (_integers(cells, header, parts["day"], filename, "a day of the month, 1-31")
+           if "day" in parts else 1)
+    stamps = pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": day}),
+                            errors="coerce")
     if stamps.isna().any():
         row = int(np.nonzero(stamps.isna().to_numpy())[0][0])
-        raise UserError(f"{filename} row {row + 2}: cannot read a date from "
-                        f"{frame[dates].iloc[row].tolist()}")
+        raise UserError(f"{filename} row {row + 2}: {_raw(cells, header, dates, row)} is no "
+                        "calendar date")
     return stamps
+
+
+def _integers(cells: pd.DataFrame, header: list[str], column: int, filename: str,
+              what: str) -> pd.Series:
+    """A column of whole numbers, or a UserError quoting the first cell that is not."""
+    numbers = pd.to_numeric(cells[column], errors="coerce")
+    bad = ~(np.isfinite(numbers) & (numbers == np.round(numbers)))
+    if bad.any():
+        row = int(np.nonzero(bad.to_numpy())[0][0])
+        raise UserError(f"{filename} column {header[column]!r} row {row + 2} holds "
+                        f"{cells[column].iloc[row]!r}; it should be {what}")
+    return numbers.astype(np.int64)
+
+
+def _months(cells: pd.DataFrame, header: list[str], column: int, filename: str) -> list[int]:
+    """Months as 1-12 from numbers or English names (January, Jan, Sept, jan.)."""
+    months = []
+    for row, text in enumerate(cells[column]):
+        word = text.lower().rstrip(".")
+        by_name = [i + 1 for i, name in enumerate(MONTH_NAMES)
+                   if len(word) >= 3 and name.startswith(word)]
+        if text.isdigit() and 1 <= int(text) <= MONTHS_PER_YEAR:
+            months.append(int(text))
+        elif len(by_name) == 1:
+            months.append(by_name[0])
+        else:
+            raise UserError(f"{filename} column {header[column]!r} row {row + 2} holds "
+                            f"{text!r}; a month must be 1-12 or an English month name "
+                            "(Jan, January)")
+    return months
+
+
+def _raw(cells: pd.DataFrame, header: list[str], dates: list[int], row: int) -> str:
+    """A row's date cells as the file writes them: 'Year 2000, Month Jan'."""
+    if len(dates) == 1:
+        return repr(cells[dates[0]].iloc[row])
+    return repr(", ".join(f"{header[c]} {cells[c].iloc[row]}" for c in dates))
+
+
+def _check_monthly(stamps: pd.Series, cells: pd.DataFrame, header: list[str],
+                   dates: list[int], filename: str) -> None:
+    """The rows must step one calendar month at a time, oldest first."""
+    def steps(s: pd.Series) -> np.ndarray:
+        return np.diff(s.dt.year.to_numpy() * MONTHS_PER_YEAR + s.dt.month.to_numpy())
+
+    wrong = np.nonzero(steps(stamps) != 1)[0]
+    if not len(wrong):
+        return
+    row = int(wrong[0])
+    if len(dates) == 1:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            day_first = pd.to_datetime(cells[dates[0]], errors="coerce", dayfirst=True)
+        advice = ("they read as consecutive months day first: rewrite them as YYYY-MM-DD"
+                  if not day_first.isna().any() and (steps(day_first) == 1).all()
+                  else DATE_ADVICE)
+    else:
+        advice = "one row per month, none missing or repeated"
+    raise UserError(f"{filename} rows {row + 2} and {row + 3} are {stamps.iloc[row]:%Y-%m} "
+                    f"then {stamps.iloc[row + 1]:%Y-%m}: the rows must be consecutive "
+                    f"months, oldest first; the file has {_raw(cells, header, dates, row)} "
+                    f"then {_raw(cells, header, dates, row + 1)}; {advice}")
 
 
 @dataclass

@@ -47,9 +47,6 @@ class Vocab:
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def __contains__(self, token: str) -> bool:
-        return token in self.index
-
     def unknown(self, text: str) -> list[str]:
         """The distinct characters of `text` that are not in the vocabulary, in order."""
         return list(dict.fromkeys(ch for ch in text if ch not in self.index))
@@ -75,6 +72,18 @@ class Vocab:
     def from_dict(cls, data: dict[str, list[str]]) -> Vocab:
         tokens = data["tokens"]
         return cls(tokens, pad=PAD in tokens, unk=UNK in tokens)
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """`text` quoted for a one-line message: repr(text) when it has at most `limit`
+    characters, else the quoted first `limit`, an ellipsis and the full length, so a
+    100 kB line in a data file cannot flood the terminal:
+
+        shorten("x" * 100, 5)  ->  'xxxxx'… (100 characters)
+    """
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text)} characters)"
 
 
 def one_hot(indices: Tensor | Sequence[int], num_classes: int) -> Tensor:

@@ -2,21 +2,25 @@
 choice, and atomic checkpoints that a run can resume from.
 
 The loop owns the mechanics (epochs, progress bar, clipping, scheduler, early stopping,
-checkpoints, Ctrl-C); the task owns its problem: it passes a function that yields
-batches, a function that turns a batch into a loss, and a function that scores the model
-on validation data.
+checkpoints, history.csv, Ctrl-C); the task owns its problem: it passes its batches, a
+function that turns the model and a batch into a loss, and a function that scores the
+model on validation data.
+
+`fit` reads in three parts: `restore` (a fresh start, a resumed run, or --eval-only),
+`train_epoch` (one pass over the batches), and the checkpoints saved after each epoch.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
 import random
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,9 @@ import torch
 from tqdm import tqdm
 
 from core.config import UserError
+from core.files import atomic_write, atomic_write_text
+
+Batch = tuple[torch.Tensor, ...]
 
 
 def seed_everything(seed: int) -> None:
@@ -51,10 +58,9 @@ def pick_device(name: str) -> torch.device:
 
 
 # Below this many parameters a recurrent step is a handful of tiny matmuls: on an idle
-# 2-core machine a second thread barely shortens a task (sin2cos: 9.9 s either way), and
-# when the cores are shared with other work two threads run several times slower than
-# one. Larger models gain from every core (name_classifier: 79 s on 1 thread, 58 s on 2).
-# `make bench` times a small and a larger GRU at 1 and 2 threads.
+# 2-core machine a second thread barely shortens a task, and when the cores are shared
+# with other work two threads run several times slower than one. Larger models gain from
+# every core. `make bench` times a small and a larger GRU at 1 and 2 threads.
 SMALL_MODEL_PARAMETERS = 200_000
 
 
@@ -68,45 +74,29 @@ def set_threads(threads: int, model: torch.nn.Module) -> int:
     return threads
 
 
-def shuffled_batches(tensors: tuple[torch.Tensor, ...],
-                     batch_size: int) -> list[tuple[torch.Tensor, ...]]:
+def shuffled_batches(tensors: Batch, batch_size: int) -> list[Batch]:
     """The rows of `tensors` (all of the same length) in mini-batches, in a fresh random
     order drawn from torch's generator (which checkpoints save, so resume redraws it)."""
-    order = torch.randperm(len(tensors[0]), device=tensors[0].device)
+    order = torch.randperm(len(tensors[0])).to(tensors[0].device)
     return [tuple(t[order[i:i + batch_size]] for t in tensors)
             for i in range(0, len(order), batch_size)]
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, then rename it into place, so an
-    interrupted write never leaves a half-written checkpoint under `path`."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """torch.save to a temporary file in the same folder, then rename it into place."""
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by `fit`, with a clear message if it is missing or broken."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"no checkpoint at {path}: train first (or drop --resume)")
+        raise UserError(f"no checkpoint at {path}: train first (or drop --resume/--eval-only)")
     try:
         return torch.load(path, map_location=device, weights_only=False)
     except Exception as error:  # a truncated or foreign file: say which, not a traceback
-        raise UserError(f"cannot read checkpoint {path}: {error}") from error
-
-
-def require_checkpoints(run_dir: Path) -> None:
-    """For --resume of a run kept in per-seed folders: refuse when nothing under `run_dir`
-    was saved (most likely a mistyped --run-dir), instead of silently starting afresh."""
-    if not any(Path(run_dir).rglob("last.pt")):
-        raise UserError(f"no checkpoint under {run_dir}: train first (or drop --resume)")
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        raise UserError(f"cannot read checkpoint {path}: {reason}") from None
 
 
 def _rng_state() -> dict[str, Any]:
@@ -126,18 +116,21 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 # Flags that may change between a run and its --resume: they do not change the result.
-RESUMABLE_CHANGES = {"resume", "device", "threads", "run_dir", "dry_run"}
+RESUMABLE_CHANGES = {"resume", "overwrite", "eval_only", "device", "threads", "run_dir",
+                     "dry_run"}
 
 
 def check_same_config(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
     """Refuse to resume with settings other than the saved run's: the weights, schedule
-    and data would no longer match."""
+    and data would no longer match. Raising `epochs` is allowed: it trains longer."""
     changed = sorted(k for k in saved.keys() | current.keys()
-                     if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k))
+                     if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)
+                     and not (k == "epochs" and current.get(k, 0) > saved.get(k, 0)))
     if changed:
         details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
         raise UserError(f"{path} was saved with other settings ({details}); resume with the "
-                        "same flags, or start afresh in another --run-dir")
+                        "same flags (only --epochs may grow), or start afresh with "
+                        "--overwrite or another --run-dir")
 
 
 @dataclass
@@ -148,14 +141,89 @@ class History:
     best_epoch: int = -1
     best_value: float = float("nan")
     seconds: float = 0.0
+    stopped: bool = False  # early stopping (or `stop`) ended the run before `epochs`
+
+    def best(self) -> dict[str, float]:
+        """The metrics of the best epoch."""
+        return next(e for e in self.epochs if e["epoch"] == self.best_epoch)
+
+
+def write_history_csv(history: History, path: Path) -> None:
+    """history.csv: one row per epoch (epoch, train loss, validation metrics, seconds, lr),
+    readable without a terminal while a long run goes on."""
+    out = io.StringIO()
+    columns = list(dict.fromkeys(k for e in history.epochs for k in e))
+    writer = csv.DictWriter(out, columns)
+    writer.writeheader()
+    writer.writerows(history.epochs)
+    atomic_write_text(path, out.getvalue())
+
+
+def restore(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+            scheduler: Any, config: dict[str, Any], epochs: int | None) -> History:
+    """Load last.pt into the model, optimizer, scheduler and random generators and return
+    the history so far. `epochs` None: only to evaluate, so the epoch count is not checked."""
+    last_path = run_dir / "last.pt"
+    state = load_checkpoint(last_path)
+    saved_epochs = state["config"].get("epochs")
+    check_same_config(state["config"], {**config, "epochs": epochs or saved_epochs}, last_path)
+    if epochs and saved_epochs and epochs > saved_epochs and scheduler is not None:
+        raise UserError(f"{last_path}: this task's learning-rate schedule was laid out for "
+                        f"--epochs {saved_epochs}, so the run cannot be extended to {epochs}; "
+                        "start afresh with --overwrite")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    _set_rng_state(state["rng"])
+    history = History(**state["history"])
+    if epochs and saved_epochs and epochs > saved_epochs:
+        history.stopped = False  # more epochs asked for: train on
+    return history
+
+
+def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                batches: Iterable[Batch], loss_fn: Callable[[torch.nn.Module, Batch],
+                                                            torch.Tensor],
+                clip_norm: float, scheduler: Any, scheduler_step: str, epoch: int) -> float:
+    """One pass over `batches`; returns the mean training loss. A loss that is not finite
+    ends the run: the weights are already ruined."""
+    model.train()
+    total, count = 0.0, 0
+    for batch in batches:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model, batch)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise UserError(f"training diverged in epoch {epoch + 1}: the loss became {value}; "
+                            "try a lower --lr (last.pt still holds the epoch before)")
+        loss.backward()
+        if clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+        optimizer.step()
+        if scheduler is not None and scheduler_step == "batch":
+            scheduler.step()
+        total, count = total + value, count + 1
+    if scheduler is not None and scheduler_step == "epoch":
+        scheduler.step()
+    return total / max(count, 1)
+
+
+def _resume_hint(epoch: int, start: int, resumed: bool, last_path: Path) -> str:
+    if epoch > start or resumed:
+        command = " ".join(a for a in sys.orig_argv
+                           if a not in ("--resume", "--overwrite"))
+        return (f"interrupted during epoch {epoch + 1}; {last_path} holds epoch {epoch}. "
+                f"To continue: {command} --resume")
+    return f"interrupted during epoch {epoch + 1}, before any epoch of this run was saved"
 
 
 def fit(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    batches: Callable[[], Iterable[Any]],
-    loss_fn: Callable[[Any], torch.Tensor],
-    validate: Callable[[], dict[str, float]],
+    batches: Sequence[Batch] | Callable[[], Iterable[Batch]],
+    loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor],
+    validate: Callable[[torch.nn.Module], dict[str, float]],
     *,
     epochs: int,
     run_dir: Path,
@@ -168,98 +236,83 @@ def fit(
     scheduler_step: str = "epoch",
     stop: Callable[[dict[str, float]], bool] | None = None,
     resume: bool = False,
+    eval_only: bool = False,
     desc: str = "train",
 ) -> History:
     """Train for up to `epochs` epochs and keep the best model on validation.
 
-    Each epoch: for every batch from `batches()`, `loss_fn(batch)` is minimised (gradients
-    clipped to `clip_norm` when > 0); `scheduler` steps after every epoch, or after every
-    batch with `scheduler_step="batch"` (as OneCycleLR expects). Then `validate()`
-    returns metrics, of which `monitor` picks the best epoch (`mode` "min" or "max").
+    `batches` is a list of batches used as it is every epoch (a full-batch task passes
+    `[batch]`), or a function called once per epoch for a fresh set (shuffled, or drawn
+    anew). Each batch is a tuple of tensors; `loss_fn(model, batch)` is minimised
+    (gradients clipped to `clip_norm` when > 0); `scheduler` steps after every epoch, or
+    after every batch with `scheduler_step="batch"` (as OneCycleLR expects). Then
+    `validate(model)` returns metrics, of which `monitor` picks the best epoch (`mode`
+    "min" or "max").
+
     The best weights go to `run_dir/best.pt`, the full state (model, optimizer,
-    scheduler, epoch, RNG) to `run_dir/last.pt` after every epoch, both written
-    atomically. Training ends early after `patience` epochs without improvement
-    (0: never) or when `stop(metrics)` is true. With `resume`, training continues from
-    `last.pt` exactly where it left off; the config must be the one it was saved with.
-    On return the model holds the best weights.
+    scheduler, epoch, RNG) to `run_dir/last.pt` and the metrics to `run_dir/history.csv`
+    after every epoch, all written atomically. Training ends early after `patience`
+    epochs without improvement (0: never) or when `stop(metrics)` is true. With `resume`,
+    training continues from `last.pt` exactly where it left off; with `eval_only` nothing
+    is trained. On return the model holds the best weights.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     sign = 1.0 if mode == "min" else -1.0
-    history, start = History(), 0
-    if not resume:
-        best_path.unlink(missing_ok=True)  # never reload the best model of an earlier run
-    if resume:
-        state = load_checkpoint(last_path)
-        check_same_config(state["config"], config, last_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        history = History(**state["history"])
-        start = state["epoch"] + 1
-        _set_rng_state(state["rng"])
-        if state.get("stopped"):
-            start = epochs
-
-    def save_last(epoch: int, stopped: bool) -> None:
-        atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                     "epoch": epoch, "history": vars(history), "rng": _rng_state(),
-                     "config": config, "stopped": stopped}, last_path)
+    history = History()
+    if resume or eval_only:
+        history = restore(run_dir, model, optimizer, scheduler, config,
+                          None if eval_only else epochs)
+    start = len(history.epochs)
+    end = start if eval_only or history.stopped else epochs
 
     began = time.perf_counter() - history.seconds
-    bar = tqdm(range(start, epochs), desc=desc, initial=start, total=epochs, leave=False,
-               disable=None, file=sys.stderr)
+    bar = tqdm(range(start, end), desc=desc, initial=start, total=max(end, start),
+               leave=False, disable=None, file=sys.stderr)
+    log_lines = not sys.stderr.isatty()  # nohup, CI: one line per epoch instead of a bar
     epoch = start - 1
     try:
         for epoch in bar:
-            model.train()
-            total, count = 0.0, 0
-            for batch in batches():
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(batch)
-                loss.backward()
-                if clip_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-                optimizer.step()
-                if scheduler is not None and scheduler_step == "batch":
-                    scheduler.step()
-                total, count = total + loss.item(), count + 1
-            if scheduler is not None and scheduler_step == "epoch":
-                scheduler.step()
+            loss = train_epoch(model, optimizer, batches() if callable(batches) else batches,
+                               loss_fn, clip_norm, scheduler, scheduler_step, epoch)
             model.eval()
             with torch.no_grad():
-                metrics = {"epoch": epoch, "train_loss": total / max(count, 1), **validate()}
+                metrics = {"epoch": epoch, "train_loss": loss, **validate(model)}
+            history.seconds = time.perf_counter() - began
+            metrics |= {"seconds": round(history.seconds, 3),
+                        "lr": optimizer.param_groups[0]["lr"]}
             history.epochs.append(metrics)
             value = metrics[monitor]
-            if not math.isnan(value) and (math.isnan(history.best_value)
-                                          or sign * value < sign * history.best_value):
+            if math.isfinite(value) and (math.isnan(history.best_value)
+                                         or sign * value < sign * history.best_value):
                 history.best_epoch, history.best_value = epoch, value
                 atomic_save({"model": model.state_dict(), "epoch": epoch, "config": config,
                              monitor: value}, best_path)
-            history.seconds = time.perf_counter() - began
-            bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()
-                             if k != "epoch" and isinstance(v, float)})
-            stopped = (stop is not None and stop(metrics)) or (
+            shown = {k: f"{v:.4g}" for k, v in metrics.items()
+                     if k not in ("epoch", "seconds", "lr") and isinstance(v, float)}
+            bar.set_postfix(shown)
+            if log_lines:
+                print(f"{desc} epoch {epoch + 1}/{end}: "
+                      + ", ".join(f"{k} {v}" for k, v in shown.items()), flush=True)
+            history.stopped = (stop is not None and stop(metrics)) or (
                 patience > 0 and epoch - history.best_epoch >= patience)
-            save_last(epoch, stopped)
-            if stopped:
+            atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                         "epoch": epoch, "history": asdict(history), "rng": _rng_state(),
+                         "config": config}, last_path)
+            write_history_csv(history, run_dir / "history.csv")
+            if history.stopped:
                 break
     except KeyboardInterrupt:
         # last.pt still holds the end of the last finished epoch: a consistent state to
         # resume from; the interrupted epoch is simply run again.
-        if epoch > start or resume:
-            command = " ".join(a for a in sys.orig_argv if a != "--resume")
-            print(f"\ninterrupted during epoch {epoch + 1}; {last_path} holds epoch {epoch}. "
-                  f"To continue: {command} --resume", file=sys.stderr)
-        else:
-            print(f"\ninterrupted during epoch {epoch + 1}, before any epoch of this run "
-                  "was saved", file=sys.stderr)
+        print("\n" + _resume_hint(epoch, start, resume, last_path), file=sys.stderr)
         raise SystemExit(130) from None
     finally:
         bar.close()
-    if history.best_epoch >= 0:
-        model.load_state_dict(load_checkpoint(best_path)["model"])
+    if history.best_epoch < 0:
+        raise UserError(f"no epoch of {desc} gave a finite validation {monitor}; nothing to "
+                        "evaluate")
+    model.load_state_dict(load_checkpoint(best_path)["model"])
     return history

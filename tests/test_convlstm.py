@@ -44,18 +44,13 @@ def test_cell_with_1x1_kernel_on_1x1_grid_is_an_lstm_cell():
 
 
 @pytest.mark.parametrize("batch_first", [True, False])
-def test_stack_shapes_per_layer_sizes_and_all_layers(batch_first):
-    rnn = ConvLSTM(2, [4, 6], [3, (5, 3)], num_layers=2, batch_first=batch_first,
-                   return_all_layers=True)
+def test_stack_shapes_per_layer_sizes(batch_first):
+    rnn = ConvLSTM(2, [4, 6], [3, (5, 3)], num_layers=2, batch_first=batch_first)
     x = torch.randn(3, 7, 2, 8, 10)                         # (B, T, C, H, W)
-    outputs, state = rnn(x if batch_first else x.transpose(0, 1))
-    expected = [(3, 7, 4, 8, 10), (3, 7, 6, 8, 10)]
-    if not batch_first:
-        expected = [(t, b, *rest) for b, t, *rest in expected]
-    assert [tuple(o.shape) for o in outputs] == expected
+    output, state = rnn(x if batch_first else x.transpose(0, 1))
+    assert tuple(output.shape) == ((3, 7, 6, 8, 10) if batch_first else (7, 3, 6, 8, 10))
     assert [tuple(h.shape) for h, _ in state] == [(3, 4, 8, 10), (3, 6, 8, 10)]
-    torch.testing.assert_close(outputs[-1][:, -1] if batch_first else outputs[-1][-1],
-                               state[-1][0])
+    torch.testing.assert_close(output[:, -1] if batch_first else output[-1], state[-1][0])
 
 
 def test_state_in_and_out_equals_running_step_by_step():
@@ -143,7 +138,8 @@ def test_smoke_run_writes_metrics_and_plots(tmp_path):
                                     "linear_extrapolation"}
     keys = {f"mse@h{k}" for k in range(1, 6)} | {"mse"}
     assert all(set(scores) == keys for scores in metrics["test"].values())
-    for name in ("predictions.png", "training_curve.png", "best.pt", "last.pt"):
+    for name in ("predictions.png", "training_curve.png", "seed0/best.pt", "seed0/last.pt",
+                 "seed0/history.csv"):
         assert (tmp_path / name).exists()
 
 
@@ -152,4 +148,4 @@ def test_bad_grid_is_one_line_error(tmp_path):
                              "--grid", "33", "--run-dir", str(tmp_path)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
-    assert "divisible by --patch" in result.stderr and "Traceback" not in result.stderr
+    assert "--patch 4 must divide --grid 33" in result.stderr and "Traceback" not in result.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from core.config import UserError
-from core.data import MANIFEST, MIRROR_ENV, Dataset, fetch, fetch_all, sha256_of
+from core.data import MIRROR_ENV, Dataset, fetch, fetch_all, load_manifest, sha256_of
 
 BODY = b"surname,language\n" * 500
 SHA = hashlib.sha256(BODY).hexdigest()
@@ -143,11 +143,28 @@ def test_unknown_name_lists_known_ones(tmp_path: Path) -> None:
 def test_real_manifest_matches_the_mirror(tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     mirror = Path(SHELL_MIRROR or REPO.parent / "shared" / "data")
-    missing = [name for name in MANIFEST if not (mirror / name).is_file()]
+    missing = [name for name in load_manifest() if not (mirror / name).is_file()]
     if missing:
         pytest.skip(f"data mirror {mirror} lacks {', '.join(missing)}; set {MIRROR_ENV}")
     monkeypatch.setenv(MIRROR_ENV, str(mirror))
     paths = fetch_all(tmp_path)
-    assert [p.name for p in paths] == list(MANIFEST)
+    assert [p.name for p in paths] == list(load_manifest())
     for path in paths:
-        assert sha256_of(path) == MANIFEST[path.name]["sha256"]
+        assert sha256_of(path) == load_manifest()[path.name]["sha256"]
+
+
+def test_missing_mirror_folder_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mistyped mirror path must not read as a mere network failure."""
+    nowhere = tmp_path / "no-such-mirror"
+    monkeypatch.setenv(MIRROR_ENV, str(nowhere))
+    with pytest.raises(UserError) as error:
+        fetch(NAME, tmp_path / "data", manifest(closed_port_url()))
+    assert f"{MIRROR_ENV}={nowhere}: no such folder" in str(error.value)
+
+
+def test_mirror_without_the_file_is_named(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MIRROR_ENV, str(tmp_path))
+    with pytest.raises(UserError) as error:
+        fetch(NAME, tmp_path / "data", manifest(closed_port_url()))
+    assert f"{MIRROR_ENV}={tmp_path} holds no {NAME}" in str(error.value)

@@ -162,11 +162,13 @@ def dry_run(tmp_path_factory: pytest.TempPathFactory, csv_dir: Path) -> Path:
 def test_dry_run_writes_the_artefacts(dry_run: Path) -> None:
     metrics = json.loads((dry_run / "metrics.json").read_text())
     assert metrics["task"] == "name_classifier"
-    for method in ("model", "majority"):
-        assert set(metrics["test"][method]) >= {"accuracy", "macro_f1", "balanced_accuracy"}
+    for method in ("model", "majority", "ngram_linear"):
+        assert set(metrics["test"][method]) >= {"accuracy", "macro_f1", "balanced_accuracy",
+                                                "accuracy_unseen"}
     table = pd.read_csv(dry_run / "per_language.csv")
     assert list(table.columns) == ["language", "precision", "recall", "f1", "support"]
-    for name in ("confusion.png", "training_curve.png", "model.pt", "best.pt", "last.pt"):
+    for name in ("confusion.png", "training_curve.png", "model.pt", "seed0/best.pt",
+                 "seed0/last.pt", "seed0/history.csv"):
         assert (dry_run / name).is_file(), name
 
 
@@ -205,8 +207,9 @@ def test_gzipped_files_and_txt_folder_train(tmp_path: Path, csv_dir: Path) -> No
             shutil.copyfileobj(src, dst)
     for data_dir in (tmp_path, TXT_DIR):
         test = train.main(["--dry-run", "--epochs", "1", "--threads", "1", "--hidden-size", "8",
-                           "--data-dir", str(data_dir), "--run-dir", str(tmp_path / "run")])
-        assert set(test) == {"model", "majority"}
+                           "--data-dir", str(data_dir), "--run-dir", str(tmp_path / "run"),
+                           "--overwrite"])
+        assert set(test) == {"model", "majority", "ngram_linear"}
 
 
 def test_bad_data_dir_is_one_clear_line(tmp_path: Path,

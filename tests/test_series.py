@@ -197,3 +197,64 @@ def test_bad_csv_says_what_was_found(tmp_path: Path, text: str, message: str) ->
     with pytest.raises(UserError, match=message):
         read_monthly_csv(write(tmp_path, text), ["Precipitation"], ["Year", "Month"],
                          min_rows=14)
+
+
+# ---- issue 14: CSVs as spreadsheets export them, and dates pandas misreads
+
+
+def dated_rows(n: int, date: str) -> str:
+    """n monthly rows `<date>,1` from January 2000; `date` formats year y, month m."""
+    return "".join(date.format(y=2000 + i // 12, m=i % 12 + 1) + ",1\n" for i in range(n))
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_semicolon_tab_and_bar_separated_csvs_are_read(tmp_path: Path, sep: str) -> None:
+    text = "Year,Month,Precipitation\n" + monthly_rows(14)
+    frame = read_monthly_csv(write(tmp_path, text.replace(",", sep)), ["Precipitation"],
+                             ["Year", "Month"], min_rows=14)
+    np.testing.assert_array_equal(frame.values[:, 0], np.full(14, 1.5))
+    np.testing.assert_array_equal(frame.months[:3], [1, 2, 3])
+
+
+def test_month_names_are_read_as_months(tmp_path: Path) -> None:
+    names = ["Jan", "February", "mar", "Apr.", "May", "June", "Jul", "Aug", "Sept", "Oct",
+             "NOV", "December"]
+    text = "Year,Month,Rain\n" + "".join(f"{2000 + i // 12},{names[i % 12]},{i}\n"
+                                         for i in range(14))
+    frame = read_monthly_csv(write(tmp_path, text), ["Rain"], ["Year", "Month"], min_rows=14)
+    np.testing.assert_array_equal(frame.months, [*range(1, 13), 1, 2])
+
+
+@pytest.mark.parametrize("text, date_columns, message", [
+    # pandas reads n/a, NA, null as missing: the message must quote what the file holds
+    ("Year,Month,Precipitation\n" + monthly_rows(14).replace("2000,3,1.5", "2000,3,n/a"),
+     ["Year", "Month"], r"row 4 .* holds 'n/a', not a number"),
+    ("Year,Month,Precipitation,precipitation\n" + monthly_rows(14).replace("\n", ",2\n"),
+     ["Year", "Month"], r"2 columns named like 'Precipitation': 'Precipitation' \(column 3\), "
+                        r"'precipitation' \(column 4\)"),
+    ("Year,Month,Precipitation\n" + monthly_rows(14).replace("2000,3,", "2000,13,"),
+     ["Year", "Month"], r"row 4 holds '13'; a month must be 1-12 or an English month name"),
+    ("Year,Month,Precipitation\n" + monthly_rows(14), ["Year"],
+     r"holds years only \('2000'\); a single date column must hold full dates such as "
+     r"2000-01 or 2000-01-31, or give year and month columns"),
+    # 01/02/2000 is 1 February written day first; pandas reads 2 January
+    ("date,Precipitation\n" + dated_rows(14, "01/{m:02d}/{y}"), ["date"],
+     r"2000-01 then 2000-01: the rows must be consecutive months.*'01/01/2000' then "
+     r"'01/02/2000'; they read as consecutive months day first: rewrite them as YYYY-MM-DD"),
+    ("Year,Month,Precipitation\n" + monthly_rows(14), ["Year", "Month", "Day", "Hour"],
+     r"at most 3 date columns \(year, month, day\), got 4"),
+    ("Year,Month,Station,Precipitation\n" + monthly_rows(14).replace("\n", ",1\n"),
+     ["Year", "Month", "Station"], r"2 or 3 columns named year and month \(and day\)"),
+])
+def test_bad_csv_input_is_named_as_the_file_writes_it(tmp_path: Path, text: str,
+                                                      date_columns: list[str],
+                                                      message: str) -> None:
+    with pytest.raises(UserError, match=message) as error:
+        read_monthly_csv(write(tmp_path, text), ["Precipitation"], date_columns, min_rows=14)
+    assert "\n" not in str(error.value)
+
+
+def test_single_date_column_of_year_months_is_read(tmp_path: Path) -> None:
+    text = "date,Precipitation\n" + dated_rows(14, "{y}-{m:02d}")
+    frame = read_monthly_csv(write(tmp_path, text), ["Precipitation"], ["date"], min_rows=14)
+    np.testing.assert_array_equal(frame.months, [*range(1, 13), 1, 2])

@@ -43,8 +43,8 @@ def interrupt_at_step(monkeypatch, step: int) -> None:
 SIN2COS_SMALL = ["--epochs", "4", "--batches-per-epoch", "3", "--eval-windows", "8",
                  "--threads", "1"]
 RESUME_CASES = [
-    (sin2cos, SIN2COS_SMALL, 8, "last.pt"),                      # stopped inside epoch 3
-    (sin2cos, [*SIN2COS_SMALL, "--stateful"], 8, "last.pt"),
+    (sin2cos, SIN2COS_SMALL, 8, "seed0/last.pt"),                      # stopped inside epoch 3
+    (sin2cos, [*SIN2COS_SMALL, "--stateful"], 8, "seed0/last.pt"),
     (char_transduce, ["--epochs", "4", "--seeds", "1", "--lr", "0.001", "--threads", "1"],
      3, "seed0/last.pt"),
 ]

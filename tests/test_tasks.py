@@ -1,4 +1,4 @@
-"""Every task as a user runs it: --help, a --dry-run end to end, and a copied folder.
+"""Every task as a user runs it: --help, and a --dry-run end to end of a copied folder.
 
 Tasks that read a real dataset need the local mirror (RNN_TASKS_DATA_MIRROR, or
 ../shared/data beside the checkout); without it they are skipped with the reason shown."""
@@ -40,27 +40,29 @@ def test_help_documents_every_flag(task):
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_dry_run_writes_metrics_checkpoint_and_plots(task, tmp_path):
+def test_a_copied_task_runs_unedited_and_is_its_own_task_everywhere(task, tmp_path):
+    """cp -r tasks/<task> tasks/my_task, then a --dry-run of the copy: it writes
+    metrics.json in the shape every task shares, seed0/best.pt and plots, and its run
+    folder, metrics.json, progress lines and --help all name my_task, never the original."""
     if needs_missing_data(task):
         pytest.skip(f"{task} needs its dataset: no mirror at {MIRROR}")
-    result = run_task(f"tasks.{task}.train", "--dry-run", "--run-dir", str(tmp_path))
-    assert result.returncode == 0, result.stderr[-2000:]
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert METRICS_KEYS <= metrics.keys()
-    assert metrics["task"] == task
-    assert "model" in metrics["test"] and len(metrics["test"]) > 1
-    for scores in metrics["test"].values():
-        assert all(isinstance(v, int | float | list) for v in scores.values())
-    assert list(tmp_path.rglob("*.png"))
-    assert list(tmp_path.rglob("best.pt"))
-
-
-def test_copied_task_folder_runs_unedited(tmp_path):
-    """cp -r tasks/sin2cos tasks/my_task: the copy runs and writes to runs/my_task."""
     project = tmp_path / "project"
     shutil.copytree(ROOT / "core", project / "core")
-    shutil.copytree(ROOT / "tasks" / "sin2cos", project / "tasks" / "my_task")
+    shutil.copytree(ROOT / "data", project / "data")
+    shutil.copytree(ROOT / "tasks" / task, project / "tasks" / "my_task")
     (project / "tasks" / "__init__.py").touch()
     result = run_task("tasks.my_task.train", "--dry-run", cwd=project)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert (project / "runs" / "my_task" / "metrics.json").exists()
+    run_dir = project / "runs" / "my_task"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert METRICS_KEYS <= metrics.keys()
+    assert metrics["task"] == "my_task"
+    assert "model" in metrics["test"] and len(metrics["test"]) > 1
+    for scores in metrics["test"].values():
+        assert all(v is None or isinstance(v, int | float | list) for v in scores.values())
+    assert list(run_dir.glob("*.png"))
+    assert (run_dir / "seed0" / "best.pt").is_file()
+    assert "my_task seed" in result.stdout
+    assert task not in result.stdout + result.stderr
+    usage = run_task("tasks.my_task.train", "--help", cwd=project).stdout
+    assert "python -m tasks.my_task.train" in usage

@@ -39,7 +39,7 @@ def test_resume_check_names_changed_settings_and_ignores_device():
 def test_a_nan_validation_score_never_becomes_the_best(tmp_path: Path):
     model = torch.nn.Linear(1, 1)
     scores = iter([float("nan"), 2.0, 1.0, 3.0])
-    history = fit(model, torch.optim.SGD(model.parameters(), lr=0.0), lambda: [None],
-                  lambda _: model.weight.sum(), lambda: {"loss": next(scores)}, epochs=4,
+    history = fit(model, torch.optim.SGD(model.parameters(), lr=0.0), [(torch.ones(1),)],
+                  lambda m, batch: m.weight.sum(), lambda m: {"loss": next(scores)}, epochs=4,
                   run_dir=tmp_path, config={})
     assert (history.best_epoch, history.best_value) == (2, 1.0)

@@ -16,8 +16,7 @@ confidence at tanh's range and often fails to converge.
     python -m tasks.char_transduce.train --model cell --src abcde --tgt edcba
     python -m tasks.char_transduce.train --pairs my_pairs.tsv   # src<TAB>tgt per line
 
-Default run here: 20 of 20 seeds exact within 15 epochs for each --model; majority-char
-baseline 0.4 on "ohlol". See the README for the command and timings.
+The default run's numbers, and the command that made them, are in the README's table.
 """
 
 from __future__ import annotations
@@ -31,11 +30,12 @@ from torch import nn
 from tqdm import tqdm
 
 from core import cells, plots
-from core.config import RunConfig, UserError, arg, parse, run, run_dir_for
+from core.config import RunConfig, UserError, arg, parse, run
 from core.layers import recurrent
-from core.report import comparison_table, median_over_seeds, write_metrics
-from core.text import Vocab, one_hot, pad_batch
-from core.train import fit, pick_device, require_checkpoints, seed_everything, set_threads
+from core.report import comparison_table, median_over_seeds
+from core.run import Run, SeedResult
+from core.text import Vocab, one_hot, pad_batch, shorten
+from core.train import fit, set_threads
 
 
 @dataclass
@@ -52,15 +52,23 @@ class Config(RunConfig):
     embedding_size: int = arg(8, "embedding width for --model embed", minimum=1)
     lr: float = arg(0.05, "Adam learning rate", minimum=0)
     epochs: int = arg(15, "most optimisation steps on the whole set of pairs", minimum=1)
-    seeds: int = arg(20, "how many seeds to train: --seed, --seed + 1, ...", minimum=1)
+    seeds: int = arg(20, "how many seeds to train: --seed, --seed + 1, ...", minimum=1,
+                     maximum=1000)
 
 
 def read_pairs(cfg: Config) -> list[tuple[str, str]]:
-    """The (source, target) pairs from --pairs or --src/--tgt, checked."""
+    """The (source, target) pairs from --pairs or --src/--tgt, checked.
+
+    Text is normalised to NFC, so "é" typed as e + a combining accent is one character,
+    as it is when typed precomposed; a byte-order mark (Windows editors) is dropped."""
+    import unicodedata
+
+    from core.text import shorten
+
     if cfg.pairs:
         path = Path(cfg.pairs)
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
         except (OSError, UnicodeDecodeError) as error:
             raise UserError(f"--pairs {path} is not a readable UTF-8 text file: {error}") from None
         pairs = []
@@ -69,18 +77,22 @@ def read_pairs(cfg: Config) -> list[tuple[str, str]]:
                 continue
             parts = line.split("\t")
             if len(parts) != 2:
-                raise UserError(f"{path}:{number}: expected src<TAB>tgt, got {line!r}")
+                raise UserError(f"{path}:{number}: expected src<TAB>tgt, got {shorten(line)}")
             pairs.append((parts[0], parts[1]))
         if not pairs:
             raise UserError(f"{path} holds no src<TAB>tgt lines")
     else:
         pairs = [(cfg.src, cfg.tgt)]
+    pairs = [(unicodedata.normalize("NFC", src), unicodedata.normalize("NFC", tgt))
+             for src, tgt in pairs]
     for src, tgt in pairs:
         if not src or not tgt:
-            raise UserError(f"empty string in pair {src!r} -> {tgt!r}; both need characters")
+            raise UserError(f"empty string in pair {shorten(src)} -> {shorten(tgt)}; both "
+                            "need characters")
         if len(src) != len(tgt):
-            raise UserError(f"source {src!r} has {len(src)} characters but target {tgt!r} "
-                            f"has {len(tgt)}; this task maps strings of the same length")
+            raise UserError(f"source {shorten(src)} has {len(src)} characters but target "
+                            f"{shorten(tgt)} has {len(tgt)}; this task maps strings of the "
+                            "same length")
     return pairs
 
 
@@ -115,57 +127,19 @@ class Transducer(nn.Module):
         return self.head(hidden)
 
 
-def train_seed(cfg: Config, seed: int, vocab: Vocab, inputs: torch.Tensor,
-               targets: torch.Tensor, mask: torch.Tensor, run_dir: Path,
-               device: torch.device, verbose: bool) -> dict:
-    """Train one seed until every character is right; return its scores and history."""
-    seed_everything(seed)
-    model = Transducer(cfg.model, cfg.impl, len(vocab), cfg.hidden_size,
-                       cfg.embedding_size).to(device)
-    set_threads(cfg.threads, model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    loss_of = nn.CrossEntropyLoss(ignore_index=-100)
-
-    def loss_fn(_):
-        return loss_of(model(inputs).flatten(0, 1), targets.flatten())
-
-    def validate():
-        logits = model(inputs)
-        predicted = logits.argmax(-1)
-        accuracy = (predicted == targets)[mask].float().mean().item()
-        if verbose:
-            words = [vocab.decode(row[m].tolist()) for row, m in zip(predicted, mask, strict=True)]
-            tqdm.write(f"  predicted {' '.join(words)!r:<24} char accuracy {accuracy:.2f}")
-        return {"accuracy": accuracy,
-                "loss": loss_of(logits.flatten(0, 1), targets.flatten()).item()}
-
-    seed_dir = run_dir / f"seed{seed}"
-    history = fit(model, optimizer, lambda: [None], loss_fn, validate, epochs=cfg.epochs,
-                  run_dir=seed_dir, config=asdict(cfg) | {"vocab": vocab.to_dict()},
-                  monitor="accuracy", mode="max", stop=lambda m: m["accuracy"] == 1.0,
-                  resume=cfg.resume and (seed_dir / "last.pt").exists(),
-                  desc=f"seed {seed}")
-    solved = history.best_value == 1.0
-    return {"accuracy": history.best_value, "solved": float(solved),
-            "epochs_to_solve": history.best_epoch + 1 if solved else float("nan"),
-            "seconds": history.seconds, "history": history.epochs}
-
-
 def main(argv: list[str] | None = None) -> None:
-    cfg = parse(Config, argv, description=__doc__.split("\n\n")[0])
+    cfg = parse(Config, argv, __doc__)
     if cfg.dry_run:
         cfg.epochs, cfg.seeds = 2, 2
     pairs = read_pairs(cfg)
     vocab = Vocab.from_texts((src for src, _ in pairs), pad=True)
     for _, tgt in pairs:
         if vocab.unknown(tgt):
-            raise UserError(f"target {tgt!r} uses {vocab.unknown(tgt)}, which no source "
-                            f"string contains; the vocabulary is the sources' characters "
-                            f"{vocab.tokens[1:]}")
-    run_dir = run_dir_for(cfg, __package__)
-    if cfg.resume:
-        require_checkpoints(run_dir)
-    device = pick_device(cfg.device)
+            raise UserError(f"target {shorten(tgt)!r} uses {vocab.unknown(tgt)}, which no "
+                            f"source string contains; the vocabulary is the sources' "
+                            f"characters {vocab.tokens[1:]}")
+    run = Run(cfg)
+    device = run.device
 
     # Data: the pairs as padded index batches; padded target positions are ignored (-100).
     inputs, lengths = pad_batch([vocab.encode(src) for src, _ in pairs], vocab.pad_index)
@@ -173,41 +147,67 @@ def main(argv: list[str] | None = None) -> None:
     mask = torch.arange(inputs.shape[1])[None, :] < lengths[:, None]
     targets[~mask] = -100
     inputs, targets, mask = inputs.to(device), targets.to(device), mask.to(device)
-    print(f"{len(pairs)} pair(s), vocabulary {vocab.tokens[1:]}, model {cfg.model} "
-          f"({cfg.impl}), {cfg.seeds} seed(s), up to {cfg.epochs} epochs each")
+    print(f"{len(pairs)} pair(s), vocabulary {shorten(''.join(vocab.tokens[1:]))!r}, model "
+          f"{cfg.model} ({cfg.impl}), {cfg.seeds} seed(s), up to {cfg.epochs} epochs each")
 
     # Baseline: always emit the most frequent target character.
     counts = torch.bincount(targets[mask], minlength=len(vocab))
     majority = {"accuracy": (counts.max() / mask.sum()).item()}
+    loss_of = nn.CrossEntropyLoss(ignore_index=-100)
+    showing = {"on": False}
 
-    runs = []
-    for seed in range(cfg.seed, cfg.seed + cfg.seeds):
-        result = train_seed(cfg, seed, vocab, inputs, targets, mask, run_dir, device,
-                            verbose=seed == cfg.seed)
-        runs.append(result)
-        when = f"exact at epoch {result['epochs_to_solve']}" if result["solved"] else \
-            f"not exact after {cfg.epochs} epochs (best char accuracy {result['accuracy']:.2f})"
-        print(f"seed {seed}: {when}")
+    def loss_fn(model: Transducer, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        x, y = batch
+        return loss_of(model(x).flatten(0, 1), y.flatten())
 
-    solved = [r for r in runs if r["solved"]]
-    model_scores = median_over_seeds([{"accuracy": r["accuracy"]} for r in runs])
-    model_scores["solved_fraction"] = len(solved) / len(runs)
+    def validate(model: Transducer) -> dict[str, float]:
+        logits = model(inputs)
+        predicted = logits.argmax(-1)
+        accuracy = (predicted == targets)[mask].float().mean().item()
+        if showing["on"]:  # the first seed shows its strings as they form
+            words = [shorten(vocab.decode(row[m].tolist()))
+                     for row, m in zip(predicted, mask, strict=True)]
+            tqdm.write(f"  predicted {' '.join(words)!r:<24} char accuracy {accuracy:.2f}")
+        return {"accuracy": accuracy,
+                "loss": loss_of(logits.flatten(0, 1), targets.flatten()).item()}
+
+    def train_seed(seed: int, seed_dir: Path, resume: bool) -> SeedResult:
+        """Train one seed until every character is right."""
+        model = Transducer(cfg.model, cfg.impl, len(vocab), cfg.hidden_size,
+                           cfg.embedding_size).to(device)
+        set_threads(cfg.threads, model)
+        showing["on"] = seed == cfg.seed and len(pairs) <= 3
+        if seed == cfg.seed:
+            run.describe(model, f"{cfg.model} ({cfg.impl})")
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        # the whole set of pairs is one batch, the same every epoch
+        history = fit(model, optimizer, [(inputs, targets)], loss_fn, validate,
+                      epochs=cfg.epochs, run_dir=seed_dir,
+                      config=asdict(cfg) | {"vocab": vocab.to_dict()}, monitor="accuracy",
+                      mode="max", stop=lambda m: m["accuracy"] == 1.0, resume=resume,
+                      eval_only=cfg.eval_only, desc=f"{run.task} seed {seed}")
+        accuracy = history.best_value
+        return SeedResult({"model": {"accuracy": accuracy, "solved": float(accuracy == 1.0),
+                                     "epochs_to_solve": history.best_epoch + 1
+                                     if accuracy == 1.0 else float("nan")}}, history)
+
+    seeds = run.each_seed(train_seed)
+    solved = [r for r in seeds.results if r.test["model"]["solved"]]
+    model_scores = median_over_seeds([{"accuracy": r.test["model"]["accuracy"]}
+                                      for r in seeds.results])
+    model_scores["solved_fraction"] = len(solved) / len(seeds.results)
     if solved:
-        model_scores["epochs_to_solve"] = statistics.median(r["epochs_to_solve"]
-                                                            for r in solved)
+        model_scores["epochs_to_solve"] = statistics.median(
+            r.test["model"]["epochs_to_solve"] for r in solved)
     test = {"model": model_scores, "majority": majority}
     print(comparison_table(test, ["accuracy", "solved_fraction"]))
-    print(f"{len(solved)}/{len(runs)} seeds reached the exact target within {cfg.epochs} "
-          "epochs")
+    print(f"{len(solved)}/{len(seeds.results)} seeds reached the exact target within "
+          f"{cfg.epochs} epochs")
 
-    train_seconds = sum(r["seconds"] for r in runs)
-    write_metrics(run_dir, task="char_transduce", seeds=list(range(cfg.seed,
-                                                                   cfg.seed + cfg.seeds)),
-                  device=str(device), train_seconds=train_seconds, config=asdict(cfg),
-                  test=test)
-    plots.training_curve(runs[0]["history"], run_dir / "training_curve.png",
-                         keys=["accuracy"], log_scale=False)
-    print(f"wrote {run_dir}/metrics.json, seed*/best.pt and training_curve.png")
+    run.finish(test, seeds.seconds)
+    plots.training_curve(seeds.results[0].history.epochs, run.dir / "training_curve.png",
+                         keys=["accuracy"], log_scale=False, unit="character accuracy")
+    print(f"wrote {run.dir}/metrics.json, seed*/best.pt and training_curve.png")
 
 
 if __name__ == "__main__":

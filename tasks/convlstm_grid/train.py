@@ -19,10 +19,7 @@ training field, and linear extrapolation x_t + k (x_t - x_{t-1}).
     python -m tasks.convlstm_grid.train                    # 32x32, about 2 min, 1 thread
     python -m tasks.convlstm_grid.train --grid 12 --patch 2  # the seed project's 12x12 grid
 
-Default run here (seed 0, CPU, 1 thread on a shared 2-core machine, 124 s of training):
-test MSE over the 5 steps 0.0048 vs persistence 0.023, zero field 0.026; per step
-0.16-0.24x persistence (+1..+5) and 0.35x the zero field at +5. With --grid 12 --patch 2:
-0.31-0.34x persistence and 0.49x zero at +5 (99 s).
+The default run's numbers, and the command that made them, are in the README's table.
 """
 
 from __future__ import annotations
@@ -36,27 +33,29 @@ import torch
 from torch import nn
 
 from core import plots
-from core.config import RunConfig, UserError, arg, parse, run, run_dir_for
+from core.config import RunConfig, arg, parse, require, run
 from core.convlstm import ConvLSTM
 from core.metrics import mse
-from core.report import comparison_table, write_metrics
-from core.train import fit, pick_device, seed_everything, set_threads
+from core.report import comparison_table
+from core.run import Run, SeedResult
+from core.train import fit, set_threads
 
 CHANNELS = 2  # intensity, and the signed field carried beside it
 
 
 @dataclass
 class Config(RunConfig):
-    grid: int = arg(32, "height and width of the field in cells")
-    max_objects: int = arg(3, "each sequence has 1 to this many moving blobs")
-    input_steps: int = arg(5, "frames the model reads")
-    horizon: int = arg(5, "frames it predicts after them")
+    grid: int = arg(32, "height and width of the field in cells", minimum=4)
+    max_objects: int = arg(3, "each sequence has 1 to this many moving blobs", minimum=1)
+    input_steps: int = arg(5, "frames the model reads (linear extrapolation needs 2)",
+                           minimum=2)
+    horizon: int = arg(5, "frames it predicts after them", minimum=1)
     hidden_size: list[int] = arg([32, 32], "hidden channels of each ConvLSTM layer")
-    kernel_size: int = arg(3, "convolution kernel of the ConvLSTM gates (odd)")
+    kernel_size: int = arg(3, "convolution kernel of the ConvLSTM gates (odd)", minimum=1)
     head_kernel: int = arg(3, "kernel of the convolution that reads the change of the frame "
-                              "from the top layer's h (odd)")
+                              "from the top layer's h (odd)", minimum=1)
     patch: int = arg(4, "fold patch x patch cells into channels before the ConvLSTM "
-                        "(1: none); must divide --grid")
+                        "(1: none); must divide --grid", minimum=1)
     batch_size: int = arg(16, "sequences per batch, drawn fresh", minimum=1)
     batches_per_epoch: int = arg(40, "batches per epoch", minimum=1)
     epochs: int = arg(15, "epochs; the learning rate follows a cosine down to zero",
@@ -67,10 +66,24 @@ class Config(RunConfig):
                                     "at that step (on training draws): the early steps, "
                                     "where persistence is hardest to beat, count as much "
                                     "as the late ones")
-    eval_sequences: int = arg(256, "sequences in the validation set and in the test set")
+    eval_sequences: int = arg(256, "sequences in the validation set and in the test set",
+                             minimum=1)
     test_seed: int = arg(1234, "seed of the fixed test set (validation: this + 1)",
                          minimum=0)
-    show: int = arg(3, "test sequences drawn in predictions.png")
+    show: int = arg(3, "test sequences drawn in predictions.png (at most --eval-sequences)",
+                   minimum=1)
+
+    def check(self) -> None:
+        super().check()
+        require(self.grid % self.patch == 0,
+                f"--patch {self.patch} must divide --grid {self.grid}")
+        require(self.kernel_size % 2 == 1 and self.head_kernel % 2 == 1,
+                f"--kernel-size and --head-kernel must be odd, got {self.kernel_size} and "
+                f"{self.head_kernel}")
+        require(min(self.hidden_size) >= 1, f"--hidden-size must be positive, got "
+                f"{self.hidden_size}")
+        require(self.show <= self.eval_sequences, f"--show {self.show} is more than "
+                f"--eval-sequences {self.eval_sequences}")
 
 
 # Data ---------------------------------------------------------------------------------
@@ -257,25 +270,12 @@ def animate(x: torch.Tensor, y: torch.Tensor, prediction: torch.Tensor, path: Pa
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = parse(Config, argv, description=__doc__.split("\n\n")[0])
+    cfg = parse(Config, argv, __doc__)
     if cfg.dry_run:
         cfg.epochs, cfg.batches_per_epoch, cfg.batch_size, cfg.eval_sequences = 2, 2, 8, 16
-    if cfg.patch < 1 or cfg.grid < 4 or cfg.grid % cfg.patch:
-        raise UserError(f"--grid must be at least 4 and divisible by --patch {cfg.patch}, "
-                        f"got {cfg.grid}")
-    if cfg.input_steps < 2 or cfg.horizon < 1:
-        raise UserError("need --input-steps >= 2 (linear extrapolation uses two frames) "
-                        f"and --horizon >= 1, got {cfg.input_steps} and {cfg.horizon}")
-    if min(cfg.kernel_size, cfg.head_kernel) < 1 or cfg.kernel_size % 2 == 0 \
-            or cfg.head_kernel % 2 == 0 or min(cfg.hidden_size) < 1:
-        raise UserError("--kernel-size and --head-kernel must be odd and --hidden-size "
-                        f"positive, got {cfg.kernel_size}, {cfg.head_kernel} and "
-                        f"{cfg.hidden_size}")
-    if cfg.max_objects < 1 or not 1 <= cfg.show <= cfg.eval_sequences:
-        raise UserError("need --max-objects >= 1 and 1 <= --show <= --eval-sequences")
-    run_dir = run_dir_for(cfg, __package__)
-    seed_everything(cfg.seed)
-    device = pick_device(cfg.device)
+        cfg.show = min(cfg.show, cfg.eval_sequences)
+    run = Run(cfg)
+    device = run.device
     steps = cfg.input_steps + cfg.horizon
 
     def sequences(count: int, rng: np.random.Generator) -> np.ndarray:
@@ -299,15 +299,6 @@ def main(argv: list[str] | None = None) -> None:
                  baseline_forecasts(test_x, cfg.horizon, mean_field).items()}
     print(comparison_table(baselines, ["mse@h1", f"mse@h{cfg.horizon}", "mse"]))
 
-    model = Forecaster(CHANNELS, cfg.hidden_size, cfg.kernel_size, cfg.head_kernel,
-                       cfg.patch).to(device)
-    threads = set_threads(cfg.threads, model)
-    print(f"ConvLSTM {cfg.hidden_size} kernel {cfg.kernel_size} patch {cfg.patch}: "
-          f"{sum(p.numel() for p in model.parameters())} parameters, {device}, "
-          f"{threads} thread(s)")
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-
     def batches():
         # Seeded from numpy's global stream, which last.pt saves: --resume draws the same.
         rng = np.random.default_rng(np.random.randint(2**31))
@@ -315,36 +306,47 @@ def main(argv: list[str] | None = None) -> None:
             x, y = split(sequences(cfg.batch_size, rng), cfg.input_steps)
             yield x.to(device), y.to(device)
 
-    def loss_fn(batch):
+    def loss_fn(model: Forecaster, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
         error = (model(x, cfg.horizon) - y).pow(2)          # free-running, every step
         return (error * step_weight).mean()
 
-    def validate():
+    def validate(model: Forecaster) -> dict[str, float]:
         return scores(val_y, predict(model, val_x, cfg.horizon, device))
 
-    history = fit(model, optimizer, batches, loss_fn, validate, epochs=cfg.epochs,
-                  run_dir=run_dir, config=asdict(cfg), monitor="mse", clip_norm=cfg.clip_norm,
-                  scheduler=scheduler, resume=cfg.resume, desc="convlstm_grid")
+    def train_seed(seed: int, seed_dir: Path, resume: bool) -> SeedResult:
+        model = Forecaster(CHANNELS, cfg.hidden_size, cfg.kernel_size, cfg.head_kernel,
+                           cfg.patch).to(device)
+        set_threads(cfg.threads, model)
+        run.describe(model, f"ConvLSTM {cfg.hidden_size} kernel {cfg.kernel_size} patch "
+                     f"{cfg.patch}")
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+        history = fit(model, optimizer, batches, loss_fn, validate, epochs=cfg.epochs,
+                      run_dir=seed_dir, config=asdict(cfg), monitor="mse",
+                      clip_norm=cfg.clip_norm, scheduler=scheduler, resume=resume,
+                      eval_only=cfg.eval_only, desc=f"{run.task} seed {seed}")
+        # Evaluate the best-on-validation weights on the test set, once.
+        prediction = predict(model, test_x, cfg.horizon, device)
+        return SeedResult({"model": scores(test_y, prediction)}, history, prediction)
 
-    # Evaluate the best-on-validation weights on the test set, once.
-    prediction = predict(model, test_x, cfg.horizon, device)
-    test = {"model": scores(test_y, prediction), **baselines}
+    seeds = run.each_seed(train_seed)
+    test = {**seeds.test(), **baselines}
     columns = [f"mse@h{k + 1}" for k in range(cfg.horizon)] + ["mse"]
     print(comparison_table(test, columns))
     width = max(len(method) for method in test)
     for name in ("persistence", "zero"):
         ratios = "".join(f"{test['model'][m] / test[name][m]:>14.3f}" for m in columns)
         print(f"{'model/' + name:<{width}}{ratios}")
-    print(f"best epoch {history.best_epoch + 1} of {cfg.epochs}, "
-          f"{history.seconds:.1f} s training")
+    print(f"{seeds.seconds:.1f} s training")
 
-    write_metrics(run_dir, task="convlstm_grid", seeds=[cfg.seed], device=str(device),
-                  train_seconds=history.seconds, config=asdict(cfg), test=test)
-    plots.training_curve(history.epochs, run_dir / "training_curve.png", keys=["mse"])
-    plot_predictions(test_y, prediction, run_dir / "predictions.png", cfg.show)
-    animate(test_x[0], test_y[0], prediction[0], run_dir / "predictions.gif")
-    print(f"wrote {run_dir}/metrics.json, best.pt, last.pt, predictions.png/.gif, "
+    run.finish(test, seeds.seconds)
+    shown = seeds.median("mse")
+    plots.training_curve(shown.history.epochs, run.dir / "training_curve.png", keys=["mse"],
+                         unit="MSE")
+    plot_predictions(test_y, shown.outputs, run.dir / "predictions.png", cfg.show)
+    animate(test_x[0], test_y[0], shown.outputs[0], run.dir / "predictions.gif")
+    print(f"wrote {run.dir}/metrics.json, seed*/best.pt, predictions.png/.gif, "
           "training_curve.png")
 
 

@@ -5,12 +5,15 @@
 
 Reads <run-dir>/model.pt (weights, vocabulary, labels and model config, no pickled
 code), so it needs neither the data files nor the training flags. Names the model cannot
-read (empty, no letters, too long) get a one-line answer instead of a guess.
+read (empty, no letters, too long) get a one-line answer instead of a guess. A name in all
+capitals or all lower case is read in title case (SMITH as Smith, O'NEILL as O'Neill),
+as the training names are written; mixed case (McDonald) is kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -23,6 +26,16 @@ from .model import NameClassifier, encode, load_model, logits_for, transliterate
 
 DEFAULT_RUN_DIR = Path("runs") / __package__.rsplit(".", 1)[-1]
 MAX_LENGTH = 40  # the longest training name has 19 characters; far beyond is not a surname
+
+
+def as_written_in_training(name: str) -> str:
+    """SMITH and smith -> Smith: the model saw names in title case only, and reads
+    "SMITH" as a different, unseen spelling. Each word and each part after an apostrophe
+    or hyphen starts upper case (O'NEILL -> O'Neill, SMITH-JONES -> Smith-Jones). Mixed
+    case is the writer's choice (McDonald, DiMaggio) and stays."""
+    if name.isupper() or name.islower():
+        return re.sub(r"[^\W\d_]+", lambda word: word[0].capitalize(), name)
+    return name
 
 
 def load_saved(run_dir: Path) -> tuple[NameClassifier, Vocab, list[str]]:
@@ -50,7 +63,7 @@ def predict(names: list[str], model: NameClassifier, vocab: Vocab, labels: list[
             top: int) -> list[str]:
     """One line per name: 'name: language p, language p, ...' or why it was skipped."""
     readable = [name for name in names if problem_with(name) is None]
-    encoded = [encode(name, vocab, model.config) for name in readable]
+    encoded = [encode(as_written_in_training(name), vocab, model.config) for name in readable]
     probabilities = torch.softmax(logits_for(model, encoded, vocab.pad_index), dim=1)
     guesses = dict(zip(readable, probabilities, strict=True))
     lines = []
@@ -60,7 +73,7 @@ def predict(names: list[str], model: NameClassifier, vocab: Vocab, labels: list[
             lines.append(f"{name!r}: {problem}")
             continue
         p, order = guesses[name].topk(min(top, len(labels)))
-        unknown = vocab.unknown(transliterate(name))
+        unknown = vocab.unknown(transliterate(as_written_in_training(name)))
         note = f"  (read as unknown: {''.join(unknown)})" if unknown else ""
         ranked = ", ".join(f"{labels[i]} {q:.3f}" for q, i in zip(p.tolist(), order.tolist(),
                                                                  strict=True))
@@ -71,7 +84,10 @@ def predict(names: list[str], model: NameClassifier, vocab: Vocab, labels: list[
 def main(argv: list[str] | None = None) -> list[str]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("names", nargs="*", help="surnames; none: read one a line from stdin")
+    parser.add_argument("names", nargs="*",
+                        help="surnames; none: read one a line from stdin. Names in all "
+                             "capitals or all lower case are read in title case (SMITH as "
+                             "Smith), as the model was trained on")
     parser.add_argument("--top", type=int, default=3, help="how many languages to show")
     parser.add_argument("--run-dir", default=str(DEFAULT_RUN_DIR),
                         help="folder holding the model.pt that train.py wrote")
@@ -83,6 +99,9 @@ def main(argv: list[str] | None = None) -> list[str]:
         if sys.stdin.isatty():
             raise UserError("give surnames as arguments, or one a line on stdin")
         names = [line.rstrip("\r\n") for line in sys.stdin]
+        if not any(name.strip() for name in names):
+            raise UserError("no names given: stdin held none; give surnames as arguments, "
+                            "or one a line on stdin")
     model, vocab, labels = load_saved(Path(args.run_dir))
     lines = predict(names, model, vocab, labels, args.top)
     print("\n".join(lines))

@@ -1,0 +1,209 @@
+"""The task contract (core.run, core.config, core.train) and run safety: a run folder is
+never shared or silently replaced, every flag is checked where it is declared, and every
+bad input or signal ends in one line, never a traceback."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.config import UserError, run
+from core.files import FolderLock, atomic_write_text
+from core.report import write_metrics
+from core.train import fit
+from tasks.char_transduce import train as char
+from tasks.sin2cos import train as sin2cos
+
+ROOT = Path(__file__).resolve().parents[1]
+DRY = ["--dry-run"]
+
+
+def one_line_error(main, argv: list[str], capsys) -> str:
+    """Run `main` as `core.config.run` does; check exit status 2 and a one-line message."""
+    with pytest.raises(SystemExit) as exit_info:
+        run(lambda: main(argv))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+def python(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+# ---- run folders: never shared, never replaced without being asked
+
+def test_a_folder_in_use_by_a_live_process_is_refused(tmp_path, capsys):
+    (tmp_path / ".lock").write_text(f"{socket.gethostname()} 1\n")  # pid 1 is alive
+    err = one_line_error(sin2cos.main, [*DRY, "--run-dir", str(tmp_path)], capsys)
+    assert "in use by another run" in err and " 1)" in err
+
+
+def test_a_stale_lock_is_taken_over(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / ".lock").write_text(f"{socket.gethostname()} {dead.pid}\n")
+    sin2cos.main([*DRY, "--run-dir", str(tmp_path)])
+    assert (tmp_path / "metrics.json").is_file()
+
+
+def test_two_concurrent_runs_into_one_folder_cannot_mix(tmp_path):
+    first = python("tasks.sin2cos.train", "--epochs", "500", "--run-dir", str(tmp_path))
+    try:
+        for _ in range(200):
+            if (tmp_path / ".lock").exists():
+                break
+            time.sleep(0.1)
+        second = python("tasks.sin2cos.train", *DRY, "--run-dir", str(tmp_path))
+        _, err = second.communicate(timeout=120)
+        assert second.returncode == 2 and "in use by another run" in err
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_an_earlier_run_is_kept_unless_overwrite_is_given(tmp_path, capsys):
+    sin2cos.main([*DRY, "--run-dir", str(tmp_path)])
+    best = (tmp_path / "seed0" / "best.pt").read_bytes()
+    err = one_line_error(sin2cos.main, [*DRY, "--run-dir", str(tmp_path), "--lr", "0.01"],
+                         capsys)
+    assert "holds an earlier run" in err and "--overwrite" in err
+    assert (tmp_path / "seed0" / "best.pt").read_bytes() == best
+    sin2cos.main([*DRY, "--run-dir", str(tmp_path), "--lr", "0.01", "--overwrite"])
+    assert json.loads((tmp_path / "metrics.json").read_text())["config"]["lr"] == 0.01
+
+
+def test_eval_only_scores_the_saved_model_without_training(tmp_path, capsys):
+    sin2cos.main([*DRY, "--run-dir", str(tmp_path)])
+    before = json.loads((tmp_path / "metrics.json").read_text())["test"]["model"]
+    last = (tmp_path / "seed0" / "last.pt").read_bytes()
+    sin2cos.main([*DRY, "--run-dir", str(tmp_path), "--eval-only"])
+    after = json.loads((tmp_path / "metrics.json").read_text())["test"]["model"]
+    assert after == pytest.approx(before)
+    assert (tmp_path / "seed0" / "last.pt").read_bytes() == last
+
+
+def test_resume_may_raise_epochs_to_train_a_finished_run_longer(tmp_path):
+    args = ["--seeds", "1", "--epochs", "2", "--src", "hello", "--tgt", "ohlol",
+            "--lr", "0.001", "--run-dir", str(tmp_path)]
+    char.main(args)
+    char.main([*args[:3], "4", *args[4:], "--resume"])
+    state = torch.load(tmp_path / "seed0" / "last.pt", weights_only=False)
+    assert state["epoch"] == 3 and len(state["history"]["epochs"]) == 4
+
+
+def test_resume_of_a_mistyped_folder_creates_nothing(tmp_path, capsys):
+    missing = tmp_path / "typo"
+    err = one_line_error(sin2cos.main, ["--resume", "--run-dir", str(missing)], capsys)
+    assert "no checkpoint" in err and not missing.exists()
+
+
+def test_a_read_only_folder_is_one_line(tmp_path, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    tmp_path.chmod(0o555)
+    try:
+        assert "cannot" in one_line_error(sin2cos.main, [*DRY, "--run-dir", str(tmp_path)],
+                                          capsys)
+    finally:
+        tmp_path.chmod(0o755)
+
+
+def test_stale_temporaries_are_cleaned_and_files_follow_the_umask(tmp_path):
+    (tmp_path / "seed0").mkdir()
+    stale = tmp_path / "seed0" / "last.pt.x1y2.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    sin2cos.main([*DRY, "--run-dir", str(tmp_path)])
+    assert not stale.exists()
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("metrics.json", "seed0/best.pt", "seed0/last.pt", "seed0/history.csv",
+                 "training_curve.png"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+
+
+def test_folder_lock_is_released(tmp_path):
+    lock = FolderLock(tmp_path)
+    lock.acquire()
+    assert (tmp_path / ".lock").read_text().split()[1] == str(os.getpid())
+    lock.release()
+    assert not (tmp_path / ".lock").exists()
+
+
+# ---- flags: declared ranges, finite floats, relations in check()
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "nan"], "--lr: must be a finite number"),
+    (["--lr", "inf"], "--lr: must be a finite number"),
+    (["--clip-norm", "nan"], "--clip-norm: must be a finite number"),
+    (["--seed", "4294967296"], "--seed: must be at most"),
+    (["--min-length", "50", "--max-length", "30"], "--min-length <= --max-length"),
+    (["--resume", "--overwrite"], "exclude each other"),
+    (["--hidden-size", "-3"], "--hidden-size: must be at least 1"),
+])
+def test_bad_flags_are_one_line(argv, message, capsys):
+    assert message in one_line_error(sin2cos.main, argv, capsys)
+
+
+def test_a_diverging_run_stops_with_one_line(tmp_path):
+    model = torch.nn.Linear(1, 1)
+    with pytest.raises(UserError, match="diverged in epoch 1"):
+        fit(model, torch.optim.SGD(model.parameters(), lr=0.1), [(torch.ones(1),)],
+            lambda m, batch: m.weight.sum() * float("nan"), lambda m: {"loss": 1.0},
+            epochs=2, run_dir=tmp_path, config={})
+
+
+def test_metrics_json_has_null_not_nan(tmp_path, capsys):
+    write_metrics(tmp_path, task="t", seeds=[0], device="cpu", train_seconds=1.0, config={},
+                  test={"model": {"rmse": float("nan"), "rmse_seeds": [1.0, float("inf")]}})
+    text = (tmp_path / "metrics.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text)["test"]["model"] == {"rmse": None, "rmse_seeds": [1.0, None]}
+    assert "null" in capsys.readouterr().out
+
+
+def test_full_disk_is_one_line(tmp_path, capsys):
+    def fill() -> None:
+        atomic_write_text(tmp_path / "x.json", "data")
+
+    with pytest.MonkeyPatch.context() as patch:
+        def no_space(*args, **kwargs):
+            raise OSError(28, "No space left on device", str(tmp_path / "x.json"))
+        patch.setattr("builtins.open", no_space)
+        with pytest.raises(SystemExit) as exit_info:
+            run(fill)
+    assert exit_info.value.code == 1
+    assert "no space left" in capsys.readouterr().err
+
+
+def test_sigterm_saves_and_prints_how_to_resume(tmp_path):
+    proc = python("tasks.sin2cos.train", "--epochs", "500", "--run-dir", str(tmp_path))
+    for _ in range(600):
+        if (tmp_path / "seed0" / "last.pt").exists():
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "--resume" in err and "Traceback" not in err
+
+
+# ---- evidence a person can read without a terminal
+
+def test_history_csv_and_one_line_per_epoch_without_a_terminal(tmp_path):
+    proc = python("tasks.sin2cos.train", *DRY, "--run-dir", str(tmp_path))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "sin2cos seed 0 epoch 1/2" in out and "sin2cos seed 0 epoch 2/2" in out
+    rows = (tmp_path / "seed0" / "history.csv").read_text().splitlines()
+    assert rows[0].split(",")[:3] == ["epoch", "train_loss", "mse"]
+    assert {"seconds", "lr"} <= set(rows[0].split(",")) and len(rows) == 3
