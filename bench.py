@@ -94,8 +94,9 @@ def bench_threads(repeats: int) -> None:
 
 def run_task(task: str, args: list[str], run_dir: Path) -> dict:
     """Run one task as a user would and return its metrics.json."""
-    command = [sys.executable, "-m", f"tasks.{task}.train", "--run-dir", str(run_dir), *args]
-    print(f"$ {' '.join(command[1:])}", flush=True)
+    command = [sys.executable, "-m", f"tasks.{task}.train", "--run-dir", str(run_dir),
+               "--overwrite", *args]
+    print(f"$ python {' '.join(command[1:])}", flush=True)
     subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return json.loads((run_dir / "metrics.json").read_text())
 
@@ -188,8 +189,14 @@ def bench_name_classifier(out: Path) -> list[bool]:
     print(f"  majority class: accuracy {test['majority']['accuracy']:.3f}, macro-F1 "
           f"{test['majority']['macro_f1']:.3f}; the seeds' course model plateaus at 0.843 / "
           "0.545 (measured when the issue was written)")
+    ngram = test["ngram_linear"]
+    print(f"  n-gram linear baseline: accuracy {ngram['accuracy']:.3f}, macro-F1 "
+          f"{ngram['macro_f1']:.3f}; on test names absent from the training file: model "
+          f"{test['model']['accuracy_unseen']:.3f}, n-gram {ngram['accuracy_unseen']:.3f}")
     return [check("test accuracy, median of 3 seeds", test["model"]["accuracy"], 0.87,
                   lower_is_better=False),
+            check("model accuracy / n-gram linear baseline's",
+                  test["model"]["accuracy"] / ngram["accuracy"], 1.0, lower_is_better=False),
             check("test macro-F1, median of 3 seeds", test["model"]["macro_f1"], 0.62,
                   lower_is_better=False),
             check("training seconds per seed", m["train_seconds"] / len(m["seeds"]), 60)]
