@@ -20,7 +20,6 @@ log1p), and corrections to the target months' climatology that start at zero. Th
 training months are validation for early stopping; the test months are touched once.
 
     python -m tasks.rainfall_multi.train --cell gru --horizon 3
-    python -m tasks.rainfall_multi.forecast       # the next months from the trained model
 
 The default run's numbers, and the command that made them, are in the README's table: the
 margins over climatology and the univariate network are small enough to read as noise.

@@ -19,7 +19,6 @@ Its output layer starts at zero, so an untrained model *is* climatology, and ear
 stopping ends training before the correction grows unless validation RMSE improves.
 
     python -m tasks.rainfall_uni.train            # 5 seeds, seconds on a laptop CPU
-    python -m tasks.rainfall_uni.forecast         # next month from the trained model
 
 The model, data preparation and training are core/forecast.py's, shared with
 rainfall_multi. The default run's numbers, and the command that made them, are in the
