@@ -117,10 +117,11 @@ def program_name(config_class: type) -> str:
     return f"python -m {spec.name if spec else config_class.__module__}"
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
+    """argparse for the tasks' commands (train, predict, sample, forecast): a bad flag is
+    one line, like every other user error (argparse alone prints the whole usage first)."""
+
     def error(self, message: str) -> None:
-        """A bad flag is one line, like every other user error (argparse alone prints the
-        whole usage first)."""
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
@@ -132,7 +133,7 @@ def parse(config_class: type[C], argv: Sequence[str] | None = None,
     A Config with a `preset` field and a `PRESETS` dict ({name: {field: value}}) takes the
     chosen preset's values as the defaults of those flags: flags given on the command line
     still win, and --help and metrics.json show real values."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog=program_name(config_class),
         description=doc.split("\n\n")[0] if doc else None,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)

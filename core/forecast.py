@@ -14,15 +14,18 @@ stopping on the validation months keeps the correction only where it helps.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from core.baselines import fit_climatology
-from core.config import RunConfig, UserError, arg
+from core.config import OneLineParser, RunConfig, UserError, arg, program_name
 from core.data import fetch
 from core.layers import recurrent
 from core.series import (
@@ -35,7 +38,7 @@ from core.series import (
     windows,
 )
 from core.series import targets as horizon_targets
-from core.train import Batch, History, fit, set_threads, shuffled_batches
+from core.train import Batch, History, fit, load_checkpoint, set_threads, shuffled_batches
 
 MIN_FIT_WINDOWS = 2 * MONTHS_PER_YEAR  # fewer training windows than this is no model
 
@@ -43,6 +46,8 @@ MIN_FIT_WINDOWS = 2 * MONTHS_PER_YEAR  # fewer training windows than this is no 
 @dataclass
 class ForecastConfig(RunConfig):
     """The flags both rainfall tasks share."""
+
+    horizon: ClassVar[int] = 1  # months forecast at once; rainfall_multi makes it a flag
 
     csv: str = arg("", "monthly CSV to forecast; empty fetches Rainfall_data.csv")
     target: str = arg("Precipitation", "column to forecast (a non-negative amount, e.g. mm)")
@@ -104,8 +109,9 @@ def origin_tensors(inputs: np.ndarray, months: np.ndarray, clim: np.ndarray,
                    horizon: int, device: torch.device) -> Batch:
     """For each origin: x (K, lags, F), target months' sin/cos (K, 2*horizon), climatology
     and spread (K, horizon), truth (K, horizon; NaN where unknown)."""
-    # calendar months of the targets, also past the end of the series (last origins)
-    target_months = (months[origins][:, None] - 1 + np.arange(horizon)) % 12 + 1
+    # calendar months of the targets, counted on from the month before the origin, so they
+    # hold also past the end of the series (the last origins, and the forecast command's)
+    target_months = (months[origins - 1][:, None] + np.arange(horizon)) % 12 + 1
     parts = (windows(inputs, lags, origins),
              month_features(target_months).reshape(len(origins), -1),
              clim[target_months - 1], spread[target_months - 1],
@@ -123,7 +129,8 @@ def prepare(raw: np.ndarray, log_columns: list[int], y: np.ndarray, months: np.n
     each month's sin/cos. The climatology and spread come from the training part too
     (validation included, as for the climatology baseline), never from the test months.
     Fit origins have every target before `fit_end`; validation origins are the validation
-    months; test origins start where horizon H reaches the first test month.
+    months; test origins start where horizon H reaches the first test month; "next" is the
+    month after the data's last, for the forecast command.
     """
     raw = raw.copy()
     raw[:, log_columns] = np.log1p(raw[:, log_columns])
@@ -139,7 +146,8 @@ def prepare(raw: np.ndarray, log_columns: list[int], y: np.ndarray, months: np.n
 
     return {"fit": tensors(np.arange(lags, fit_end - horizon + 1), known),
             "val": tensors(np.arange(fit_end, n_train), known),
-            "test": tensors(np.arange(n_train - horizon + 1, len(y)), y)}
+            "test": tensors(np.arange(n_train - horizon + 1, len(y)), y),
+            "next": tensors(np.array([len(y)]), y)}
 
 
 def per_horizon(forecast: np.ndarray, test_months: int) -> list[np.ndarray]:
@@ -148,6 +156,12 @@ def per_horizon(forecast: np.ndarray, test_months: int) -> list[np.ndarray]:
     horizon = forecast.shape[1]
     return [forecast[horizon - h:horizon - h + test_months, h - 1]
             for h in range(1, horizon + 1)]
+
+
+def predict(model: Forecaster, batch: Batch) -> torch.Tensor:
+    """Forecasts in the target's units (mm), before clipping at zero: (K, horizon)."""
+    x, target_months, base, std, _ = batch
+    return base + std * model(x, target_months)
 
 
 def train_forecaster(cfg: ForecastConfig, data: dict[str, Batch], horizon: int,
@@ -160,10 +174,6 @@ def train_forecaster(cfg: ForecastConfig, data: dict[str, Batch], horizon: int,
     set_threads(cfg.threads, model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     fit_set, val_set = data["fit"], data["val"]
-
-    def predict(model: Forecaster, batch: Batch) -> torch.Tensor:
-        x, target_months, base, std, _ = batch
-        return base + std * model(x, target_months)  # mm, before clipping at zero
 
     def loss_fn(model: Forecaster, batch: Batch) -> torch.Tensor:
         # squared error in mm over one global scale: the wet months weigh most, as in RMSE
@@ -182,3 +192,58 @@ def train_forecaster(cfg: ForecastConfig, data: dict[str, Batch], horizon: int,
     with torch.no_grad():
         forecast = predict(model, data["test"]).clamp(min=0).cpu().numpy()
     return forecast, history, model
+
+
+def forecast_command(config_class: type[ForecastConfig], dataset: str,
+                     model_inputs: Callable[[ForecastConfig, MonthlyFrame],
+                                            tuple[np.ndarray, list[int]]],
+                     argv: list[str] | None, doc: str) -> None:
+    """A rainfall task's forecast command: the months after the data's last month, from
+    the trained run's best weights (the median over its seeds), beside climatology.
+
+    The run's settings come from its metrics.json; `--csv` may give a newer file with the
+    same columns. The statistics the network reads (scaler, climatology, spread) are
+    fitted, as in training, on all but the last --test-months rows of the file read."""
+    parser = OneLineParser(prog=program_name(config_class), description=doc.split("\n\n")[0])
+    parser.add_argument("--run-dir", default="", help="the trained run; empty means "
+                        "runs/<task>")
+    parser.add_argument("--csv", default="", help="monthly CSV to forecast from; empty: the "
+                        "file the run trained on")
+    args = parser.parse_args(argv)
+    task = program_name(config_class).split(".")[-2]
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / task
+    metrics_path = run_dir / "metrics.json"
+    if not metrics_path.is_file():
+        raise UserError(f"no trained model in {run_dir}: train one with "
+                        f"{program_name(config_class)}")
+    try:
+        saved = json.loads(metrics_path.read_text())["config"]
+        cfg = config_class(**saved)
+    except (ValueError, KeyError, TypeError) as error:
+        raise UserError(f"{metrics_path} is not a finished run of {task}: {error}") from None
+    cfg.csv = args.csv or cfg.csv
+    frame, source = load_monthly(cfg, dataset, model_columns(cfg), cfg.horizon)
+    y, months = frame.values[:, -1], frame.months
+    n_train = len(y) - cfg.test_months
+    raw, log_columns = model_inputs(cfg, frame)
+    data = prepare(raw, log_columns, y, months, n_train, n_train - cfg.val_months, cfg.lags,
+                   cfg.horizon, torch.device("cpu"))
+    forecasts = []
+    for seed in range(cfg.seed, cfg.seed + cfg.seeds):
+        model = Forecaster(cfg.cell, cfg.impl, raw.shape[1] + 2, cfg.hidden_size, cfg.horizon)
+        model.load_state_dict(load_checkpoint(run_dir / f"seed{seed}" / "best.pt")["model"])
+        model.eval()
+        with torch.no_grad():
+            forecasts.append(predict(model, data["next"]).clamp(min=0)[0].numpy())
+    median = np.median(forecasts, axis=0)
+    climatology = data["next"][2][0].numpy()
+    last = frame.dates[-1]
+    print(f"{source}: last month {last}; {frame.columns[-1]} forecast by {task} (median of "
+          f"{len(forecasts)} seed(s)) beside the training climatology")
+    for h in range(cfg.horizon):
+        print(f"{last + h + 1}  model {median[h]:8.1f}   climatology {climatology[h]:8.1f}")
+
+
+def model_columns(cfg: ForecastConfig) -> list[str]:
+    """The CSV columns a rainfall task reads: its inputs, then the target."""
+    return [*getattr(cfg, "inputs", []), cfg.target]

@@ -126,3 +126,29 @@ def test_bad_csv_exits_with_one_line(module, tmp_path: Path,
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "no column 'Total Rain'" in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_forecast_command_continues_after_the_last_month(tmp_path: Path, capsys) -> None:
+    from tasks.rainfall_multi import forecast
+
+    csv = synthetic_csv(tmp_path)
+    multi.main(["--csv", str(csv), "--inputs", "Relative_Humidity", "Total Rain",
+                "--target", "Total_Rain", "--horizon", "2", "--run-dir", str(tmp_path / "run"),
+                *SMALL])
+    capsys.readouterr()
+    forecast.main(["--run-dir", str(tmp_path / "run")])
+    lines = capsys.readouterr().out.splitlines()
+    assert "last month 2005-12" in lines[0]
+    assert [line.split()[0] for line in lines[1:]] == ["2006-01", "2006-02"]
+    values = [float(line.split()[2]) for line in lines[1:]]
+    assert all(np.isfinite(v) and v >= 0 for v in values)
+
+
+def test_forecast_without_a_trained_run_is_one_line(tmp_path: Path, capsys) -> None:
+    from tasks.rainfall_uni import forecast
+
+    with pytest.raises(SystemExit) as exit_info:
+        run(lambda: forecast.main(["--run-dir", str(tmp_path)]))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "python -m tasks.rainfall_uni.train" in err and len(err.strip().splitlines()) == 1

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from core.config import UserError, run
+from core.config import OneLineParser, UserError, run
 from core.text import Vocab
 
 from .model import NameClassifier, encode, load_model, logits_for, transliterate
@@ -82,8 +82,9 @@ def predict(names: list[str], model: NameClassifier, vocab: Vocab, labels: list[
 
 
 def main(argv: list[str] | None = None) -> list[str]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = OneLineParser(prog=f"python -m {__spec__.name}",
+                           description=__doc__.split("\n\n")[0],
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("names", nargs="*",
                         help="surnames; none: read one a line from stdin. Names in all "
                              "capitals or all lower case are read in title case (SMITH as "

@@ -20,6 +20,7 @@ log1p), and corrections to the target months' climatology that start at zero. Th
 training months are validation for early stopping; the test months are touched once.
 
     python -m tasks.rainfall_multi.train --cell gru --horizon 3
+    python -m tasks.rainfall_multi.forecast       # the next months, from the trained model
 
 The default run's numbers, and the command that made them, are in the README's table: the
 margins over climatology and the univariate network are small enough to read as noise.
@@ -39,7 +40,7 @@ from core.metrics import mae, rmse
 from core.plots import lines, training_curve
 from core.report import comparison_table
 from core.run import Run, SeedResult
-from core.series import MONTHS_PER_YEAR, walk_forward
+from core.series import MONTHS_PER_YEAR, MonthlyFrame, walk_forward
 
 DATASET = "Rainfall_data.csv"
 AR_ORDER = 12
@@ -52,6 +53,13 @@ class Config(ForecastConfig):
     horizon: int = arg(3, "months forecast at once from each origin; at most 12, since "
                           "the seasonal naive baseline repeats the month a year before",
                        minimum=1, maximum=MONTHS_PER_YEAR)
+
+
+def model_inputs(cfg: Config, frame: MonthlyFrame) -> tuple[np.ndarray, list[int]]:
+    """What the network reads besides the months: every --inputs column, the target's
+    own column (if it is one of them) after log1p."""
+    names = frame.columns[:-1]
+    return frame.values[:, :-1], [i for i, c in enumerate(names) if c == frame.columns[-1]]
 
 
 def horizon_scores(y_true: np.ndarray, by_horizon: list[np.ndarray]) -> dict[str, float]:
@@ -71,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # ---- data: split by time; every statistic from the training part only
     frame, source = load_monthly(cfg, DATASET, [*cfg.inputs, cfg.target], cfg.horizon)
-    raw, y, months, dates = frame.values[:, :-1], frame.values[:, -1], frame.months, frame.dates
+    y, months, dates = frame.values[:, -1], frame.months, frame.dates
     n, horizon = len(y), cfg.horizon
     n_train = n - cfg.test_months
     fit_end = n_train - cfg.val_months
@@ -97,10 +105,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(comparison_table(baselines, columns))
 
     # ---- the network on every input, and the same network on the target alone
-    target_input = [i for i, c in enumerate(frame.columns[:-1]) if c == frame.columns[-1]]
     variants = {
-        "model": prepare(raw, target_input, y, months, n_train, fit_end, cfg.lags, horizon,
-                         run.device),
+        "model": prepare(*model_inputs(cfg, frame), y, months, n_train, fit_end, cfg.lags,
+                         horizon, run.device),
         "univariate": prepare(y[:, None], [0], y, months, n_train, fit_end, cfg.lags,
                               horizon, run.device)}
 

@@ -19,6 +19,7 @@ Its output layer starts at zero, so an untrained model *is* climatology, and ear
 stopping ends training before the correction grows unless validation RMSE improves.
 
     python -m tasks.rainfall_uni.train            # 5 seeds, seconds on a laptop CPU
+    python -m tasks.rainfall_uni.forecast         # next month, from the trained model
 
 The model, data preparation and training are core/forecast.py's, shared with
 rainfall_multi. The default run's numbers, and the command that made them, are in the
@@ -48,7 +49,7 @@ from core.metrics import mae, mase, rmse, seasonal_scale
 from core.plots import lines, training_curve
 from core.report import comparison_table
 from core.run import Run, SeedResult
-from core.series import MONTHS_PER_YEAR, walk_forward
+from core.series import MONTHS_PER_YEAR, MonthlyFrame, walk_forward
 
 DATASET = "Rainfall_data.csv"
 AR_ORDER = 12
@@ -57,6 +58,11 @@ AR_ORDER = 12
 @dataclass
 class Config(ForecastConfig):
     pass
+
+
+def model_inputs(cfg: Config, frame: MonthlyFrame) -> tuple[np.ndarray, list[int]]:
+    """What the network reads besides the month: the target alone, after log1p."""
+    return frame.values[:, :1], [0]
 
 
 def seasonal_errors(y_true: np.ndarray, forecast: np.ndarray, scale: float,
@@ -104,7 +110,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(comparison_table(baselines, ["rmse", "mae", "mase", "skill"]))
 
     # ---- model: log1p(rain) and the month in, a correction to climatology out
-    data = prepare(frame.values, [0], y, months, n_train, fit_end, cfg.lags, 1, run.device)
+    data = prepare(*model_inputs(cfg, frame), y, months, n_train, fit_end, cfg.lags, 1,
+                   run.device)
     val_clim = rmse(y[fit_end:n_train], climatology(clim, months[fit_end:n_train]))
     print(f"validation RMSE of climatology: {val_clim:.1f}")
 
