@@ -202,6 +202,18 @@ def bench_name_classifier(out: Path) -> list[bool]:
             check("training seconds per seed", m["train_seconds"] / len(m["seeds"]), 60)]
 
 
+def bench_date_seq2seq(out: Path) -> list[bool]:
+    m = run_task("date_seq2seq", [], out)
+    test = m["test"]
+    print(f"  no_attention exact match {test['no_attention']['exact_match']:.3f}, pandas "
+          f"{test['pandas']['exact_match']:.3f}; per format family: {out}/per_format.csv")
+    return [check("test exact match, greedy", test["model"]["exact_match"], 0.995,
+                  lower_is_better=False),
+            check("exact match with beam / greedy", test["model"]["exact_match_beam"] /
+                  test["model"]["exact_match"], 1.0, lower_is_better=False),
+            check("training seconds (both networks)", m["train_seconds"], 180)]
+
+
 TASK_BENCHES: dict[str, Callable[[Path], list[bool]]] = {
     "sin2cos": bench_sin2cos,
     "char_transduce": bench_char_transduce,
@@ -209,6 +221,7 @@ TASK_BENCHES: dict[str, Callable[[Path], list[bool]]] = {
     "rainfall_multi": bench_rainfall_multi,
     "convlstm_grid": bench_convlstm_grid,
     "name_classifier": bench_name_classifier,
+    "date_seq2seq": bench_date_seq2seq,
 }
 
 

@@ -1,0 +1,313 @@
+"""The encoder-decoder that reads a date and writes it as YYYY-MM-DD, with its greedy and
+beam-search decoders, and the model file; shared by train.py and predict.py.
+
+    "Tue 3 Mar 98" -> Embedding -> BiGRU -> h_1 .. h_S (B, S, 2H), and the final states
+                                               |             -> s_0 = tanh(W_b [h_fwd; h_bwd])
+    <s> 1 9 9 8 - 0 3 - 0    -> Embedding -> GRUCell, attending over h_1 .. h_S at each step
+        1 9 9 8 - 0 3 - 0 3 </s>            (11 output steps: 10 characters, then the end)
+
+One decoder step (Bahdanau et al. 2015), from the previous output y_{t-1} and state s_{t-1}:
+
+    a_t = softmax_s(score(s_{t-1}, h_s))        (B, S)   padding gets -inf, so weight 0
+    c_t = sum_s a_ts h_s                        (B, 2H)  the context
+    s_t = GRUCell([embed(y_{t-1}); c_t], s_{t-1})
+    p(y_t) = softmax(W_o [s_t; c_t] + b_o)
+
+    additive: score = v^T tanh(W_q s_{t-1} + W_k h_s)
+    dot:      score = (W_q s_{t-1}) . h_s / sqrt(2H)   (the state projected to h's width)
+    none:     no a_t, no c_t: the decoder knows the input only through s_0.
+
+Training feeds the true previous character (teacher forcing); decoding feeds the model's
+own. Every answer has the same length, 10 characters and </s>, so both decoders run
+exactly OUTPUT_STEPS steps and no hypothesis ends early:
+- greedy takes the most probable token at each step;
+- beam search keeps the `width` most probable prefixes (sum of log-probabilities) and
+  returns the best after the last step. As all hypotheses have the same length, their
+  sums compare without a length penalty. A beam that emits </s> too early is not cut:
+  it runs on, and the answer is read up to its first </s> (and so is wrong).
+With width 1, beam search is greedy decoding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from core import cells, plots
+from core.config import UserError
+from core.layers import recurrent
+from core.text import Vocab, pad_batch
+from core.train import atomic_save
+
+from .dates import alphabet
+
+BOS, EOS = "<s>", "</s>"
+OUTPUT_TOKENS = [BOS, EOS, *"-0123456789"]
+OUTPUT_INDEX = {token: i for i, token in enumerate(OUTPUT_TOKENS)}
+OUTPUT_LENGTH = 10  # YYYY-MM-DD
+OUTPUT_STEPS = OUTPUT_LENGTH + 1  # and </s>
+
+
+@dataclass
+class ModelConfig:
+    """How the model is built; saved with its weights."""
+
+    impl: str  # torch.nn's GRU and GRUCell, or core's
+    attention: str  # additive, dot or none
+    embedding_dim: int
+    hidden_size: int  # encoder units per direction
+    decoder_size: int
+    attention_size: int  # width of the additive score's hidden layer
+    max_length: int  # the longest input the model accepts
+
+
+def input_vocab() -> Vocab:
+    """<pad> and every character the date generator writes."""
+    return Vocab(alphabet(), pad=True)
+
+
+def encode_inputs(texts: list[str], vocab: Vocab) -> tuple[Tensor, Tensor]:
+    """Texts -> padded indices (B, S) and lengths (B,)."""
+    return pad_batch([vocab.encode(text) for text in texts], vocab.pad_index)
+
+
+def encode_targets(dates: list[str]) -> Tensor:
+    """ISO dates -> (B, OUTPUT_STEPS): their characters and </s>."""
+    return torch.tensor([[OUTPUT_INDEX[ch] for ch in date] + [OUTPUT_INDEX[EOS]]
+                         for date in dates])
+
+
+def decode_outputs(tokens: Tensor) -> list[str]:
+    """(B, OUTPUT_STEPS) token indices -> texts, each read up to its first </s>."""
+    texts = []
+    for row in tokens.tolist():
+        words = [OUTPUT_TOKENS[i] for i in row]
+        texts.append("".join(words[:words.index(EOS)] if EOS in words else words))
+    return texts
+
+
+class Attention(nn.Module):
+    """Scores of the decoder state against every encoder output, softmax over the input."""
+
+    def __init__(self, kind: str, query_size: int, memory_size: int, attention_size: int):
+        super().__init__()
+        self.kind = kind
+        if kind == "additive":
+            self.query = nn.Linear(query_size, attention_size, bias=False)  # W_q
+            self.key = nn.Linear(memory_size, attention_size)  # W_k
+            self.v = nn.Linear(attention_size, 1, bias=False)
+        elif kind == "dot":
+            self.query = nn.Linear(query_size, memory_size, bias=False)
+        else:
+            raise ValueError(f"attention must be additive or dot, got {kind!r}")
+
+    def keys(self, memory: Tensor) -> Tensor:
+        """What the scores read from the encoder outputs, computed once per input:
+        W_k h_s (B, S, A) for additive, h_s itself for dot."""
+        return self.key(memory) if self.kind == "additive" else memory
+
+    def forward(self, s: Tensor, memory: Tensor, keys: Tensor,
+                padding: Tensor) -> tuple[Tensor, Tensor]:
+        """s (B, D), memory (B, S, 2H), padding (B, S) True at padded steps ->
+        context (B, 2H), weights (B, S) summing to 1 over the real steps."""
+        if self.kind == "additive":
+            scores = self.v(torch.tanh(self.query(s)[:, None, :] + keys)).squeeze(-1)
+        else:
+            scores = (keys @ self.query(s)[:, :, None]).squeeze(-1) / math.sqrt(keys.shape[-1])
+        weights = torch.softmax(scores.masked_fill(padding, float("-inf")), dim=1)
+        return (weights[:, :, None] * memory).sum(dim=1), weights
+
+
+class DateSeq2Seq(nn.Module):
+    """Input indices (B, S) with lengths (B,) -> scores of the 11 output tokens."""
+
+    def __init__(self, num_inputs: int, config: ModelConfig, pad_index: int = 0) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        memory_size = 2 * c.hidden_size
+        self.embedding = nn.Embedding(num_inputs, c.embedding_dim, padding_idx=pad_index)
+        self.encoder = recurrent("gru", c.impl, c.embedding_dim, c.hidden_size,
+                                 batch_first=True, bidirectional=True)
+        self.bridge = nn.Linear(memory_size, c.decoder_size)  # W_b
+        self.output_embedding = nn.Embedding(len(OUTPUT_TOKENS), c.embedding_dim)
+        context_size = memory_size if c.attention != "none" else 0
+        cell = cells.GRUCell if c.impl == "core" else nn.GRUCell
+        self.decoder = cell(c.embedding_dim + context_size, c.decoder_size)
+        self.attention = (Attention(c.attention, c.decoder_size, memory_size, c.attention_size)
+                          if c.attention != "none" else None)
+        self.out = nn.Linear(c.decoder_size + context_size, len(OUTPUT_TOKENS))  # W_o
+
+    def encode(self, x: Tensor, lengths: Tensor) -> dict[str, Tensor]:
+        """The encoder outputs, their keys, the padding mask and s_0."""
+        memory, h = self.encoder(self.embedding(x), lengths=lengths)  # (B, S, 2H), (2, B, H)
+        steps = torch.arange(x.shape[1], device=x.device)
+        padding = steps[None, :] >= lengths.to(x.device)[:, None]  # (B, S)
+        s = torch.tanh(self.bridge(torch.cat([h[0], h[1]], dim=-1)))  # (B, D)
+        keys = self.attention.keys(memory) if self.attention is not None else memory
+        return {"memory": memory, "keys": keys, "padding": padding, "s": s}
+
+    def step(self, y_prev: Tensor, s: Tensor, encoded: dict[str, Tensor]
+             ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """One decoder step: previous tokens (B,), state (B, D) -> logits (B, V), new
+        state, attention weights (B, S) or None."""
+        e = self.output_embedding(y_prev)
+        if self.attention is None:
+            s = self.decoder(e, s)
+            return self.out(s), s, None
+        context, weights = self.attention(s, encoded["memory"], encoded["keys"],
+                                          encoded["padding"])
+        s = self.decoder(torch.cat([e, context], dim=-1), s)
+        return self.out(torch.cat([s, context], dim=-1)), s, weights
+
+    def forward(self, x: Tensor, lengths: Tensor, targets: Tensor
+                ) -> tuple[Tensor, Tensor | None]:
+        """Teacher forcing: targets (B, 11) -> logits (B, 11, V), weights (B, 11, S)."""
+        encoded = self.encode(x, lengths)
+        s = encoded["s"]
+        start = torch.full_like(targets[:, 0], OUTPUT_INDEX[BOS])
+        previous = torch.cat([start[:, None], targets[:, :-1]], dim=1)  # <s>, y_1 .. y_10
+        logits, weights = [], []
+        for t in range(targets.shape[1]):
+            step_logits, s, step_weights = self.step(previous[:, t], s, encoded)
+            logits.append(step_logits)
+            weights.append(step_weights)
+        return torch.stack(logits, 1), (torch.stack(weights, 1) if weights[0] is not None
+                                        else None)
+
+    @torch.no_grad()
+    def greedy(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The most probable token at each step: tokens (B, 11), weights (B, 11, S)."""
+        encoded = self.encode(x, lengths)
+        s = encoded["s"]
+        y = torch.full((x.shape[0],), OUTPUT_INDEX[BOS], dtype=torch.long, device=x.device)
+        tokens, weights = [], []
+        for _ in range(OUTPUT_STEPS):
+            logits, s, step_weights = self.step(y, s, encoded)
+            y = logits.argmax(dim=-1)
+            tokens.append(y)
+            weights.append(step_weights)
+        return torch.stack(tokens, 1), (torch.stack(weights, 1) if weights[0] is not None
+                                        else None)
+
+    @torch.no_grad()
+    def beam_search(self, x: Tensor, lengths: Tensor, width: int
+                    ) -> tuple[Tensor, Tensor | None]:
+        """The most probable of `width` hypotheses kept at each step (see the module's
+        docstring): tokens (B, 11), weights (B, 11, S) of the best hypothesis.
+
+        Each input's K = width hypotheses sit in consecutive rows of a (B*K, ...) batch:
+
+            row 0   input 0, hypothesis 0      scores (B, K): summed log-probabilities
+            row 1   input 0, hypothesis 1      at the start only hypothesis 0 is live
+            ...                                (the others score -inf), so the first
+            row K   input 1, hypothesis 0      step does not pick K copies of one token
+        """
+        batch, k, vocabulary = x.shape[0], width, len(OUTPUT_TOKENS)
+        if not 1 <= k <= vocabulary:
+            raise ValueError(f"beam width must be in 1..{vocabulary}, got {k}")
+        encoded = {name: value.repeat_interleave(k, dim=0)
+                   for name, value in self.encode(x, lengths).items()}
+        s = encoded["s"]
+        scores = torch.full((batch, k), float("-inf"), device=x.device)
+        scores[:, 0] = 0.0
+        y = torch.full((batch * k,), OUTPUT_INDEX[BOS], dtype=torch.long, device=x.device)
+        tokens = torch.empty(batch * k, 0, dtype=torch.long, device=x.device)
+        weights = None if self.attention is None else s.new_empty(batch * k, 0, x.shape[1])
+        rows = torch.arange(batch, device=x.device)[:, None] * k  # each input's first row
+        for _ in range(OUTPUT_STEPS):
+            logits, s, step_weights = self.step(y, s, encoded)
+            log_p = torch.log_softmax(logits, dim=-1).view(batch, k, vocabulary)
+            total = (scores[:, :, None] + log_p).view(batch, k * vocabulary)
+            scores, best = total.topk(k, dim=1)  # (B, K), sorted best first
+            parent = (rows + best // vocabulary).view(-1)  # the row each new one extends
+            y = (best % vocabulary).view(-1)
+            s = s[parent]
+            tokens = torch.cat([tokens[parent], y[:, None]], dim=1)
+            if weights is not None:
+                weights = torch.cat([weights[parent], step_weights[parent][:, None]], dim=1)
+        first = rows.view(-1)  # hypothesis 0 of each input: the best
+        return tokens[first], (weights[first] if weights is not None else None)
+
+    def decode(self, x: Tensor, lengths: Tensor, beam: int = 1
+               ) -> tuple[Tensor, Tensor | None]:
+        """Greedy for beam 1, else beam search."""
+        return self.greedy(x, lengths) if beam == 1 else self.beam_search(x, lengths, beam)
+
+
+def translate(model: DateSeq2Seq, texts: list[str], vocab: Vocab, beam: int = 1,
+              batch_size: int = 1000) -> tuple[list[str], list[Tensor | None]]:
+    """Texts -> ISO dates as the model writes them, and each one's attention weights
+    (11, its length) when the model attends."""
+    device = next(model.parameters()).device
+    model.eval()
+    outputs, attention = [], []
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start:start + batch_size]
+        x, lengths = encode_inputs(chunk, vocab)
+        tokens, weights = model.decode(x.to(device), lengths.to(device), beam)
+        outputs += decode_outputs(tokens.cpu())
+        for row, length in enumerate(lengths.tolist()):
+            attention.append(None if weights is None else weights[row, :, :length].cpu())
+    return outputs, attention
+
+
+def plot_attention(weights: Tensor, text: str, output: str, path: Path, title: str) -> Path:
+    """A heatmap of one string's attention: input characters across, output characters
+    (and </s>) down; each row sums to 1."""
+    plt = plots.plt
+    steps = list(output[:OUTPUT_LENGTH]) + [EOS]
+    steps += ["?"] * (weights.shape[0] - len(steps))  # an answer cut short by an early </s>
+    fig, ax = plt.subplots(figsize=(1.6 + 0.28 * len(text), 1.4 + 0.28 * len(steps)))
+    ax.imshow(weights.numpy(), cmap="Greys", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(text)), [ch if ch != " " else "␣" for ch in text])
+    ax.set_yticks(range(len(steps)), steps[:weights.shape[0]])
+    ax.set_xlabel("input")
+    ax.set_ylabel("output")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+# ---------------------------------------------------------------- the model file
+
+def save_model(path: Path, model: DateSeq2Seq, vocab: Vocab, **extra: Any) -> None:
+    """Weights, vocabulary and model config: tensors, strings and numbers only, so
+    `torch.load(weights_only=True)` reads it and no code is pickled."""
+    atomic_save({"model": model.state_dict(), "vocab": vocab.to_dict(),
+                 "config": asdict(model.config), **extra}, path)
+
+
+def load_model(path: Path) -> tuple[DateSeq2Seq, Vocab]:
+    """The model `save_model` wrote (in eval mode on the CPU) and its vocabulary; a
+    missing, damaged or foreign file is one UserError naming the command that makes one."""
+    path = Path(path)
+    make = f"python -m {__package__}.train --run-dir {path.parent}"
+    if not path.is_file():
+        raise UserError(f"no trained model at {path}: run `{make}` first")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch's own message runs to several lines of unpickling advice
+        raise UserError(f"cannot read {path}: not a model file torch can load (damaged, cut "
+                        f"short or another format); make a new one with `{make}`") from None
+    needed = ("model", "vocab", "config")
+    missing = [key for key in needed if key not in saved] if isinstance(saved, dict) else needed
+    if missing:
+        raise UserError(f"cannot read {path}: not a date model (it lacks "
+                        f"{', '.join(map(repr, missing))}); make a new one with `{make}`")
+    try:
+        vocab = Vocab.from_dict(saved["vocab"])
+        model = DateSeq2Seq(len(vocab), ModelConfig(**saved["config"]), vocab.pad_index)
+        model.load_state_dict(saved["model"])
+    except Exception as error:  # another program's file, or another version's model
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UserError(f"cannot read {path}: not a model this code builds ({first[:120]}); "
+                        f"make a new one with `{make}`") from None
+    return model.eval(), vocab
