@@ -4,11 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TASKS := $(notdir $(patsubst %/,%,$(dir $(wildcard tasks/*/train.py))))
 ARGS ?=
+NPROC ?= 1
 
 .PHONY: help test lint bench data clean $(TASKS)
 
 help:  ## list the targets
-	@echo "make <task> [ARGS=\"--flag value\"]   train and evaluate one task; tasks: $(TASKS)"
+	@echo "make <task> [ARGS=\"--flag value\"] [NPROC=2]   train and evaluate one task; tasks: $(TASKS)"
 	@grep -E '^[a-z]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "make %-33s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.txt
@@ -16,8 +17,13 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+# NPROC=2 (or more) trains in that many processes under torchrun (see README)
 $(TASKS): $(VENV)/.installed
+ifeq ($(NPROC),1)
 	$(PY) -m tasks.$@.train $(ARGS)
+else
+	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m tasks.$@.train $(ARGS)
+endif
 
 test: $(VENV)/.installed  ## create the environment, run the test suite and ruff
 	$(PY) -m pytest -q

@@ -214,6 +214,24 @@ def bench_date_seq2seq(out: Path) -> list[bool]:
             check("training seconds (both networks)", m["train_seconds"], 180)]
 
 
+def bench_processes(out: Path) -> None:
+    """name_classifier's seconds per epoch in 1 process (every core) and in 2 processes
+    under torchrun (one core each), the same global batch."""
+    seconds = {}
+    for nproc in (1, 2):
+        run_dir = out / f"nproc{nproc}"
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                    "--nproc-per-node", str(nproc)] if nproc > 1 else [sys.executable]
+        command = [*launcher, "-m", "tasks.name_classifier.train", "--run-dir", str(run_dir),
+                   "--overwrite", "--epochs", "2", "--threads", "0" if nproc == 1 else "1"]
+        print(f"$ {' '.join(['python', *command[1:]])}", flush=True)
+        subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        seconds[nproc] = metrics["train_seconds"] / 2
+        print(f"  {nproc} process(es): {seconds[nproc]:.1f} s per epoch")
+    print(f"  2 processes / 1 process: {seconds[2] / seconds[1]:.2f}x the time per epoch")
+
+
 TASK_BENCHES: dict[str, Callable[[Path], list[bool]]] = {
     "sin2cos": bench_sin2cos,
     "char_transduce": bench_char_transduce,
@@ -228,16 +246,21 @@ TASK_BENCHES: dict[str, Callable[[Path], list[bool]]] = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     present = [t for t in TASK_BENCHES if (ROOT / "tasks" / t / "train.py").exists()]
-    parser.add_argument("--only", nargs="+", default=None, choices=["core", *present],
-                        help="run only these parts: core and/or task names")
+    parser.add_argument("--only", nargs="+", default=None,
+                        choices=["core", "processes", *present],
+                        help="run only these parts: core, processes (torchrun) and/or task "
+                             "names")
     parser.add_argument("--repeats", type=int, default=10, help="timed passes per layer")
     args = parser.parse_args()
-    wanted = args.only or ["core", *present]
+    wanted = args.only or ["core", "processes", *present]
     results: list[bool] = []
     if "core" in wanted:
         print("== core layers vs torch.nn, forward + backward")
         results += [ratio <= target for _, ratio, target in bench_core([1, 2], args.repeats)]
         bench_threads(args.repeats)
+    if "processes" in wanted:
+        print("== name_classifier in 1 and 2 processes (torchrun)")
+        bench_processes(ROOT / "runs" / "bench" / "processes")
     for task in present:
         if task in wanted:
             print(f"== {task}")

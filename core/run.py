@@ -16,6 +16,7 @@ metrics.json it leaves. Every task goes through it, so every task keeps one cont
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from typing import Any
 
 import torch
 
+from core import distributed
 from core.config import RunConfig, UserError
 from core.files import FolderLock, remove_stale_temporaries
 from core.report import median_over_seeds, write_metrics
@@ -88,8 +90,11 @@ class Run:
         self.task = task_name(cfg)
         self.dir = Path(cfg.run_dir) if cfg.run_dir else Path("runs") / self.task
         self.seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
-        self.device = pick_device(cfg.device)
-        self._prepare_folder()
+        self.device = distributed.start(pick_device(cfg.device))
+        if distributed.is_main():
+            self._prepare_folder()
+        else:  # under torchrun, process 0 alone speaks and writes
+            sys.stdout = open(os.devnull, "w")  # for the rest of the process
 
     def _earlier_run(self) -> bool:
         return (self.dir / "metrics.json").exists() or any(self.dir.glob("seed*/**/last.pt"))
@@ -141,6 +146,8 @@ class Run:
             print(f"{self.task} seed {seed}: best epoch {history.best_epoch + 1} of "
                   f"{len(history.epochs)} (validation {history.best_value:.4g}); "
                   f"test {scores}; {history.seconds:.1f} s")
+        if not distributed.is_main():
+            raise SystemExit(0)  # training is over; the report is process 0's
         return seeds
 
     def finish(self, test: dict[str, dict[str, Any]], train_seconds: float,
@@ -150,7 +157,7 @@ class Run:
         return write_metrics(self.dir, task=self.task, seeds=self.seeds,
                              device=str(self.device), train_seconds=train_seconds,
                              config=config if config is not None else asdict(self.cfg),
-                             test=test)
+                             test=test, world_size=distributed.world_size())
 
     def describe(self, model: torch.nn.Module, name: str = "model") -> None:
         """One line: the model's size and where it trains."""

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from core import distributed
 from core.config import UserError
 from core.files import atomic_write, atomic_write_text
 
@@ -171,6 +172,10 @@ def restore(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
         raise UserError(f"{last_path}: this task's learning-rate schedule was laid out for "
                         f"--epochs {saved_epochs}, so the run cannot be extended to {epochs}; "
                         "start afresh with --overwrite")
+    saved_world = state.get("world_size", 1)
+    if epochs is not None and saved_world != distributed.world_size():
+        raise UserError(f"{last_path} was trained by {saved_world} process(es); resume it "
+                        f"with the same number, not {distributed.world_size()}")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state.get("scheduler") is not None:
@@ -186,18 +191,20 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                 batches: Iterable[Batch], loss_fn: Callable[[torch.nn.Module, Batch],
                                                             torch.Tensor],
                 clip_norm: float, scheduler: Any, scheduler_step: str, epoch: int) -> float:
-    """One pass over `batches`; returns the mean training loss. A loss that is not finite
-    ends the run: the weights are already ruined."""
+    """One pass over `batches`; returns the mean training loss (of this process's rows,
+    under torchrun). A loss that is not finite ends the run: the weights are already
+    ruined."""
     model.train()
     total, count = 0.0, 0
     for batch in batches:
+        part, weight = distributed.shard(batch)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model, batch)
+        loss = loss_fn(model, part)
         value = loss.item()
         if not math.isfinite(value):
             raise UserError(f"training diverged in epoch {epoch + 1}: the loss became {value}; "
                             "try a lower --lr (last.pt still holds the epoch before)")
-        loss.backward()
+        (loss * weight if weight != 1.0 else loss).backward()
         if clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
         optimizer.step()
@@ -267,14 +274,16 @@ def fit(
     start = len(history.epochs)
     end = start if eval_only or history.stopped else epochs
 
+    main = distributed.is_main()  # under torchrun, process 0 alone reports and writes
+    trained = distributed.wrap(model)
     began = time.perf_counter() - history.seconds
     bar = tqdm(range(start, end), desc=desc, initial=start, total=max(end, start),
-               leave=False, disable=None, file=sys.stderr)
-    log_lines = not sys.stderr.isatty()  # nohup, CI: one line per epoch instead of a bar
+               leave=False, disable=None if main else True, file=sys.stderr)
+    log_lines = main and not sys.stderr.isatty()  # nohup, CI: a line per epoch, not a bar
     epoch = start - 1
     try:
         for epoch in bar:
-            loss = train_epoch(model, optimizer, batches() if callable(batches) else batches,
+            loss = train_epoch(trained, optimizer, batches() if callable(batches) else batches,
                                loss_fn, clip_norm, scheduler, scheduler_step, epoch)
             model.eval()
             with torch.no_grad():
@@ -287,8 +296,9 @@ def fit(
             if math.isfinite(value) and (math.isnan(history.best_value)
                                          or sign * value < sign * history.best_value):
                 history.best_epoch, history.best_value = epoch, value
-                atomic_save({"model": model.state_dict(), "epoch": epoch, "config": config,
-                             monitor: value}, best_path)
+                if main:
+                    atomic_save({"model": model.state_dict(), "epoch": epoch,
+                                 "config": config, monitor: value}, best_path)
             shown = {k: f"{v:.4g}" for k, v in metrics.items()
                      if k not in ("epoch", "seconds", "lr") and isinstance(v, float)}
             bar.set_postfix(shown)
@@ -297,22 +307,26 @@ def fit(
                       + ", ".join(f"{k} {v}" for k, v in shown.items()), flush=True)
             history.stopped = (stop is not None and stop(metrics)) or (
                 patience > 0 and epoch - history.best_epoch >= patience)
-            atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                         "epoch": epoch, "history": asdict(history), "rng": _rng_state(),
-                         "config": config}, last_path)
-            write_history_csv(history, run_dir / "history.csv")
+            if main:
+                atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "scheduler": scheduler.state_dict() if scheduler else None,
+                             "epoch": epoch, "history": asdict(history), "rng": _rng_state(),
+                             "config": config, "world_size": distributed.world_size()},
+                            last_path)
+                write_history_csv(history, run_dir / "history.csv")
             if history.stopped:
                 break
     except KeyboardInterrupt:
         # last.pt still holds the end of the last finished epoch: a consistent state to
         # resume from; the interrupted epoch is simply run again.
-        print("\n" + _resume_hint(epoch, start, resume, last_path), file=sys.stderr)
+        if main:
+            print("\n" + _resume_hint(epoch, start, resume, last_path), file=sys.stderr)
         raise SystemExit(130) from None
     finally:
         bar.close()
     if history.best_epoch < 0:
         raise UserError(f"no epoch of {desc} gave a finite validation {monitor}; nothing to "
                         "evaluate")
+    distributed.barrier()  # process 0 has written best.pt
     model.load_state_dict(load_checkpoint(best_path)["model"])
     return history
