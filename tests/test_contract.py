@@ -207,3 +207,26 @@ def test_history_csv_and_one_line_per_epoch_without_a_terminal(tmp_path):
     rows = (tmp_path / "seed0" / "history.csv").read_text().splitlines()
     assert rows[0].split(",")[:3] == ["epoch", "train_loss", "mse"]
     assert {"seconds", "lr"} <= set(rows[0].split(",")) and len(rows) == 3
+
+
+def test_ctrl_c_outside_the_training_loop_is_one_line(capsys):
+    def interrupted() -> None:
+        raise KeyboardInterrupt  # e.g. while plotting, or building the model
+
+    with pytest.raises(SystemExit) as exit_info:
+        run(interrupted)
+    assert exit_info.value.code == 130
+    err = capsys.readouterr().err.strip()
+    assert err == "interrupted"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--patch", "0"], "--patch: must be at least 1, got 0"),
+    (["--patch", "-2"], "--patch: must be at least 1, got -2"),
+    (["--eval-sequences", "0"], "--eval-sequences: must be at least 1"),
+    (["--patch", "3"], "--patch 3 must divide --grid 32"),
+])
+def test_convlstm_flags_blame_the_right_flag(argv, message, capsys):
+    from tasks.convlstm_grid import train as convlstm
+
+    assert message in one_line_error(convlstm.main, argv, capsys)
