@@ -38,11 +38,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from core import cells, plots
-from core.config import UserError
+from core import cells, model_file, plots
 from core.layers import recurrent
 from core.text import Vocab, pad_batch
-from core.train import atomic_save
 
 from .dates import alphabet
 
@@ -279,35 +277,19 @@ def plot_attention(weights: Tensor, text: str, output: str, path: Path, title: s
 # ---------------------------------------------------------------- the model file
 
 def save_model(path: Path, model: DateSeq2Seq, vocab: Vocab, **extra: Any) -> None:
-    """Weights, vocabulary and model config: tensors, strings and numbers only, so
-    `torch.load(weights_only=True)` reads it and no code is pickled."""
-    atomic_save({"model": model.state_dict(), "vocab": vocab.to_dict(),
-                 "config": asdict(model.config), **extra}, path)
+    """Weights, vocabulary and model config with their checksum (core.model_file)."""
+    model_file.save(path, model, vocab=vocab.to_dict(), config=asdict(model.config), **extra)
 
 
 def load_model(path: Path) -> tuple[DateSeq2Seq, Vocab]:
     """The model `save_model` wrote (in eval mode on the CPU) and its vocabulary; a
     missing, damaged or foreign file is one UserError naming the command that makes one."""
-    path = Path(path)
-    make = f"python -m {__package__}.train --run-dir {path.parent}"
-    if not path.is_file():
-        raise UserError(f"no trained model at {path}: run `{make}` first")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # torch's own message runs to several lines of unpickling advice
-        raise UserError(f"cannot read {path}: not a model file torch can load (damaged, cut "
-                        f"short or another format); make a new one with `{make}`") from None
-    needed = ("model", "vocab", "config")
-    missing = [key for key in needed if key not in saved] if isinstance(saved, dict) else needed
-    if missing:
-        raise UserError(f"cannot read {path}: not a date model (it lacks "
-                        f"{', '.join(map(repr, missing))}); make a new one with `{make}`")
+    make = f"python -m {__package__}.train --run-dir {Path(path).parent}"
+    saved = model_file.load(path, ("vocab", "config"), "a date model", make)
     try:
         vocab = Vocab.from_dict(saved["vocab"])
         model = DateSeq2Seq(len(vocab), ModelConfig(**saved["config"]), vocab.pad_index)
         model.load_state_dict(saved["model"])
-    except Exception as error:  # another program's file, or another version's model
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise UserError(f"cannot read {path}: not a model this code builds ({first[:120]}); "
-                        f"make a new one with `{make}`") from None
+    except Exception as error:  # another version's model
+        raise model_file.rebuild_error(Path(path), error, make) from None
     return model.eval(), vocab

@@ -16,8 +16,6 @@ Everything predict.py needs to rebuild the encoder and the model (vocabulary, la
 
 from __future__ import annotations
 
-import hashlib
-import json
 import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,10 +24,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from core.config import UserError
+from core import model_file
 from core.layers import recurrent
 from core.text import PAD, UNK, Vocab, pad_batch
-from core.train import atomic_save
 
 BOS, EOS = "<s>", "</s>"
 # The course embeds characters by code point in Embedding(128, 100); code points 0 and 1
@@ -137,76 +134,29 @@ def logits_for(model: NameClassifier, names: list[list[int]], pad_index: int,
     return torch.cat(chunks) if chunks else torch.empty(0, model.out.out_features)
 
 
-def retrain_hint(run_dir: Path) -> str:
-    """The command that writes <run_dir>/model.pt, for the end of a load error."""
-    return f"retrain with `python -m {__package__}.train --run-dir {run_dir}`"
-
-
-def checksum(saved: dict[str, Any]) -> str:
-    """sha256 over the weights (each tensor's name, dtype, shape and bytes, in sorted
-    name order) and over the vocabulary, labels and config as sorted JSON, so a flipped
-    byte anywhere that changes the answers changes the checksum."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(saved["model"].items()):
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f"{name} {tensor.dtype} {list(tensor.shape)}\n".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    described = {key: saved[key] for key in ("vocab", "labels", "config")}
-    digest.update(json.dumps(described, sort_keys=True).encode())
-    return digest.hexdigest()
+def retrain_command(run_dir: Path) -> str:
+    """The command that writes <run_dir>/model.pt."""
+    return f"python -m {__package__}.train --run-dir {run_dir}"
 
 
 def save_model(path: Path, model: NameClassifier, vocab: Vocab, labels: list[str],
                **extra: Any) -> None:
-    """Weights, vocabulary, labels, model config and their checksum in one file: tensors,
-    strings and numbers only, so `torch.load(weights_only=True)` reads it and no code is
-    pickled."""
-    saved = {"model": model.state_dict(), "vocab": vocab.to_dict(), "labels": list(labels),
-             "config": model.config.to_dict(), **extra}
-    saved["sha256"] = checksum(saved)
-    atomic_save(saved, path)
+    """Weights, vocabulary, labels and model config with their checksum (core.model_file)."""
+    model_file.save(path, model, vocab=vocab.to_dict(), labels=list(labels),
+                    config=model.config.to_dict(), **extra)
 
 
 def load_model(path: Path) -> tuple[NameClassifier, Vocab, list[str]]:
-    """The classifier `save_model` wrote (in eval mode), its vocabulary and labels.
-
-    Every way the file can be wrong (empty, not a torch file, another program's
-    checkpoint, bytes changed since saving) is one UserError naming the file and the
-    command that writes a new one."""
-    path = Path(path)
-    retrain = retrain_hint(path.parent)
-    try:
-        size = path.stat().st_size
-    except OSError as error:
-        raise UserError(f"cannot read {path}: {error.strerror}; {retrain}") from None
-    if size == 0:
-        raise UserError(f"cannot read {path}: the file is empty (0 bytes); {retrain}")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # torch's own message runs to several lines of unpickling advice
-        raise UserError(f"cannot read {path}: not a model file torch can load (damaged, cut "
-                        f"short or another format); {retrain}") from None
-    needed = ("model", "vocab", "labels", "config")
-    missing = [key for key in needed if key not in saved] if isinstance(saved, dict) else needed
-    if missing:
-        raise UserError(f"cannot read {path}: not a name-classifier model (it lacks "
-                        f"{', '.join(map(repr, missing))}); {retrain}")
-    if "sha256" not in saved:
-        raise UserError(f"cannot read {path}: it has no checksum (saved by an older "
-                        f"version); {retrain}")
-    try:
-        intact = checksum(saved) == saved["sha256"]
-    except Exception:  # keys of the wrong kind: not what save_model writes
-        intact = False
-    if not intact:
-        raise UserError(f"{path} is corrupt: checksum mismatch; {retrain}")
+    """The classifier `save_model` wrote (in eval mode), its vocabulary and labels; every
+    way the file can be wrong is one UserError naming the command that writes a new one."""
+    make = retrain_command(Path(path).parent)
+    saved = model_file.load(path, ("vocab", "labels", "config"), "a name-classifier model",
+                            make)
     try:
         vocab = Vocab.from_dict(saved["vocab"])
         model = NameClassifier(len(vocab), len(saved["labels"]), ModelConfig(**saved["config"]),
                                vocab.pad_index)
         model.load_state_dict(saved["model"])
     except Exception as error:  # intact, but not what this version of the code builds
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"cannot read {path}: it does not fit this version's model "
-                        f"({first[:120]}); {retrain}") from None
+        raise model_file.rebuild_error(Path(path), error, make) from None
     return model.eval(), vocab, list(saved["labels"])
