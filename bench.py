@@ -215,21 +215,42 @@ def bench_date_seq2seq(out: Path) -> list[bool]:
 
 
 def bench_processes(out: Path) -> None:
-    """name_classifier's seconds per epoch in 1 process (every core) and in 2 processes
-    under torchrun (one core each), the same global batch."""
+    """name_classifier's seconds per epoch in 1 process and in 2 processes under torchrun,
+    each process on one thread, the same global batch."""
     seconds = {}
     for nproc in (1, 2):
         run_dir = out / f"nproc{nproc}"
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                     "--nproc-per-node", str(nproc)] if nproc > 1 else [sys.executable]
         command = [*launcher, "-m", "tasks.name_classifier.train", "--run-dir", str(run_dir),
-                   "--overwrite", "--epochs", "2", "--threads", "0" if nproc == 1 else "1"]
+                   "--overwrite", "--epochs", "2", "--threads", "1"]
         print(f"$ {' '.join(['python', *command[1:]])}", flush=True)
         subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         metrics = json.loads((run_dir / "metrics.json").read_text())
         seconds[nproc] = metrics["train_seconds"] / 2
         print(f"  {nproc} process(es): {seconds[nproc]:.1f} s per epoch")
     print(f"  2 processes / 1 process: {seconds[2] / seconds[1]:.2f}x the time per epoch")
+
+
+def bench_name_generator(out: Path) -> list[bool]:
+    classifier = ROOT / "runs" / "bench" / "name_classifier" / "model.pt"
+    args = ["--classifier", str(classifier)] if classifier.is_file() else []
+    m = run_task("name_generator", args, out)
+    test, results = m["test"], []
+    print(f"  n-gram: {test['ngram']['bits_per_char']:.3f} bits/char, unigram "
+          f"{test['unigram']['bits_per_char']:.3f}")
+    results.append(check("model bits per char / best n-gram's", test["model"]["bits_per_char"]
+                         / test["ngram"]["bits_per_char"], 0.92))
+    results.append(check("novel fraction of samples", test["model"]["novel_fraction"], 0.5,
+                         lower_is_better=False))
+    if "language_agreement" in test["model"]:
+        results.append(check("language agreement / real names'",
+                             test["model"]["language_agreement"] /
+                             test["real_names"]["language_agreement"], 0.9,
+                             lower_is_better=False))
+    else:
+        print("  language agreement skipped: no name_classifier model (bench it first)")
+    return results + [check("training seconds", m["train_seconds"], 120)]
 
 
 TASK_BENCHES: dict[str, Callable[[Path], list[bool]]] = {
@@ -240,6 +261,7 @@ TASK_BENCHES: dict[str, Callable[[Path], list[bool]]] = {
     "convlstm_grid": bench_convlstm_grid,
     "name_classifier": bench_name_classifier,
     "date_seq2seq": bench_date_seq2seq,
+    "name_generator": bench_name_generator,
 }
 
 

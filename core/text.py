@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -102,3 +103,18 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_index: int) -> tuple[Tenso
     for row, sequence in enumerate(sequences):
         batch[row, : len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
     return batch, lengths
+
+
+def length_buckets(lengths: np.ndarray, batch_size: int, window: int = 50) -> list[np.ndarray]:
+    """Row indices in shuffled batches of sequences of similar lengths: shuffle, sort each
+    run of `window` batches by length, cut into batches, shuffle the batches. Less
+    padding, still a random order.
+
+    numpy's global generator, because `fit` saves and restores its state on --resume."""
+    order = np.random.permutation(len(lengths))
+    batches = []
+    for start in range(0, len(order), batch_size * window):
+        chunk = order[start:start + batch_size * window]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in np.random.permutation(len(batches))]

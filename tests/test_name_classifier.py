@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import torch
 
+from core import names
 from core.config import UserError, run
 from core.data import MIRROR_ENV
 from core.text import UNK
@@ -133,21 +134,21 @@ def test_odd_inputs_get_a_reason_instead_of_a_guess() -> None:
 
 
 def test_stratified_split_keeps_every_language_and_is_fixed(csv_dir: Path) -> None:
-    frame = train.read_csv_names(csv_dir / "names_train.csv")
-    rest, held = train.stratified_split(frame, 0.2, seed=0)
+    frame = names.read_csv_names(csv_dir / "names_train.csv")
+    rest, held = names.stratified_split(frame, 0.2, seed=0)
     assert len(rest) + len(held) == len(frame)
     assert not set(rest["name"]) & set(held["name"])
     assert set(held["language"]) == set(rest["language"]) == set(frame["language"])
-    again = train.stratified_split(frame, 0.2, seed=0)[1]
+    again = names.stratified_split(frame, 0.2, seed=0)[1]
     pd.testing.assert_frame_equal(held, again)
 
 
 def test_bad_csv_is_a_user_error(tmp_path: Path) -> None:
     (tmp_path / "names_train.csv").write_text("Smith,English\nJones\n")
     with pytest.raises(UserError, match="line 2"):
-        train.read_csv_names(tmp_path / "names_train.csv")
+        names.read_csv_names(tmp_path / "names_train.csv")
     with pytest.raises(UserError, match="neither"):
-        train.load_data(str(tmp_path))
+        names.load_names(str(tmp_path))
 
 
 @pytest.fixture(scope="module")

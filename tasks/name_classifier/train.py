@@ -18,8 +18,6 @@ under another language, which caps what any classifier of the spelling can reach
 
 from __future__ import annotations
 
-import csv
-import gzip
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,18 +30,15 @@ from torch import nn
 
 from core import metrics, plots
 from core.config import RunConfig, UserError, arg, parse, run
-from core.data import fetch
+from core.names import SPLIT_SEED, load_names, shrink, stratified_split
 from core.report import comparison_table
 from core.run import Run, SeedResult
-from core.text import Vocab, pad_batch
+from core.text import Vocab, length_buckets, pad_batch
 from core.train import fit, set_threads
 
 from .model import ModelConfig, NameClassifier, build_vocab, encode, logits_for, save_model
 
-TRAIN_FILE, TEST_FILE = "names_train.csv", "names_test.csv"
 VALIDATION_SHARE = 0.1
-TXT_TEST_SHARE = 1 / 3  # the course's split holds a third of the tutorial's names for test
-SPLIT_SEED = 0  # the data split stays fixed across --seed, so seeds vary only the model
 NGRAM_MAX = 4  # the n-gram baseline's longest character n-gram
 
 @dataclass
@@ -90,90 +85,7 @@ class Config(RunConfig):
 
 # ---------------------------------------------------------------- data
 
-def read_csv_names(path: Path) -> pd.DataFrame:
-    """`Name,Language` rows without a header (plain or gzipped) -> DataFrame(name, language)."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    rows = []
-    try:
-        with opener(path, "rt", encoding="utf-8", newline="") as f:
-            for number, row in enumerate(csv.reader(f), start=1):
-                if not row:
-                    continue
-                if len(row) != 2 or not row[0].strip() or not row[1].strip():
-                    raise UserError(f"{path} line {number}: expected 'Name,Language', "
-                                    f"got {','.join(row)!r}")
-                rows.append((row[0].strip(), row[1].strip()))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise UserError(f"cannot read {path}: {error}") from None
-    if not rows:
-        raise UserError(f"{path} holds no names")
-    return pd.DataFrame(rows, columns=["name", "language"])
-
-
-def read_txt_folder(folder: Path) -> pd.DataFrame:
-    """One <Language>.txt per language, one name a line (the PyTorch tutorial's layout)."""
-    frames = []
-    for path in sorted(folder.glob("*.txt")):
-        try:
-            names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        except (OSError, UnicodeDecodeError) as error:
-            raise UserError(f"cannot read {path}: {error}") from None
-        frames.append(pd.DataFrame({"name": [n for n in names if n], "language": path.stem}))
-    return pd.concat(frames, ignore_index=True)
-
-
-def stratified_split(frame: pd.DataFrame, share: float,
-                     seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rest, held out): `share` of each language held out (at least one name of a
-    language that has two or more), the same for every run with the same seed."""
-    rng = np.random.default_rng(seed)
-    held = []
-    for _, group in frame.groupby("language", sort=True):
-        count = round(share * len(group)) if len(group) > 1 else 0
-        held += list(rng.permutation(group.index.to_numpy())[:max(count, min(1, len(group) - 1))])
-    mask = frame.index.isin(held)
-    return frame[~mask].reset_index(drop=True), frame[mask].reset_index(drop=True)
-
-
-def load_data(data_dir: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(train file, test file, where they came from). The txt-folder form has no test
-    file, so a stratified third is held out with a fixed seed."""
-    if not data_dir:
-        return read_csv_names(fetch(TRAIN_FILE)), read_csv_names(fetch(TEST_FILE)), "fetched"
-    folder = Path(data_dir)
-    if not folder.is_dir():
-        raise UserError(f"--data-dir {folder} is not a folder")
-    for suffix in ("", ".gz"):
-        train, test = folder / (TRAIN_FILE + suffix), folder / (TEST_FILE + suffix)
-        if train.is_file() and test.is_file():
-            return read_csv_names(train), read_csv_names(test), f"{train.name}, {test.name}"
-    if any(folder.glob("*.txt")):
-        train, test = stratified_split(read_txt_folder(folder), TXT_TEST_SHARE, SPLIT_SEED)
-        return train, test, f"*.txt, a stratified third held out for test (seed {SPLIT_SEED})"
-    raise UserError(f"--data-dir {folder} holds neither {TRAIN_FILE} and {TEST_FILE} "
-                    "(or .csv.gz) nor per-language *.txt files")
-
-
-def shrink(frame: pd.DataFrame, per_language: int) -> pd.DataFrame:
-    """The first `per_language` names of each language: a dry run's tiny data set."""
-    return frame.groupby("language", sort=False).head(per_language).reset_index(drop=True)
-
-
 # ---------------------------------------------------------------- training
-
-def length_buckets(lengths: np.ndarray, batch_size: int, window: int = 50) -> list[np.ndarray]:
-    """Shuffled batches of similar lengths: shuffle, sort each run of `window` batches by
-    length, cut into batches, shuffle the batches. Less padding, still a random order.
-
-    numpy's global generator, because `fit` saves and restores its state on --resume."""
-    order = np.random.permutation(len(lengths))
-    batches = []
-    for start in range(0, len(order), batch_size * window):
-        chunk = order[start:start + batch_size * window]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in np.random.permutation(len(batches))]
-
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> dict[str, float]:
     """The three test metrics of the issue, for the model and the baseline alike."""
@@ -260,7 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
     device = run.device
 
     # Data: the training file gives train and validation, the test file is scored once.
-    train_file, test_file, source = load_data(cfg.data_dir)
+    train_file, test_file, source = load_names(cfg.data_dir)
     if cfg.dry_run:
         train_file, test_file = shrink(train_file, 30), shrink(test_file, 10)
     train, validation = stratified_split(train_file, VALIDATION_SHARE, SPLIT_SEED)

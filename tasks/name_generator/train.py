@@ -1,0 +1,352 @@
+"""name_generator: write surnames of a given language, one character at a time.
+
+A conditional character-level language model (one-to-many): the language (an embedding)
+and the characters so far go in; a distribution over the next character, or the end of
+the name, comes out. Trained with teacher forcing on names_train.csv (`Name,Language`, no
+header, 18 languages); the epoch is chosen on a stratified 10% of that file (a fixed
+split), and names_test.csv is scored once, with the weights of the best epoch.
+
+What is scored on the test file:
+- bits_per_char: the mean -log2 P of every character of every name and of its end;
+- novel_fraction: the share of names sampled at temperature 1 (--samples per language)
+  that the training file does not hold;
+- language_agreement: the share of those samples that the name_classifier model assigns
+  to the asked language, averaged over languages; the same for the real test names is
+  method real_names, the most the classifier can confirm. It needs a trained classifier
+  (runs/name_classifier/model.pt, or --classifier); without one it is left out, and the
+  run says so.
+
+Baselines in the same run, on the same names and with the same bits per character: one
+character n-gram model per language, add-k or interpolated Kneser-Ney, n = 1..--max-order,
+each alone or mixed with the model of all languages; order and smoothing are chosen on the
+same validation split (method ngram, its setting in metrics.json's config) and the best
+1-gram is method unigram. See ngram.py.
+
+    make name_generator                      # python -m tasks.name_generator.train
+    python -m tasks.name_generator.train --cell lstm --impl core
+    python -m tasks.name_generator.sample --language Russian --count 10 --temperature 0.8
+    python -m tasks.name_generator.sample --language all
+
+The default run's numbers, and the command that made them, are in the README's table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from core import plots
+from core.config import RunConfig, UserError, arg, parse, require, run
+from core.files import atomic_write_text
+from core.names import SPLIT_SEED, load_names, shrink, stratified_split
+from core.report import comparison_table
+from core.run import Run, SeedResult
+from core.text import length_buckets
+from core.train import fit, set_threads
+
+from . import ngram
+from .model import (
+    IGNORE,
+    ModelConfig,
+    NameGenerator,
+    bits_per_char,
+    build_vocab,
+    encode,
+    sample,
+    save_model,
+    teacher_forcing_batch,
+    token_probabilities,
+)
+
+VALIDATION_SHARE = 0.1
+CLASSIFIER = Path("runs") / "name_classifier" / "model.pt"  # the optional scorer
+SHOWN = 5  # samples per language printed and shown in the report
+MIXTURE_WEIGHTS = np.linspace(0, 1, 21)  # the model's weights tried in model+ngram
+
+Rows = list[tuple[str, str]]  # (name, language)
+
+
+def as_rows(frame: pd.DataFrame) -> Rows:
+    return list(zip(frame["name"], frame["language"], strict=True))
+
+
+@dataclass
+class Config(RunConfig):
+    data_dir: str = arg("", "folder with names_train.csv and names_test.csv; empty: fetch "
+                            "the data")
+    cell: str = arg("gru", "recurrent cell", choices=["rnn", "lstm", "gru"])
+    impl: str = arg("torch", "torch.nn's layers (fast) or core's cells (same weights)",
+                    choices=["torch", "core"])
+    embedding_dim: int = arg(32, "character embedding size", minimum=1)
+    language_dim: int = arg(16, "language embedding size (fed in at every step)", minimum=1)
+    hidden_size: int = arg(256, "hidden units per layer", minimum=1)
+    num_layers: int = arg(1, "stacked recurrent layers", minimum=1)
+    dropout: float = arg(0.1, "dropout on the inputs and outputs of the recurrent layers",
+                         minimum=0, maximum=0.99)
+    epochs: int = arg(12, "training epochs", minimum=1)
+    batch_size: int = arg(64, "names per batch", minimum=1)
+    lr: float = arg(6e-3, "peak learning rate of the one-cycle schedule (Adam)", minimum=0)
+    clip_norm: float = arg(1.0, "clip the gradient norm to this (0: no clipping)", minimum=0)
+    max_order: int = arg(5, "longest n-gram the baselines try (n = 1..this)", minimum=1,
+                         maximum=8)
+    samples: int = arg(100, "names sampled per language at temperature 1 for novel_fraction "
+                            "and language_agreement", minimum=1)
+    classifier: str = arg("", "a name_classifier model.pt for language_agreement; empty: "
+                              f"{CLASSIFIER} if it exists")
+
+    def check(self) -> None:
+        super().check()
+        require(not self.classifier or Path(self.classifier).is_file(),
+                f"--classifier {self.classifier}: no such file (train one with `make "
+                "name_classifier`, or leave --classifier out)")
+
+
+# ---------------------------------------------------------------- data
+
+# ---------------------------------------------------------------- training
+
+# ---------------------------------------------------------------- evaluation
+
+class Classifier:
+    """The name_classifier model at `path`, as a function from names to languages.
+
+    The only use of another task here, so it is imported only when a classifier is
+    there: without one this folder runs alone, also when copied."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            from tasks.name_classifier.model import encode, load_model, logits_for
+        except ImportError as error:
+            raise UserError(f"the classifier {path} needs tasks/name_classifier ({error})"
+                            ) from None
+        self.encode, self.logits_for = encode, logits_for
+        self.model, self.vocab, self.labels = load_model(path)
+
+    def __call__(self, names: list[str]) -> list[str]:
+        encoded = [self.encode(name, self.vocab, self.model.config) for name in names]
+        logits = self.logits_for(self.model, encoded, self.vocab.pad_index)
+        return [self.labels[i] for i in logits.argmax(1).tolist()]
+
+
+def find_classifier(cfg: Config) -> tuple[Classifier | None, str]:
+    """(classifier or None, a line saying which one, or why there is none)."""
+    if cfg.classifier:
+        return Classifier(Path(cfg.classifier)), f"language_agreement by {cfg.classifier}"
+    if not CLASSIFIER.is_file():
+        return None, (f"language_agreement left out: no classifier at {CLASSIFIER} (`make "
+                      "name_classifier` trains one; or give --classifier PATH)")
+    try:
+        return Classifier(CLASSIFIER), f"language_agreement by the classifier {CLASSIFIER}"
+    except UserError as error:  # the default one is optional: a broken one is skipped
+        return None, f"language_agreement left out: {error}"
+
+
+def agreement(classify: Classifier, names: dict[str, list[str]]) -> float:
+    """The share of each language's names that `classify` assigns to it, averaged over
+    the languages the classifier knows (so every language weighs the same). An empty
+    name counts as a miss."""
+    shares = []
+    for language, group in names.items():
+        if language not in classify.labels or not group:
+            continue
+        readable = [name for name in group if name]
+        guesses = classify(readable) if readable else []
+        shares.append(sum(g == language for g in guesses) / len(group))
+    return float(np.mean(shares)) if shares else float("nan")
+
+
+def bits_by_language_plot(per_language: dict[str, dict[str, float]], path: Path) -> None:
+    """Bars of bits per character on test, per language: the model beside the n-gram."""
+    languages = list(next(iter(per_language.values())))
+    x = np.arange(len(languages))
+    width = 0.8 / len(per_language)
+    fig, ax = plt.subplots(figsize=(11, 4))
+    colors = iter(["tab:red", *plots.BASELINE_COLORS])
+    for i, (method, values) in enumerate(per_language.items()):
+        ax.bar(x + (i - (len(per_language) - 1) / 2) * width,
+               [values[lang] for lang in languages], width, label=method, color=next(colors))
+    ax.set_xticks(x, languages, rotation=60, ha="right")
+    ax.set_ylabel("bits per character (test)")
+    ax.set_title("test bits per character by language (lower is better)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg = parse(Config, argv, __doc__)
+    if cfg.dry_run:
+        cfg.epochs, cfg.hidden_size, cfg.samples = min(cfg.epochs, 2), 32, 5
+        cfg.max_order = min(cfg.max_order, 3)
+    run = Run(cfg)
+    device = run.device
+
+    # Data: the training file gives train and validation, the test file is scored once.
+    train_frame, test_frame, source = load_names(cfg.data_dir)
+    if cfg.dry_run:
+        train_frame, test_frame = shrink(train_frame, 30), shrink(test_frame, 10)
+    train, validation = (as_rows(f) for f in stratified_split(train_frame, VALIDATION_SHARE,
+                                                              SPLIT_SEED))
+    train_file, test_file = as_rows(train_frame), as_rows(test_frame)
+    languages = sorted({language for _, language in train_file})
+    unseen = sorted({language for _, language in test_file} - set(languages))
+    if unseen:
+        raise UserError(f"the test file has languages the training file lacks: {unseen}")
+    # The alphabet is every character of both files: a test character that no training
+    # name uses still gets a (small) probability, where an error would end the run. (In
+    # the real files every test character also occurs in training.)
+    vocab = build_vocab([name for name, _ in train_file + test_file])
+    index = {language: i for i, language in enumerate(languages)}
+    print(f"data ({source}): {len(train)} train, {len(validation)} validation, "
+          f"{len(test_file)} test names, {len(languages)} languages, "
+          f"{len(vocab)} tokens (characters and <end>)")
+
+    def encoded(rows: Rows) -> tuple[list[list[int]], list[int]]:
+        return [encode(name, vocab) for name, _ in rows], [index[lang] for _, lang in rows]
+
+    x_train, y_train = encoded(train)
+    x_val, y_val = encoded(validation)
+    x_test, y_test = encoded(test_file)
+    known_names = {name for name, _ in train_file}
+    # The language of every test token (each name's characters and its <end>), to score
+    # the languages apart.
+    token_language = np.repeat(y_test, [len(x) for x in x_test])
+
+    def by_language(p: np.ndarray) -> dict[str, float]:
+        """Per-token test probabilities -> bits per character of each test language."""
+        return {languages[i]: bits_per_char(p[token_language == i]) for i in sorted(set(y_test))}
+
+    # Baselines: n-gram models of the same 90%, every setting scored on validation.
+    counts = ngram.NGramCounts(x_train, y_train, len(vocab), cfg.max_order)
+    on_validation = {s: bits_per_char(counts.token_probabilities(s, x_val, y_val))
+                     for s in ngram.candidates(cfg.max_order)}
+    print("n-gram baselines, validation bits per character, the best setting of each order:")
+    for n in range(1, cfg.max_order + 1):
+        best_n = min((s for s in on_validation if s.n == n), key=on_validation.get)
+        print(f"  {best_n}: {on_validation[best_n]:.4f}")
+    chosen = {"ngram": min(on_validation, key=on_validation.get),
+              "unigram": min((s for s in on_validation if s.n == 1), key=on_validation.get)}
+    print(f"chosen on validation: ngram = {chosen['ngram']}, unigram = {chosen['unigram']}")
+    ngram_test = {method: counts.token_probabilities(s, x_test, y_test)
+                  for method, s in chosen.items()}
+    ngram_val = counts.token_probabilities(chosen["ngram"], x_val, y_val)
+    baselines = {method: {"bits_per_char": bits_per_char(p)} for method, p in ngram_test.items()}
+    print("the chosen baselines on test:\n" + comparison_table(baselines, ["bits_per_char"]))
+
+    classify, classifier_note = find_classifier(cfg)
+    print(classifier_note)
+    test_names: dict[str, list[str]] = defaultdict(list)
+    for name, language in test_file:
+        test_names[language].append(name)
+    if classify is not None:
+        baselines["real_names"] = {"language_agreement": agreement(classify, test_names)}
+
+    lengths = np.array([len(x) for x in x_train])
+    model_config = ModelConfig(cell=cfg.cell, impl=cfg.impl, embedding_dim=cfg.embedding_dim,
+                               language_dim=cfg.language_dim, hidden_size=cfg.hidden_size,
+                               num_layers=cfg.num_layers, dropout=cfg.dropout)
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        for rows in length_buckets(lengths, cfg.batch_size):
+            yield teacher_forcing_batch([x_train[i] for i in rows],
+                                        [y_train[i] for i in rows], device)
+
+    def loss_fn(model: NameGenerator, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        x, language, y = batch
+        logits = model(x, language)[0]  # (B, T, V); cross_entropy wants (B, V, T)
+        return nn.functional.cross_entropy(logits.transpose(1, 2), y, ignore_index=IGNORE)
+
+    def validate(model: NameGenerator) -> dict[str, float]:
+        return {"bits_per_char": bits_per_char(token_probabilities(model, x_val, y_val))}
+
+    def train_seed(seed: int, seed_dir: Path, resume: bool) -> SeedResult:
+        model = NameGenerator(len(vocab), len(languages), model_config).to(device)
+        set_threads(cfg.threads, model)
+        if seed == cfg.seed:
+            run.describe(model, f"{cfg.cell} ({cfg.impl})")
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        steps_per_epoch = -(-len(x_train) // cfg.batch_size)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, cfg.lr, total_steps=steps_per_epoch * cfg.epochs)
+        history = fit(model, optimizer, batches, loss_fn, validate, epochs=cfg.epochs,
+                      run_dir=seed_dir, config=asdict(cfg), monitor="bits_per_char",
+                      clip_norm=cfg.clip_norm, scheduler=scheduler, scheduler_step="batch",
+                      resume=resume, eval_only=cfg.eval_only, desc=f"{run.task} seed {seed}")
+        # Test, once, with the best-on-validation weights.
+        p = token_probabilities(model, x_test, y_test)
+        generator = torch.Generator().manual_seed(seed)
+        samples = {language: sample(model, vocab, index[language], cfg.samples,
+                                    generator=generator) for language in languages}
+        every = [name for group in samples.values() for name in group]
+        novel = [name for name in every if name and name not in known_names]
+        scores = {"bits_per_char": bits_per_char(p), "novel_fraction": len(novel) / len(every)}
+        if classify is not None:
+            scores["language_agreement"] = agreement(classify, samples)
+        # The network and the n-gram err in different places: their mixture
+        # w P_model + (1 - w) P_ngram, with w chosen on validation, shows how much.
+        p_val = token_probabilities(model, x_val, y_val)
+        weight = min(MIXTURE_WEIGHTS, key=lambda w: bits_per_char(w * p_val + (1 - w) * ngram_val))
+        mixture = {"bits_per_char": bits_per_char(weight * p + (1 - weight) * ngram_test["ngram"]),
+                   "model_weight": float(weight)}
+        return SeedResult({"model": scores, "model+ngram": mixture}, history,
+                          {"model": model, "samples": samples, "per_language": by_language(p)})
+
+    seeds = run.each_seed(train_seed)
+
+    # The seed best on validation is the one sample.py uses and the report shows.
+    best_index = min(range(len(run.seeds)), key=lambda i: seeds.results[i].history.best_value)
+    best_seed, best = run.seeds[best_index], seeds.results[best_index]
+    save_model(run.dir / "model.pt", best.outputs["model"], vocab, languages, seed=best_seed)
+
+    test = {**seeds.test(), **baselines}
+    print(comparison_table(test, ["bits_per_char", "novel_fraction", "language_agreement"]))
+    ratio = test["model"]["bits_per_char"] / test["ngram"]["bits_per_char"]
+    print(f"model / ngram bits per character = {ratio:.3f} ({chosen['ngram']}); "
+          f"{seeds.seconds:.1f} s training")
+    print(f"model+ngram: the mixture with the model's weight "
+          f"{test['model+ngram']['model_weight']:.2f} (chosen on validation)")
+    if classify is not None:
+        share = test["model"]["language_agreement"] / test["real_names"]["language_agreement"]
+        print(f"language_agreement of samples / of real test names = {share:.3f}")
+
+    samples = best.outputs["samples"]
+    rows = [("language", "name", "in_training_file")]
+    print(f"samples at temperature 1 (seed {best_seed}; * = a name of the training file):")
+    for language, group in samples.items():
+        print(f"  {language:<11} " + ", ".join(name + ("*" if name in known_names else "")
+                                               for name in group[:SHOWN]))
+        rows += [(language, name, name in known_names) for name in group]
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    atomic_write_text(run.dir / "samples.csv", out.getvalue())
+    per_language = {"model": best.outputs["per_language"],
+                    "ngram": by_language(ngram_test["ngram"])}
+    print(f"test bits per character by language (seed {best_seed}; test names):")
+    for language, bits in per_language["model"].items():
+        print(f"  {language:<11} model {bits:.3f}   ngram {per_language['ngram'][language]:.3f}"
+              f"   ({len(test_names[language])})")
+    bits_by_language_plot(per_language, run.dir / "bits_by_language.png")
+    plots.training_curve(best.history.epochs, run.dir / "training_curve.png",
+                         keys=["bits_per_char"], log_scale=False, unit="bits per character")
+    config = {**asdict(cfg), "ngram_chosen": str(chosen["ngram"]),
+              "unigram_chosen": str(chosen["unigram"])}
+    run.finish(test, seeds.seconds, config=config)
+    print(f"wrote {run.dir}/metrics.json, samples.csv, plots; model for sample.py: "
+          f"{run.dir / 'model.pt'}")
+    return test
+
+
+if __name__ == "__main__":
+    run(main)
