@@ -35,7 +35,7 @@ DATE_PARTS = ("year", "month", "day")
 DATE_ADVICE = "write dates as YYYY-MM or YYYY-MM-DD (e.g. 2000-01-31), one row per month"
 
 
-def _key(name: str) -> str:
+def column_key(name: str) -> str:
     """Column names match whatever their spacing or case: "Relative Humidity" is
     "relative_humidity"."""
     return "_".join(str(name).strip().lower().replace("_", " ").split())
@@ -61,13 +61,13 @@ def read_monthly_csv(path: Path, columns: Sequence[str], date_columns: Sequence[
     `date_columns` is either one column of full dates (2000-01, 2000-01-31), or columns
     named year, month (1-12 or an English month name) and optionally day."""
     path = Path(path)
-    _check_date_columns(date_columns)
+    check_date_columns(date_columns)
     if not path.is_file():
         raise UserError(f"no CSV at {path}")
     header, cells = _read_cells(path)
 
     def find(name: str) -> int:
-        found = [i for i, column in enumerate(header) if _key(column) == _key(name)]
+        found = [i for i, column in enumerate(header) if column_key(column) == column_key(name)]
         if not found:
             hint = (" (one column only: separate columns with , ; tab or |)"
                     if len(header) == 1 else "")
@@ -95,16 +95,16 @@ def read_monthly_csv(path: Path, columns: Sequence[str], date_columns: Sequence[
         raise UserError(f"{path.name} column {header[names[col]]!r} row {row + 2} (counting "
                         f"the header as row 1) {found}; {int(bad.sum())} missing or "
                         "non-numeric cells in all: fill or drop them")
-    stamps = _dates(cells, header, dates, path.name)
+    stamps = parse_dates(cells, header, dates, path.name)
     _check_monthly(stamps, cells, header, dates, path.name)
     return MonthlyFrame(numeric, stamps.dt.month.to_numpy(),
                         stamps.to_numpy().astype("datetime64[M]"), [header[i] for i in names])
 
 
-def _check_date_columns(date_columns: Sequence[str]) -> None:
+def check_date_columns(date_columns: Sequence[str]) -> None:
     """One date column, or year and month (and day) columns: anything else would be
     silently half-used."""
-    keys = [_key(c) for c in date_columns]
+    keys = [column_key(c) for c in date_columns]
     given = f"--date-columns {' '.join(date_columns)}"
     if len(keys) > len(DATE_PARTS):
         raise UserError(f"{given}: at most {len(DATE_PARTS)} date columns (year, month, day), "
@@ -136,7 +136,7 @@ def _read_cells(path: Path) -> tuple[list[str], pd.DataFrame]:
     return header, cells.apply(lambda column: column.str.strip())
 
 
-def _dates(cells: pd.DataFrame, header: list[str], dates: list[int],
+def parse_dates(cells: pd.DataFrame, header: list[str], dates: list[int],
            filename: str) -> pd.Series:
     """Each row's date from one date column, or from year/month(/day) columns."""
     if len(dates) == 1:
@@ -156,7 +156,7 @@ def _dates(cells: pd.DataFrame, header: list[str], dates: list[int],
                             f"{text.iloc[row]!r} in column {header[dates[0]]!r} (pandas "
                             f"takes the first row's format for all); {DATE_ADVICE}")
         return stamps
-    parts = {_key(header[c]): c for c in dates}
+    parts = {column_key(header[c]): c for c in dates}
     year = _integers(cells, header, parts["year"], filename, "a year such as 2000")
     month = _months(cells, header, parts["month"], filename)
     day = (_integers(cells, header, parts["day"], filename, "a day of the month, 1-31")
