@@ -1,7 +1,10 @@
 """`make bench`: the speed and quality targets, each printed as a ratio measured in this run.
 
 1. core's layers against torch.nn, forward + backward on the same weights and inputs, in
-   one process, after warm-up, median of several repeats, at a fixed thread count.
+   one process, after warm-up, the fastest of 3 x --repeats alternated passes, at a fixed
+   thread count; with an input that needs no gradient and with one that does (as in
+   training, where the input comes from an embedding or a layer below). Then how the
+   time grows with the sequence length and the batch: it must double when T doubles.
 2. Each task present under tasks/ runs with its benchmark flags into runs/bench/<task>;
    its metrics.json is read and the headline metric printed beside the baseline and the
    issue's target.
@@ -13,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
 import statistics
@@ -29,17 +33,21 @@ from core.layers import recurrent
 ROOT = Path(__file__).resolve().parent
 
 
+def time_pass(layer: torch.nn.Module, x: torch.Tensor) -> float:
+    """Seconds of one forward + backward pass."""
+    layer.zero_grad(set_to_none=True)
+    x.grad = None
+    start = time.perf_counter()
+    output, _ = layer(x)
+    output.sum().backward()
+    return time.perf_counter() - start
+
+
 def time_forward_backward(layer: torch.nn.Module, x: torch.Tensor, repeats: int) -> float:
     """Median seconds of one forward + backward pass, after two warm-up passes."""
-    times = []
-    for i in range(repeats + 2):
-        layer.zero_grad(set_to_none=True)
-        start = time.perf_counter()
-        output, _ = layer(x)
-        output.sum().backward()
-        if i >= 2:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    for _ in range(2):
+        time_pass(layer, x)
+    return statistics.median(time_pass(layer, x) for _ in range(repeats))
 
 
 CORE_SHAPES = [
@@ -56,23 +64,76 @@ def bench_core(threads: list[int], repeats: int) -> list[tuple[str, float, float
         reference = recurrent(cell, "torch", inputs, hidden, batch_first=True, **options)
         ours = recurrent(cell, "core", inputs, hidden, batch_first=True, **options)
         ours.load_state_dict(reference.state_dict())
-        x = torch.randn(batch, length, inputs)
-        for count in threads:
-            torch.set_num_threads(count)
-            # Interleave the two so that machine noise hits both alike.
-            t_torch, t_core = [], []
-            for _ in range(3):
-                t_torch.append(time_forward_backward(reference, x, repeats))
-                t_core.append(time_forward_backward(ours, x, repeats))
-            ratio = min(t_core) / min(t_torch)
-            bi = " bi" if options.get("bidirectional") else ""
-            name = (f"{cell.upper()} B{batch} T{length} {inputs}->{hidden} "
-                    f"{options.get('num_layers', 1)}L{bi}, {count} thread(s)")
-            print(f"{name:<44} torch {min(t_torch) * 1e3:7.1f} ms   core "
-                  f"{min(t_core) * 1e3:7.1f} ms   core/torch {ratio:5.2f}x  (target <= "
-                  f"{target}x) {'OK' if ratio <= target else 'MISSED'}")
-            rows.append((name, ratio, target))
+        # Both paths: without an input gradient (data straight from the loader) and with
+        # one, as in training behind an embedding, a convolution or another layer.
+        for input_grad in (False, True):
+            x = torch.randn(batch, length, inputs, requires_grad=input_grad)
+            for count in threads:
+                torch.set_num_threads(count)
+                for _ in range(2):  # warm-up
+                    time_pass(reference, x)
+                    time_pass(ours, x)
+                # Alternate single passes so that machine noise hits both alike; the fastest
+                # pass of each is the one least disturbed.
+                t_torch, t_core = [], []
+                for _ in range(3 * repeats):
+                    t_torch.append(time_pass(reference, x))
+                    t_core.append(time_pass(ours, x))
+                ratio = min(t_core) / min(t_torch)
+                bi = " bi" if options.get("bidirectional") else ""
+                name = (f"{cell.upper()} B{batch} T{length} {inputs}->{hidden} "
+                        f"{options.get('num_layers', 1)}L{bi}, x grad "
+                        f"{'yes' if input_grad else 'no '}, {count} thread(s)")
+                print(f"{name:<58} torch {min(t_torch) * 1e3:7.1f} ms   core "
+                      f"{min(t_core) * 1e3:7.1f} ms   core/torch {ratio:5.2f}x  (target <= "
+                      f"{target}x) {'OK' if ratio <= target else 'MISSED'}", flush=True)
+                rows.append((name, ratio, target))
     return rows
+
+
+SCALING_LENGTHS = [25, 50, 100, 200, 400]
+SCALING_BATCHES = [16, 64, 256]
+
+
+def bench_scaling(threads: int, repeats: int) -> None:
+    """Forward + backward time against the sequence length and the batch, on the LSTM
+    shape of CORE_SHAPES (input 32, hidden 256), the input needing its gradient.
+
+    A recurrent layer does the same work at every step, so doubling T must double the
+    time, for core as for torch.nn; a ratio T/(T/2) outside 1.6..2.4 is flagged (the
+    shortest rows sit a little under 2: the per-call overhead is not repeated). A printout,
+    not a target. Big rows get fewer passes, so that each row takes about as long."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    reference = recurrent("lstm", "torch", 32, 256, batch_first=True)
+    ours = recurrent("lstm", "core", 32, 256, batch_first=True)
+    ours.load_state_dict(reference.state_dict())
+    print(f"LSTM 32->256, x grad yes, {threads} thread(s); fastest of N interleaved passes")
+    print(f"{'B':>5} {'T':>5} {'N':>3} {'torch ms':>10} {'core ms':>10} {'core/torch':>11}"
+          f" {'torch T/(T/2)':>14} {'core T/(T/2)':>13}")
+    start = time.perf_counter()
+    for batch in SCALING_BATCHES:
+        previous = None
+        for length in SCALING_LENGTHS:
+            x = torch.randn(batch, length, 32, requires_grad=True)
+            passes = max(2, min(repeats, repeats * 64 * 100 // (batch * length)))
+            time_pass(reference, x)  # warm-up: the first pass at a new shape allocates
+            time_pass(ours, x)
+            t_torch, t_core = [], []
+            for _ in range(passes):
+                t_torch.append(time_pass(reference, x))
+                t_core.append(time_pass(ours, x))
+            now = (min(t_torch), min(t_core))
+            line = (f"{batch:>5} {length:>5} {passes:>3} {now[0] * 1e3:10.1f} "
+                    f"{now[1] * 1e3:10.1f} {now[1] / now[0]:10.2f}x")
+            if previous is not None:
+                growth = [now[i] / previous[i] for i in range(2)]
+                line += f" {growth[0]:14.2f} {growth[1]:13.2f}"
+                if not all(1.6 <= g <= 2.4 for g in growth):
+                    line += "  <- not linear in T"
+            print(line, flush=True)
+            previous = now
+    print(f"({time.perf_counter() - start:.0f} s)")
 
 
 def bench_threads(repeats: int) -> None:
@@ -253,6 +314,22 @@ def bench_name_generator(out: Path) -> list[bool]:
     return results + [check("training seconds", m["train_seconds"], 120)]
 
 
+def bench_series_impute(out: Path) -> list[bool]:
+    m = run_task("series_impute", [], out)
+    test, results = m["test"], []
+    targets = {"points10": 1.0, "points50": 1.0, "block": 0.85}
+    for pattern, target in targets.items():
+        metric = f"mae@{pattern}"
+        best = min((test[k][metric], k) for k in test if k != "model")
+        results.append(check(f"{metric}: model / best baseline ({best[1]})",
+                             test["model"][metric] / best[0], target))
+    if importlib.util.find_spec("pypots") is None:
+        print("  PyPOTS BRITS/SAITS: skipped, pypots is not installed (not a requirement)")
+    else:
+        print("  PyPOTS BRITS/SAITS: pypots is installed, but this bench does not train it yet")
+    return results + [check("training seconds", m["train_seconds"], 180)]
+
+
 TASK_BENCHES: dict[str, Callable[[Path], list[bool]]] = {
     "sin2cos": bench_sin2cos,
     "char_transduce": bench_char_transduce,
@@ -262,6 +339,7 @@ TASK_BENCHES: dict[str, Callable[[Path], list[bool]]] = {
     "name_classifier": bench_name_classifier,
     "date_seq2seq": bench_date_seq2seq,
     "name_generator": bench_name_generator,
+    "series_impute": bench_series_impute,
 }
 
 
@@ -272,7 +350,8 @@ def main() -> None:
                         choices=["core", "processes", *present],
                         help="run only these parts: core, processes (torchrun) and/or task "
                              "names")
-    parser.add_argument("--repeats", type=int, default=10, help="timed passes per layer")
+    parser.add_argument("--repeats", type=int, default=10,
+                        help="timed passes per layer (x3 for the core-vs-torch rows)")
     args = parser.parse_args()
     wanted = args.only or ["core", "processes", *present]
     results: list[bool] = []
@@ -280,6 +359,8 @@ def main() -> None:
         print("== core layers vs torch.nn, forward + backward")
         results += [ratio <= target for _, ratio, target in bench_core([1, 2], args.repeats)]
         bench_threads(args.repeats)
+        print("== core LSTM vs torch.nn as the sequence and the batch grow")
+        bench_scaling(2, args.repeats)
     if "processes" in wanted:
         print("== name_classifier in 1 and 2 processes (torchrun)")
         bench_processes(ROOT / "runs" / "bench" / "processes")

@@ -10,6 +10,9 @@ Each cell is split in two, because a layer runs many steps:
 - the `*_step` functions below take that projection for one step and apply the update
   equations with the recurrent weights.
 
+core.layers runs the GRU and RNN layers on these steps; its LSTM layer runs the same
+equations in `LSTMThroughTime`, whose backward through time is written out for speed.
+
 Shapes: B batch, I input size, H hidden size, G gates * H.
 """
 
@@ -21,30 +24,32 @@ import torch
 from torch import Tensor, nn
 
 
-def project_input(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None) -> Tensor:
-    """x (..., I) -> x W_ih^T + b_ih (..., G), for all steps at once."""
-    return nn.functional.linear(x, weight_ih, bias_ih)
+def project_input(x: Tensor, weight_ih: Tensor, bias_ih: Tensor | None,
+                  bias_hh: Tensor | None = None) -> Tensor:
+    """x (..., I) -> x W_ih^T + b_ih (+ b_hh) (..., G), for all steps at once.
+
+    Pass b_hh where it is only added to the pre-activation (RNN, LSTM): it is then added
+    once for the whole sequence instead of at every step, and its gradient is one sum over
+    all steps instead of one per step. The GRU keeps b_hh for its step (r multiplies b_hn).
+    """
+    bias = bias_ih if bias_ih is None or bias_hh is None else bias_ih + bias_hh
+    return nn.functional.linear(x, weight_ih, bias)
 
 
-def _recurrent(h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None) -> Tensor:
-    """h W_hh^T + b_hh, (B, G)."""
-    if bias_hh is None:
-        return h @ weight_hh.t()
-    return torch.addmm(bias_hh, h, weight_hh.t())
+# The step functions take W_hh^T (H, G), transposed once by the caller: a `.t()` inside a
+# step would add an autograd node, and a gradient transpose, to every step.
 
 
-def rnn_step(gi: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None,
-             nonlinearity: str = "tanh") -> Tensor:
-    """One Elman RNN step from the input projection gi (B, H)."""
-    pre = gi + _recurrent(h, weight_hh, bias_hh)
+def rnn_step(gi: Tensor, h: Tensor, weight_hh_t: Tensor, nonlinearity: str = "tanh") -> Tensor:
+    """One Elman RNN step from gi = x W_ih^T + b_ih + b_hh (B, H)."""
+    pre = torch.addmm(gi, h, weight_hh_t)  # W_ih x + b_ih + b_hh + W_hh h, one kernel
     # h' = tanh(W_ih x + b_ih + W_hh h + b_hh)   (or relu)
     return torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
 
 
-def lstm_step(gi: Tensor, h: Tensor, c: Tensor, weight_hh: Tensor,
-              bias_hh: Tensor | None) -> tuple[Tensor, Tensor]:
-    """One LSTM step from the input projection gi (B, 4H); torch's gate order i, f, g, o."""
-    i, f, g, o = (gi + _recurrent(h, weight_hh, bias_hh)).chunk(4, dim=1)
+def lstm_step(gi: Tensor, h: Tensor, c: Tensor, weight_hh_t: Tensor) -> tuple[Tensor, Tensor]:
+    """One LSTM step from gi = x W_ih^T + b_ih + b_hh (B, 4H); torch's gate order i, f, g, o."""
+    i, f, g, o = torch.addmm(gi, h, weight_hh_t).chunk(4, dim=1)
     i = torch.sigmoid(i)  # i = σ(W_ii x + b_ii + W_hi h + b_hi)   input gate
     f = torch.sigmoid(f)  # f = σ(W_if x + b_if + W_hf h + b_hf)   forget gate
     g = torch.tanh(g)     # g = tanh(W_ig x + b_ig + W_hg h + b_hg) candidate cell
@@ -54,9 +59,9 @@ def lstm_step(gi: Tensor, h: Tensor, c: Tensor, weight_hh: Tensor,
     return h, c
 
 
-def gru_step(gi: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None) -> Tensor:
-    """One GRU step from the input projection gi (B, 3H); torch's gate order r, z, n."""
-    gh = _recurrent(h, weight_hh, bias_hh)
+def gru_step(gi: Tensor, h: Tensor, weight_hh_t: Tensor, bias_hh: Tensor | None) -> Tensor:
+    """One GRU step from gi = x W_ih^T + b_ih (B, 3H); torch's gate order r, z, n."""
+    gh = h @ weight_hh_t if bias_hh is None else torch.addmm(bias_hh, h, weight_hh_t)
     size = h.shape[1]
     # r and z in one sigmoid over their 2H columns: fewer, larger kernels per step.
     # r = σ(W_ir x + b_ir + W_hr h + b_hr)   reset gate
@@ -119,8 +124,8 @@ class RNNCell(_Cell):
         """x (B, I), hx (B, H) or None for zeros -> h' (B, H)."""
         self._check(x)
         h = self._zeros(x) if hx is None else hx
-        gi = project_input(x, self.weight_ih, self.bias_ih)
-        return rnn_step(gi, h, self.weight_hh, self.bias_hh, self.nonlinearity)
+        gi = project_input(x, self.weight_ih, self.bias_ih, self.bias_hh)
+        return rnn_step(gi, h, self.weight_hh.t(), self.nonlinearity)
 
 
 class LSTMCell(_Cell):
@@ -133,8 +138,8 @@ class LSTMCell(_Cell):
         """x (B, I), hx (h, c) each (B, H) or None for zeros -> (h', c')."""
         self._check(x)
         h, c = (self._zeros(x), self._zeros(x)) if hx is None else hx
-        gi = project_input(x, self.weight_ih, self.bias_ih)
-        return lstm_step(gi, h, c, self.weight_hh, self.bias_hh)
+        gi = project_input(x, self.weight_ih, self.bias_ih, self.bias_hh)
+        return lstm_step(gi, h, c, self.weight_hh.t())
 
 
 class GRUCell(_Cell):
@@ -147,4 +152,4 @@ class GRUCell(_Cell):
         self._check(x)
         h = self._zeros(x) if hx is None else hx
         gi = project_input(x, self.weight_ih, self.bias_ih)
-        return gru_step(gi, h, self.weight_hh, self.bias_hh)
+        return gru_step(gi, h, self.weight_hh.t(), self.bias_hh)

@@ -166,3 +166,41 @@ def test_backward_is_not_quadratic_in_length():
     names = [type(node).__name__ for node in seen]
     assert any(name.startswith("Unbind") for name in names)
     assert not any(name.startswith("Select") for name in names)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_layers_without_bias_match_torch(cell):
+    torch.manual_seed(4)
+    kwargs = {"num_layers": 2, "bidirectional": True, "bias": False}
+    reference = getattr(torch.nn, cell.upper())(4, 6, **kwargs)
+    ours = layers.recurrent(cell, "core", 4, 6, **kwargs)
+    ours.load_state_dict(reference.state_dict())
+    x = torch.randn(7, 5, 4, requires_grad=True)
+    expected, _ = reference(x)
+    expected.pow(2).sum().backward()
+    expected_x_grad, x.grad = x.grad.clone(), None
+    got, _ = ours(x)
+    torch.testing.assert_close(got, expected, **TOL)
+    got.pow(2).sum().backward()
+    torch.testing.assert_close(x.grad, expected_x_grad, **TOL)
+    for e, g in zip(gradients(reference), gradients(ours), strict=True):
+        torch.testing.assert_close(g, e, **TOL)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_lstm_written_out_backward_matches_finite_differences(reverse, with_mask):
+    """LSTMThroughTime's hand-written backward against torch's numerical gradient, in
+    float64, for every input: x, h0, c0, W_ih, W_hh and the bias (the loss reaches the
+    output and the final h and c)."""
+    torch.manual_seed(5)
+    steps, batch, inputs, size = 4, 3, 2, 2
+    shapes = [(steps, batch, inputs), (batch, size), (batch, size), (4 * size, inputs),
+              (4 * size, size), (4 * size,)]
+    tensors = [torch.randn(shape, dtype=torch.float64, requires_grad=True) for shape in shapes]
+    mask = None
+    if with_mask:
+        lengths = torch.tensor([4, 1, 3])
+        mask = (torch.arange(steps)[:, None] < lengths[None, :]).unsqueeze(-1)
+    assert torch.autograd.gradcheck(
+        lambda *inputs: layers.LSTMThroughTime.apply(*inputs, mask, reverse), tensors)
