@@ -104,7 +104,7 @@ class LSTMThroughTime(torch.autograd.Function):
         cell, tanh_c = torch.empty_like(output), torch.empty_like(output)  # c, tanh(c)
         h, c = h0, c0
         for t in _steps(len(x), reverse):
-            gates[t].addmm_(h, weight_hh_t)  # pre = W_ih x + b_ih + W_hh h + b_hh
+            gates[t].addmm_(h, weight_hh_t)  # pre = W_ih x + b_ih + W_hh h + b_hh (g's: 2 pre_g)
             gates[t].sigmoid_()  # i = σ(pre_i), f = σ(pre_f), o = σ(pre_o); σ(2 pre_g)
             i, f, g, o = gates[t].chunk(4, dim=1)  # views: input, forget, cell, output
             g.mul_(2).sub_(1)    # g = tanh(pre_g) = 2σ(2 pre_g) - 1, the candidate cell
