@@ -368,7 +368,8 @@ def main() -> None:
         if task in wanted:
             print(f"== {task}")
             results += TASK_BENCHES[task](ROOT / "runs" / "bench" / task)
-    print(f"\n{sum(results)} of {len(results)} targets met")
+    if results:
+        print(f"\n{sum(results)} of {len(results)} targets met")
     sys.exit(0 if all(results) else 1)
 
 
