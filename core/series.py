@@ -51,6 +51,23 @@ class MonthlyFrame:
     columns: list[str]  # the names as the CSV spells them
 
 
+def find_column(header: list[str], name: str, filename: str, hint: str = "") -> int:
+    """The position of column `name` in `header`, matched as `column_key` does; a column
+    that is missing or named twice is one UserError listing what the file has (and
+    `hint`, a task's own advice)."""
+    found = [i for i, column in enumerate(header) if column_key(column) == column_key(name)]
+    if not found:
+        one = (" (one column only: separate columns with , ; tab or |)"
+               if len(header) == 1 else "")
+        raise UserError(f"{filename} has no column {name!r}; found: "
+                        f"{', '.join(header)}{one}{'; ' + hint if hint else ''}")
+    if len(found) > 1:
+        raise UserError(f"{filename} has {len(found)} columns named like {name!r}: "
+                        + ", ".join(f"{header[i]!r} (column {i + 1})" for i in found)
+                        + "; rename or drop all but one")
+    return found[0]
+
+
 def read_monthly_csv(path: Path, columns: Sequence[str], date_columns: Sequence[str],
                      min_rows: int) -> MonthlyFrame:
     """Read `columns` and the calendar month from a monthly CSV, or raise a UserError that
@@ -66,21 +83,8 @@ def read_monthly_csv(path: Path, columns: Sequence[str], date_columns: Sequence[
         raise UserError(f"no CSV at {path}")
     header, cells = _read_cells(path)
 
-    def find(name: str) -> int:
-        found = [i for i, column in enumerate(header) if column_key(column) == column_key(name)]
-        if not found:
-            hint = (" (one column only: separate columns with , ; tab or |)"
-                    if len(header) == 1 else "")
-            raise UserError(f"{path.name} has no column {name!r}; found: "
-                            f"{', '.join(header)}{hint}")
-        if len(found) > 1:
-            raise UserError(f"{path.name} has {len(found)} columns named like {name!r}: "
-                            + ", ".join(f"{header[i]!r} (column {i + 1})" for i in found)
-                            + "; rename or drop all but one")
-        return found[0]
-
-    names = [find(c) for c in columns]
-    dates = [find(c) for c in date_columns]
+    names = [find_column(header, c, path.name) for c in columns]
+    dates = [find_column(header, c, path.name) for c in date_columns]
     if len(cells) < min_rows:
         raise UserError(f"{path.name} has {len(cells)} rows; this run needs at least "
                         f"{min_rows} (the lags plus the test months plus some to train on)")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import pandas as pd
 
 from core.config import UserError
 from core.files import atomic_write_text
-from core.series import check_date_columns, column_key, parse_dates
+from core.series import check_date_columns, find_column, parse_dates
 
 MISSING = {"", "na", "n/a", "nan", "null", "none"}
 # Spreadsheets export with commas, or with semicolons where the comma is the decimal mark.
@@ -66,26 +65,13 @@ def read_table(path: Path, columns: Sequence[str], date_columns: Sequence[str],
     cells = pd.DataFrame([[c.strip() for c in row] + [""] * (width - len(row))
                           for row in rows[1:]], columns=range(width), dtype=str)
 
-    def find(name: str) -> int:
-        found = [i for i, column in enumerate(header) if column_key(column) == column_key(name)]
-        if not found:
-            one = (" (one column only: separate columns with , ; tab or |)"
-                   if width == 1 else "")
-            raise UserError(f"{path.name} has no column {name!r}; found: "
-                            f"{', '.join(header)}{one}{'; ' + hint if hint else ''}")
-        if len(found) > 1:
-            raise UserError(f"{path.name} has {len(found)} columns named like {name!r}: "
-                            + ", ".join(f"{header[i]!r} (column {i + 1})" for i in found)
-                            + "; rename or drop all but one")
-        return found[0]
-
-    positions = [find(c) for c in columns]
-    dates = [find(c) for c in date_columns]
+    positions = [find_column(header, c, path.name, hint) for c in columns]
+    dates = [find_column(header, c, path.name, hint) for c in date_columns]
     if len(cells) < min_rows:
         raise UserError(f"{path.name} has {len(cells)} rows after the header; this needs "
                         f"at least {min_rows}")
     values = np.column_stack([_numbers(cells[i], header[i], path.name) for i in positions])
-    stamps = _parse_dates(cells, header, dates, path.name)
+    stamps = parse_dates(cells, header, dates, path.name)
     frequency = _frequency(stamps, cells, dates, path.name)
     return Table(values, stamps.to_numpy().astype("datetime64[D]"), frequency,
                  [header[i] for i in positions], positions, rows, separator)
@@ -132,23 +118,6 @@ def _numbers(text: pd.Series, name: str, filename: str) -> np.ndarray:
                         f"row 1) holds {cell!r}, not a number{advice}; a missing value is "
                         f"an empty cell or NA ({int(bad.sum())} such cells in the column)")
     return numbers
-
-
-def _parse_dates(cells: pd.DataFrame, header: list[str], dates: list[int],
-                 filename: str) -> pd.Series:
-    """Each row's date, from one column of dates or from year, month (and day) columns."""
-    if len(dates) > 1:
-        return parse_dates(cells, header, dates, filename)  # core.series's year/month/day reader
-    text = cells[dates[0]]
-    with warnings.catch_warnings():  # pandas warns when it guesses a format per row
-        warnings.simplefilter("ignore", UserWarning)
-        stamps = pd.to_datetime(text, errors="coerce")
-    if stamps.isna().any():
-        row = int(np.nonzero(stamps.isna().to_numpy())[0][0])
-        raise UserError(f"{filename} row {row + 2}: cannot read a date from "
-                        f"{text.iloc[row]!r} in column {header[dates[0]]!r} (pandas takes "
-                        f"the first row's format for all); {DATE_ADVICE}")
-    return stamps
 
 
 def _frequency(stamps: pd.Series, cells: pd.DataFrame, dates: list[int],
