@@ -20,19 +20,10 @@ from core.report import write_metrics
 from core.train import fit
 from tasks.char_transduce import train as char
 from tasks.sin2cos import train as sin2cos
+from tests.helpers import one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
 DRY = ["--dry-run"]
-
-
-def one_line_error(main, argv: list[str], capsys) -> str:
-    """Run `main` as `core.config.run` does; check exit status 2 and a one-line message."""
-    with pytest.raises(SystemExit) as exit_info:
-        run(lambda: main(argv))
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    return err
 
 
 def python(*args: str, **kwargs) -> subprocess.Popen:

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import run
 from tasks.series_impute import fill
 from tasks.series_impute import train as task
 from tasks.series_impute.model import Imputer, calendar, impute, save_model
 from tasks.series_impute.table import read_table
+from tests.helpers import one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "tasks.series_impute"
@@ -211,16 +211,6 @@ def test_train_on_a_csv_then_fill_it(tmp_path: Path) -> None:
 
 
 # ---- bad inputs: exit 2, one line, no traceback
-
-
-def one_line_error(main, argv: list[str], capsys) -> str:
-    """Run `main` as `core.config.run` does; check exit status 2 and a one-line message."""
-    with pytest.raises(SystemExit) as exit_info:
-        run(lambda: main(argv))
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    return err
 
 
 @pytest.fixture
