@@ -125,6 +125,13 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
+def task_name(config_class: type) -> str:
+    """The task's name: its package's last part (tasks/sin2cos/train.py -> "sin2cos"), so a
+    copied task folder is a task of its own name; the one place a task's name is made."""
+    parts = program_name(config_class).split()[-1].split(".")
+    return parts[-2] if len(parts) >= 2 else parts[-1]
+
+
 def parse(config_class: type[C], argv: Sequence[str] | None = None,
           doc: str | None = None) -> C:
     """Parse `argv` into a checked instance of `config_class` (a dataclass of `arg`

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from core.baselines import fit_climatology
-from core.config import OneLineParser, RunConfig, UserError, arg, program_name
+from core.config import OneLineParser, RunConfig, UserError, arg, program_name, task_name
 from core.data import fetch
 from core.layers import recurrent
 from core.series import (
@@ -210,7 +210,7 @@ def forecast_command(config_class: type[ForecastConfig], dataset: str,
     parser.add_argument("--csv", default="", help="monthly CSV to forecast from; empty: the "
                         "file the run trained on")
     args = parser.parse_args(argv)
-    task = program_name(config_class).split(".")[-2]
+    task = task_name(config_class)
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / task
     metrics_path = run_dir / "metrics.json"
     if not metrics_path.is_file():

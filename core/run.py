@@ -27,20 +27,10 @@ from typing import Any
 import torch
 
 from core import distributed
-from core.config import RunConfig, UserError
+from core.config import RunConfig, UserError, task_name
 from core.files import FolderLock, remove_stale_temporaries
 from core.report import median_over_seeds, write_metrics
 from core.train import History, pick_device, seed_everything
-
-
-def task_name(cfg: RunConfig) -> str:
-    """The task's name: its package's last part (tasks/sin2cos/train.py -> "sin2cos"),
-    read from the module that defines the Config, also when run as `python -m`."""
-    module = sys.modules.get(type(cfg).__module__)
-    spec = getattr(module, "__spec__", None)
-    dotted = spec.name if spec else type(cfg).__module__
-    parts = dotted.split(".")
-    return parts[-2] if len(parts) >= 2 else parts[-1]
 
 
 @dataclass
@@ -87,7 +77,7 @@ class Run:
 
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
-        self.task = task_name(cfg)
+        self.task = task_name(type(cfg))
         self.dir = Path(cfg.run_dir) if cfg.run_dir else Path("runs") / self.task
         self.seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
         self.device = distributed.start(pick_device(cfg.device))
