@@ -15,7 +15,7 @@ allowed range, and puts any check that relates two flags in `check`:
 field with its default. Field names with underscores become hyphenated flags
 (`--hidden-size`). A float flag must be a finite number: nan and inf are refused.
 
-User mistakes (bad flags, files, shapes) raise `UserError`; `run(main)` prints its one
+User mistakes (bad flags, files, shapes) raise `UserError`; `run_main(main)` prints its one
 line and exits with status 2 instead of showing a traceback.
 """
 
@@ -25,6 +25,7 @@ import argparse
 import dataclasses
 import errno
 import math
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -89,6 +90,7 @@ class RunConfig:
 
 
 C = TypeVar("C", bound=RunConfig)
+_parsed: RunConfig | None = None  # the config parse() last returned, for run_main's messages
 
 
 def _checked(kind: type, minimum: float | None, maximum: float | None) -> Callable[[str], Any]:
@@ -165,6 +167,8 @@ def parse(config_class: type[C], argv: Sequence[str] | None = None,
         parser.set_defaults(**presets[chosen.preset])
     config = config_class(**vars(parser.parse_args(argv)))
     config.check()
+    global _parsed
+    _parsed = config
     return config
 
 
@@ -174,23 +178,57 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run(main: Callable[[], Any]) -> None:
-    """Call `main`; turn a UserError into one line on stderr and exit status 2, Ctrl-C or
-    SIGTERM outside the training loop into one line and status 130, a full disk into one
-    line and status 1."""
+def _size_flags() -> str:
+    """The flags of the parsed task that set a size, for an out-of-memory message."""
+    if _parsed is None:
+        return "the size flags"
+    words = ("size", "batch", "grid", "length", "layers", "windows", "sequences", "count",
+             "embedding", "channels", "frames")
+    flags = [f"--{f.name.replace('_', '-')} {getattr(_parsed, f.name)}"
+             for f in dataclasses.fields(_parsed)
+             if any(w in f.name for w in words) and isinstance(getattr(_parsed, f.name), int)
+             and not isinstance(getattr(_parsed, f.name), bool)]
+    return ", ".join(flags) if flags else "the size flags"
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    text = str(error)
+    return (isinstance(error, MemoryError) or "out of memory" in text.lower()
+            or "can't allocate memory" in text or "not enough memory" in text.lower())
+
+
+def run_main(main: Callable[[], Any]) -> None:
+    """Call `main` as a command: a UserError is one line on stderr and exit status 2, and
+    so are out of memory and a full disk; Ctrl-C or SIGTERM outside the training loop is
+    one line and status 130; a reader that goes away (`| head`) ends the command quietly,
+    as Unix tools do. An int that `main` returns is the exit status (1: some inputs were
+    not answered)."""
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        main()
+        status = main()
+        sys.stdout.flush()
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        # stdout's reader is gone: point stdout at /dev/null so the exit flush is quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)  # 128 + SIGPIPE, what a shell reports for `yes | head -1`'s yes
+    except (MemoryError, RuntimeError) as error:
+        if not _out_of_memory(error):
+            raise
+        print(f"error: out of memory: the model or a batch does not fit ({_size_flags()}); "
+              "lower them and run again", file=sys.stderr)
+        sys.exit(2)
     except OSError as error:
         if error.errno != errno.ENOSPC:
             raise
         print(f"error: no space left on the device writing {error.filename or 'a file'}; "
               "free some space and run again (--resume continues an interrupted run)",
               file=sys.stderr)
-        sys.exit(1)
+        sys.exit(2)
+    if isinstance(status, int) and not isinstance(status, bool):
+        sys.exit(status)

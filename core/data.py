@@ -27,7 +27,7 @@ from typing import TypedDict
 
 from tqdm import tqdm
 
-from core.config import UserError, run
+from core.config import UserError, run_main
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # from any working directory
 MIRROR_ENV = "RNN_TASKS_DATA_MIRROR"
@@ -143,4 +143,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

@@ -154,3 +154,35 @@ class Run:
         count = sum(p.numel() for p in model.parameters())
         print(f"{self.task} {name}: {count:,} parameters, {self.device}, "
               f"{torch.get_num_threads()} thread(s)")
+
+
+def run_folders(task: str, root: Path = Path("runs")) -> list[Path]:
+    """The task's run folders under runs/: runs/<task> and runs/<task>-2, -3, ... (what
+    runs without --run-dir write), oldest first by number."""
+    found = [(1, root / task)] if (root / task).is_dir() else []
+    for path in root.glob(f"{task}-*"):
+        number = path.name[len(task) + 1:]
+        if number.isdigit() and path.is_dir():
+            found.append((int(number), path))
+    return [path for _, path in sorted(found)]
+
+
+def trained_run(task: str, run_dir: str, needs: str = "model.pt") -> Path:
+    """The folder a command reads its trained model from: --run-dir when given, else the
+    newest of the task's run folders that holds `needs` (said on stderr, so a script's
+    stdout stays the answers). A UserError names the command that trains one."""
+    if run_dir:
+        path = Path(run_dir)
+        if not (path / needs).is_file():
+            raise UserError(f"no trained model at {path / needs}: train one with "
+                            f"`make {task}` (python -m tasks.{task}.train --run-dir {path})")
+        return path
+    finished = [path for path in run_folders(task) if (path / needs).is_file()]
+    if not finished:
+        raise UserError(f"no trained model under runs/{task}*: train one with `make {task}` "
+                        "first, or give --run-dir")
+    newest = max(finished, key=lambda path: (path / needs).stat().st_mtime)
+    print(f"using {newest / needs} (the newest trained run; --run-dir picks another)",
+          file=sys.stderr)
+    return newest
+

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.config import UserError, run
+from core.config import UserError, run_main
 from core.files import FolderLock, atomic_write_text
 from core.report import write_metrics
 from core.train import fit
@@ -171,8 +171,8 @@ def test_full_disk_is_one_line(tmp_path, capsys):
             raise OSError(28, "No space left on device", str(tmp_path / "x.json"))
         patch.setattr("builtins.open", no_space)
         with pytest.raises(SystemExit) as exit_info:
-            run(fill)
-    assert exit_info.value.code == 1
+            run_main(fill)
+    assert exit_info.value.code == 2
     assert "no space left" in capsys.readouterr().err
 
 
@@ -205,7 +205,7 @@ def test_ctrl_c_outside_the_training_loop_is_one_line(capsys):
         raise KeyboardInterrupt  # e.g. while plotting, or building the model
 
     with pytest.raises(SystemExit) as exit_info:
-        run(interrupted)
+        run_main(interrupted)
     assert exit_info.value.code == 130
     err = capsys.readouterr().err.strip()
     assert err == "interrupted"

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from core import names
-from core.config import UserError, run
+from core.config import UserError, run_main
 from core.data import MIRROR_ENV
 from core.text import UNK
 from tasks.name_classifier import train
@@ -189,7 +189,7 @@ def test_predict_reads_the_saved_model_from_arguments_and_stdin(
 def exits_with_one_line(main, argv: list[str], capsys: pytest.CaptureFixture) -> str:
     """Run `main` as `core.config.run` does; check exit status 2 and return stderr."""
     with pytest.raises(SystemExit) as stopped:
-        run(lambda: main(argv))
+        run_main(lambda: main(argv))
     assert stopped.value.code == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and error.count("\n") == 1

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.config import run
+from core.config import run_main
 from tasks.name_generator import ngram, train
 from tasks.name_generator.model import (
     ModelConfig,
@@ -209,7 +209,7 @@ def test_no_model_says_which_command_makes_one(tmp_path: Path) -> None:
 def test_more_bad_input_in_process(run_dir: Path, capsys: pytest.CaptureFixture,
                                    args: list[str], expected: str) -> None:
     with pytest.raises(SystemExit) as stopped:
-        run(lambda: sample_main([*args, "--run-dir", str(run_dir)]))
+        run_main(lambda: sample_main([*args, "--run-dir", str(run_dir)]))
     assert stopped.value.code == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and error.count("\n") == 1 and expected in error
@@ -218,6 +218,6 @@ def test_more_bad_input_in_process(run_dir: Path, capsys: pytest.CaptureFixture,
 def test_broken_model_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "model.pt").write_bytes(b"not a model")
     with pytest.raises(SystemExit):
-        run(lambda: sample_main(["--language", "Irish", "--run-dir", str(tmp_path)]))
+        run_main(lambda: sample_main(["--language", "Irish", "--run-dir", str(tmp_path)]))
     error = capsys.readouterr().err
     assert "cannot read" in error and "--run-dir" in error and error.count("\n") == 1

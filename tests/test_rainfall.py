@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.config import UserError, run
+from core.config import UserError, run_main
 from core.data import DATA_DIR, MIRROR_ENV
 from tasks.rainfall_multi import train as multi
 from tasks.rainfall_uni import train as uni
@@ -120,7 +120,7 @@ def test_bad_csv_exits_with_one_line(module, tmp_path: Path,
     path, _ = bad_csvs(tmp_path)["no target"]
     extra = ["--inputs", "Relative Humidity", "Total Rain"] if module is multi else []
     with pytest.raises(SystemExit) as stopped:
-        run(lambda: module.main(["--csv", str(path), "--target", "Total Rain", *extra,
+        run_main(lambda: module.main(["--csv", str(path), "--target", "Total Rain", *extra,
                                  "--run-dir", str(tmp_path / "run")]))
     assert stopped.value.code == 2
     err = capsys.readouterr().err
@@ -148,7 +148,7 @@ def test_forecast_without_a_trained_run_is_one_line(tmp_path: Path, capsys) -> N
     from tasks.rainfall_uni import forecast
 
     with pytest.raises(SystemExit) as exit_info:
-        run(lambda: forecast.main(["--run-dir", str(tmp_path)]))
+        run_main(lambda: forecast.main(["--run-dir", str(tmp_path)]))
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "python -m tasks.rainfall_uni.train" in err and len(err.strip().splitlines()) == 1

@@ -30,7 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from core import cells, plots
-from core.config import RunConfig, UserError, arg, parse, run
+from core.config import RunConfig, UserError, arg, parse, run_main
 from core.layers import recurrent
 from core.report import comparison_table, median_over_seeds
 from core.run import Run, SeedResult
@@ -211,4 +211,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

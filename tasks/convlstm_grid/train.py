@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from core import plots
-from core.config import RunConfig, arg, parse, require, run
+from core.config import RunConfig, arg, parse, require, run_main
 from core.convlstm import ConvLSTM
 from core.metrics import mse
 from core.report import comparison_table
@@ -351,4 +351,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

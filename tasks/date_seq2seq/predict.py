@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.config import OneLineParser, UserError, run
+from core.config import OneLineParser, UserError, run_main
 from core.text import Vocab, shorten
 
 from .model import OUTPUT_TOKENS, DateSeq2Seq, load_model, plot_attention, translate
@@ -98,4 +98,4 @@ def main(argv: list[str] | None = None) -> list[str]:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from core import plots
-from core.config import RunConfig, arg, parse, require, run
+from core.config import RunConfig, arg, parse, require, run_main
 from core.report import comparison_table
 from core.run import Run, SeedResult
 from core.train import History, fit, set_threads
@@ -259,4 +259,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

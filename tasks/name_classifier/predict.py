@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from core.config import OneLineParser, UserError, run
+from core.config import OneLineParser, UserError, run_main
 from core.text import Vocab
 
 from .model import NameClassifier, encode, load_model, logits_for, transliterate
@@ -110,4 +110,4 @@ def main(argv: list[str] | None = None) -> list[str]:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

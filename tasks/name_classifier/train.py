@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from core import metrics, plots
-from core.config import RunConfig, UserError, arg, parse, run
+from core.config import RunConfig, UserError, arg, parse, run_main
 from core.names import SPLIT_SEED, load_names, shrink, stratified_split
 from core.report import comparison_table
 from core.run import Run, SeedResult
@@ -291,4 +291,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

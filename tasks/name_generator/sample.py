@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from core.config import OneLineParser, UserError, run
+from core.config import OneLineParser, UserError, run_main
 
 from .model import MAX_LENGTH, load_model, sample
 
@@ -114,4 +114,4 @@ def main(argv: list[str] | None = None) -> list[str]:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from core import plots
-from core.config import RunConfig, UserError, arg, parse, require, run
+from core.config import RunConfig, UserError, arg, parse, require, run_main
 from core.files import atomic_write_text
 from core.names import SPLIT_SEED, load_names, shrink, stratified_split
 from core.report import comparison_table
@@ -349,4 +349,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

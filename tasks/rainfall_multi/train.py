@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from core.baselines import ar_forecast, climatology, fit_ar, fit_climatology, seasonal_naive
-from core.config import arg, parse, run
+from core.config import arg, parse, run_main
 from core.forecast import ForecastConfig, load_monthly, per_horizon, prepare, train_forecaster
 from core.metrics import mae, rmse
 from core.plots import lines, training_curve
@@ -161,4 +161,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

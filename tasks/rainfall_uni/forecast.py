@@ -5,7 +5,7 @@ its train.py (the median over its seeds), beside climatology.
     python -m tasks.rainfall_uni.forecast --csv newer.csv    # a file with more recent months
 """
 
-from core.config import run
+from core.config import run_main
 from core.forecast import forecast_command
 
 from .train import DATASET, Config, model_inputs
@@ -16,4 +16,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

@@ -43,7 +43,7 @@ from core.baselines import (
     persistence,
     seasonal_naive,
 )
-from core.config import UserError, parse, run
+from core.config import UserError, parse, run_main
 from core.forecast import ForecastConfig, load_monthly, per_horizon, prepare, train_forecaster
 from core.metrics import mae, mase, rmse, seasonal_scale
 from core.plots import lines, training_curve
@@ -154,4 +154,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

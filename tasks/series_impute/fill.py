@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import UserError, run
+from core.config import UserError, run_main
 
 from .model import calendar, impute, load_model
 from .table import read_table, write_filled
@@ -80,4 +80,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

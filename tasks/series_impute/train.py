@@ -51,7 +51,7 @@ import torch
 from torch import nn
 
 from core import plots
-from core.config import MAX_SEED, RunConfig, arg, parse, require, run
+from core.config import MAX_SEED, RunConfig, arg, parse, require, run_main
 from core.data import fetch
 from core.files import atomic_write_text
 from core.report import comparison_table
@@ -515,4 +515,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)

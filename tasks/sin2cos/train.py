@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from core import plots
-from core.config import RunConfig, arg, parse, require, run
+from core.config import RunConfig, arg, parse, require, run_main
 from core.layers import recurrent
 from core.metrics import mse
 from core.report import comparison_table
@@ -199,4 +199,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_main(main)
