@@ -13,20 +13,23 @@ help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' Makefile | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "make %-33s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.txt
+	@echo "Creating $(VENV) and installing the pinned requirements (a few minutes, once)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --progress-bar on -r requirements.txt
 	touch $@
 
-# NPROC=2 (or more) trains in that many processes under torchrun (see README)
+# NPROC=2 (or more) trains in that many processes under torchrun (see README); the flags
+# and the run folder are checked first, so a mistake is one line and no process starts
 $(TASKS): $(VENV)/.installed
 ifeq ($(NPROC),1)
 	$(PY) -m tasks.$@.train $(ARGS)
 else
+	@$(PY) -m tasks.$@.train $(ARGS) --preflight
 	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m tasks.$@.train $(ARGS)
 endif
 
 test: $(VENV)/.installed  ## create the environment, run the test suite and ruff
-	$(PY) -m pytest -q
+	$(PY) -m pytest --durations=10
 	$(VENV)/bin/ruff check .
 
 lint: $(VENV)/.installed  ## ruff over the whole tree

@@ -26,6 +26,7 @@ import dataclasses
 import errno
 import math
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -69,15 +70,19 @@ class RunConfig:
                       choices=["auto", "cpu", "cuda", "mps"])
     threads: int = arg(0, "CPU threads for torch; 0 picks one per the model's size "
                           "(small recurrent models run faster on one thread)", minimum=0)
-    run_dir: str = arg("", "output folder; empty means runs/<task>")
-    resume: bool = arg(False, "continue the run in --run-dir from its last.pt checkpoints "
-                              "(--epochs may be raised to train a finished run longer)")
-    overwrite: bool = arg(False, "start afresh in a --run-dir that holds an earlier run, "
-                                 "deleting its checkpoints, metrics and plots")
-    eval_only: bool = arg(False, "train nothing: score the best.pt of the run in --run-dir "
-                                 "on the test set and write its report again")
+    run_dir: str = arg("", "output folder, used exactly; empty: runs/<task>, or the next "
+                           "free runs/<task>-N when that holds a run (never replacing one)")
+    resume: bool = arg(False, "continue a run from its last.pt checkpoints: --run-dir's, or "
+                              "the newest run's (--epochs may be raised to train it longer)")
+    overwrite: bool = arg(False, "replace the earlier run in --run-dir: only the files a run "
+                                 "wrote; they are set aside until the new run has trained")
+    eval_only: bool = arg(False, "train nothing: score the best.pt of a run (--run-dir's, or "
+                                 "the newest run's) on the test set and write its report again")
     dry_run: bool = arg(False, "tiny budget to check that everything runs end to end "
                                "(overrides the size flags)")
+    preflight: bool = arg(False, "check the flags and the run folder, say where the run "
+                                 "would write, and exit (make NPROC=N does this before "
+                                 "torchrun starts its processes)")
 
     def check(self) -> None:
         """Checks that relate several flags; a task extends it and calls super().check()."""
@@ -99,7 +104,8 @@ def _checked(kind: type, minimum: float | None, maximum: float | None) -> Callab
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+            expected = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
         if isinstance(value, float) and not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if minimum is not None and value < minimum:
@@ -122,6 +128,13 @@ def program_name(config_class: type) -> str:
 class OneLineParser(argparse.ArgumentParser):
     """argparse for the tasks' commands (train, predict, sample, forecast): a bad flag is
     one line, like every other user error (argparse alone prints the whole usage first)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse takes "-inf" or "-1e-3" for a flag ("expected one argument"): read every
+        # negative number as a value, so the range check can say what is wrong with it
+        self._negative_number_matcher = re.compile(
+            r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
 
     def error(self, message: str) -> None:
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")

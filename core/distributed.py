@@ -16,6 +16,7 @@ runs.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -51,6 +52,15 @@ def barrier() -> None:
     """Wait until every process gets here (for instance, until process 0 has written)."""
     if dist.is_initialized():
         dist.barrier()
+
+
+def share(value: Any) -> Any:
+    """Process 0's `value`, in every process (the run folder process 0 chose, say)."""
+    if not dist.is_initialized():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def wrap(model: torch.nn.Module) -> torch.nn.Module:

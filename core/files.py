@@ -1,50 +1,75 @@
 """Files a run writes: atomically (a temporary file renamed into place, so an interrupted
-write never leaves a half-written file under the real name), with the user's umask, and
-a lock that keeps two runs out of one folder."""
+write never leaves a half-written file under the real name), and a lock that keeps two
+runs out of one folder.
+
+A run folder keeps a manifest, `.run-files`: every file written into it through
+`atomic_write` is listed there as it is written (kill -9 included), so a run knows exactly
+which files are its own, and `--overwrite` replaces those and nothing else.
+"""
 
 from __future__ import annotations
 
-import errno
 import os
 import socket
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from core.config import UserError
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks of this kind
+    fcntl = None
+
 TMP_SUFFIX = ".tmp"
+MANIFEST = ".run-files"
+_listed: dict[Path, set[str]] = {}  # run folder -> the files this process listed in it
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def keep_manifest(folder: Path) -> None:
+    """From now on, list every file written under `folder` in its manifest (a run starts
+    it; so does one that has just set the earlier run's files aside)."""
+    _listed[Path(folder).resolve()] = set()
+
+
+def listed_by_this_process(folder: Path) -> set[str]:
+    """The paths (relative to `folder`) this process has written there."""
+    return set(_listed.get(Path(folder).resolve(), ()))
+
+
+def _list_in_manifest(path: Path) -> None:
+    target = path.resolve()
+    for folder, listed in _listed.items():
+        if target.is_relative_to(folder):
+            name = str(target.relative_to(folder))
+            if name not in listed:
+                listed.add(name)
+                with open(folder / MANIFEST, "a", encoding="utf-8") as f:
+                    f.write(name + "\n")
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call `write(temporary_path)`, then rename the file to `path`. The file gets the
-    permissions of any other new file (mkstemp alone would make it private)."""
+    """Call `write(temporary_path)`, then rename the file to `path`. The temporary file is
+    created with mode 0o666, so the kernel applies the user's umask as for any new file. A
+    failed write (a full disk: OSError ENOSPC) leaves nothing behind and is raised."""
     path = Path(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}{TMP_SUFFIX}")
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=TMP_SUFFIX)
-    except OSError as error:
+        os.close(os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o666))
+    except IsADirectoryError:
+        raise UserError(f"cannot write {path}: it is a folder") from None
+    except (PermissionError, FileNotFoundError, NotADirectoryError) as error:
         raise UserError(f"cannot write {path}: {error.strerror}") from None
-    os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        write(tmp)
+        write(str(tmp))
         os.replace(tmp, path)
-    except RuntimeError as error:
-        # torch.save reports a full disk as "[enforce fail at inline_container.cc...]"
-        if "enforce fail" in str(error) or "file write failed" in str(error):
-            raise OSError(errno.ENOSPC, "no space left on device", str(path)) from None
-        raise
+    except IsADirectoryError:
+        raise UserError(f"cannot write {path}: it is a folder") from None
     except PermissionError as error:
         raise UserError(f"cannot write {path}: {error.strerror}") from None
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        tmp.unlink(missing_ok=True)
+    _list_in_manifest(path)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -62,58 +87,61 @@ def remove_stale_temporaries(folder: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    return True
+_held: dict[Path, int] = {}  # lock file -> open descriptor, for the locks this process holds
 
 
 class FolderLock:
-    """`folder/.lock`, holding the owner's host and pid, created exclusively: a second run
-    into the same folder is refused instead of mixing its checkpoints with the first's. A
-    lock whose process has died on this host is stale and taken over, and so is one this
-    very process took for an earlier run that has ended (tests call a task's main twice)."""
+    """An advisory OS lock (flock) on `folder/.lock`, held while the run lives: a second
+    run into the same folder is refused instead of mixing its checkpoints with the
+    first's. The kernel releases the lock when the process ends, however it ends (kill -9
+    included), so a lock is never stale and a leftover .lock file means nothing. A folder
+    this process already holds (a task's main called twice, as tests do) is held again."""
 
     def __init__(self, folder: Path) -> None:
-        self.path = Path(folder) / ".lock"
-        self.held = False
+        self.folder = Path(folder)
+        self.path = self.folder / ".lock"
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; False if another process holds it."""
+        if fcntl is None:
+            raise UserError("run folders are locked with fcntl.flock, which this platform "
+                            "lacks; run under Linux, macOS or WSL")
+        key = self.path.resolve()
+        if key in _held:
+            return True
+        try:
+            fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666)
+        except IsADirectoryError:
+            raise UserError(f"{self.path} is a folder, where the run's lock file belongs; "
+                            "remove it") from None
+        except OSError as error:
+            raise UserError(f"cannot write in {self.folder}: {error.strerror}; choose "
+                            "another --run-dir") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        try:  # who holds it, for the message a second run shows; a full disk is no matter
+            os.ftruncate(fd, 0)
+            os.write(fd, f"host {socket.gethostname()} pid {os.getpid()}\n".encode())
+        except OSError:
+            pass
+        _held[key] = fd
+        return True
 
     def acquire(self) -> None:
-        me = f"{socket.gethostname()} {os.getpid()}"
-        for _ in range(2):
+        """Take the lock, or raise a UserError naming the run that holds it."""
+        if not self.try_acquire():
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-            except FileExistsError:
-                if not self._stale():
-                    owner = self.path.read_text().strip() or "another process"
-                    raise UserError(f"{self.path.parent} is in use by another run (host and "
-                                    f"pid {owner}); wait for it, or choose another "
-                                    "--run-dir") from None
-                self.path.unlink(missing_ok=True)
-                continue
-            except OSError as error:
-                raise UserError(f"cannot write in {self.path.parent}: {error.strerror}; "
-                                "choose another --run-dir") from None
-            with os.fdopen(fd, "w") as f:
-                f.write(me + "\n")
-            self.held = True
-            return
-        raise UserError(f"cannot take the lock {self.path}; remove it if no run is using "
-                        f"{self.path.parent}")
-
-    def _stale(self) -> bool:
-        try:
-            host, pid = self.path.read_text().split()
-            return host == socket.gethostname() and (int(pid) == os.getpid()
-                                                     or not _alive(int(pid)))
-        except (OSError, ValueError):
-            return False  # being written this instant, or foreign: not ours to remove
+                owner = self.path.read_text().strip() or "another process"
+            except OSError:
+                owner = "another process"
+            raise UserError(f"{self.folder} is in use by another run ({owner}); wait for it "
+                            "to end (its lock frees itself when it does), or choose another "
+                            "--run-dir")
 
     def release(self) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
+        fd = _held.pop(self.path.resolve(), None)
+        if fd is not None:
+            os.close(fd)  # closing the descriptor drops the lock

@@ -12,6 +12,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
+from core.files import atomic_write  # noqa: E402
+
+
+def save(fig: plt.Figure, path: Path, dpi: int = 110) -> Path:
+    """Write `fig` to `path` (PNG) atomically, as every file of a run, and close it."""
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
+    plt.close(fig)
+    return Path(path)
+
 
 def training_curve(epochs: list[dict[str, float]], path: Path, keys: Sequence[str] = (),
                    log_scale: bool = True, unit: str = "") -> Path:
@@ -33,8 +42,7 @@ def training_curve(epochs: list[dict[str, float]], path: Path, keys: Sequence[st
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
     return Path(path)
 
 
@@ -66,8 +74,7 @@ def lines(series: dict[str, np.ndarray], path: Path, title: str, xlabel: str = "
     if x is not None and np.issubdtype(np.asarray(x).dtype, np.datetime64):
         fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
     return Path(path)
 
 
@@ -89,6 +96,5 @@ def confusion(counts: np.ndarray, labels: Sequence[str], path: Path, title: str)
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
     return Path(path)

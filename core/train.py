@@ -2,9 +2,17 @@
 choice, and atomic checkpoints that a run can resume from.
 
 The loop owns the mechanics (epochs, progress bar, clipping, scheduler, early stopping,
-checkpoints, history.csv, Ctrl-C); the task owns its problem: it passes its batches, a
-function that turns the model and a batch into a loss, and a function that scores the
-model on validation data.
+checkpoints, history.csv, Ctrl-C); the task owns its problem: it passes its batches, its
+`step` (what one batch does to the model) and a function that scores the model on
+validation data. One training step, as `train_epoch` runs it:
+
+    loss, carried = step(model, batch, carried)   # the task's; carried starts as None
+    optimizer.zero_grad(); loss.backward()        # each epoch, and is what the task
+    clip_grad_norm_(model.parameters(), clip_norm); optimizer.step()   # hands on
+
+`carried` is whatever the task passes from one batch to the next (sin2cos --stateful
+carries the detached hidden state of a long wave); a task that carries nothing returns
+None. A task calls the loop through `Run.fit`, which fills in the run's folder and flags.
 
 `fit` reads in three parts: `restore` (a fresh start, a resumed run, or --eval-only),
 `train_epoch` (one pass over the batches), and the checkpoints saved after each epoch.
@@ -13,6 +21,7 @@ model on validation data.
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import math
 import os
@@ -84,20 +93,38 @@ def shuffled_batches(tensors: Batch, batch_size: int) -> list[Batch]:
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, then rename it into place."""
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    """torch.save to a temporary file in the same folder, then rename it into place. It
+    writes through a Python file, so a full disk is the OSError it is."""
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+    atomic_write(path, write)
 
 
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by `fit`, with a clear message if it is missing or broken."""
+LAST_KEYS = ("model", "optimizer", "rng", "history", "config")  # what last.pt must hold
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu",
+                    keys: Sequence[str] = ("model",)) -> dict[str, Any]:
+    """Load a checkpoint written by `fit` and check that it holds `keys`, with one clear
+    message if it is missing, unreadable, broken or something else."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"no checkpoint at {path}: train first (or drop --resume/--eval-only)")
     try:
-        return torch.load(path, map_location=device, weights_only=False)
+        state = torch.load(path, map_location=device, weights_only=False)
+    except PermissionError:
+        raise UserError(f"cannot read checkpoint {path}: permission denied (see its "
+                        "owner and mode)") from None
     except Exception as error:  # a truncated or foreign file: say which, not a traceback
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
         raise UserError(f"cannot read checkpoint {path}: {reason}") from None
+    missing = [k for k in keys if k not in state] if isinstance(state, dict) else list(keys)
+    if missing:
+        raise UserError(f"{path} is not a checkpoint of this project's training loop "
+                        f"(it lacks {', '.join(missing)}); train afresh with another "
+                        "--run-dir")
+    return state
 
 
 def _rng_state() -> dict[str, Any]:
@@ -118,7 +145,12 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 # Flags that may change between a run and its --resume: they do not change the result.
 RESUMABLE_CHANGES = {"resume", "overwrite", "eval_only", "device", "threads", "run_dir",
-                     "dry_run"}
+                     "dry_run", "preflight"}
+
+
+def _brief(value: Any, limit: int = 30) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def check_same_config(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
@@ -128,7 +160,10 @@ def check_same_config(saved: dict[str, Any], current: dict[str, Any], path: Path
                      if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)
                      and not (k == "epochs" and current.get(k, 0) > saved.get(k, 0)))
     if changed:
-        details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
+        details = ", ".join(f"{k}: {_brief(saved.get(k))} -> {_brief(current.get(k))}"
+                            for k in changed[:4])
+        if len(changed) > 4:
+            details += f" and {len(changed) - 4} more"
         raise UserError(f"{path} was saved with other settings ({details}); resume with the "
                         "same flags (only --epochs may grow), or start afresh with "
                         "--overwrite or another --run-dir")
@@ -143,10 +178,7 @@ class History:
     best_value: float = float("nan")
     seconds: float = 0.0
     stopped: bool = False  # early stopping (or `stop`) ended the run before `epochs`
-
-    def best(self) -> dict[str, float]:
-        """The metrics of the best epoch."""
-        return next(e for e in self.epochs if e["epoch"] == self.best_epoch)
+    mode: str = "min"  # whether the monitored metric is best low ("min") or high ("max")
 
 
 def write_history_csv(history: History, path: Path) -> None:
@@ -161,11 +193,15 @@ def write_history_csv(history: History, path: Path) -> None:
 
 
 def restore(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-            scheduler: Any, config: dict[str, Any], epochs: int | None) -> History:
+            scheduler: Any, config: dict[str, Any], epochs: int | None,
+            task: str = "") -> History:
     """Load last.pt into the model, optimizer, scheduler and random generators and return
     the history so far. `epochs` None: only to evaluate, so the epoch count is not checked."""
     last_path = run_dir / "last.pt"
-    state = load_checkpoint(last_path)
+    state = load_checkpoint(last_path, keys=LAST_KEYS)
+    if task and state.get("task", task) != task:
+        raise UserError(f"{last_path} is a checkpoint of the task {state['task']}, not "
+                        f"{task}: give --run-dir a folder of {task}'s runs")
     saved_epochs = state["config"].get("epochs")
     check_same_config(state["config"], {**config, "epochs": epochs or saved_epochs}, last_path)
     if epochs and saved_epochs and epochs > saved_epochs and scheduler is not None:
@@ -176,8 +212,12 @@ def restore(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
     if epochs is not None and saved_world != distributed.world_size():
         raise UserError(f"{last_path} was trained by {saved_world} process(es); resume it "
                         f"with the same number, not {distributed.world_size()}")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise UserError(f"{last_path} does not fit this model ({str(error).splitlines()[0]}"
+                        "); train afresh with another --run-dir") from None
     if scheduler is not None and state.get("scheduler") is not None:
         scheduler.load_state_dict(state["scheduler"])
     _set_rng_state(state["rng"])
@@ -187,19 +227,22 @@ def restore(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
     return history
 
 
+Step = Callable[[torch.nn.Module, Batch, Any], tuple[torch.Tensor, Any]]
+
+
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                batches: Iterable[Batch], loss_fn: Callable[[torch.nn.Module, Batch],
-                                                            torch.Tensor],
-                clip_norm: float, scheduler: Any, scheduler_step: str, epoch: int) -> float:
+                batches: Iterable[Batch], step: Step, clip_norm: float, scheduler: Any,
+                scheduler_step: str, epoch: int) -> float:
     """One pass over `batches`; returns the mean training loss (of this process's rows,
     under torchrun). A loss that is not finite ends the run: the weights are already
     ruined."""
     model.train()
     total, count = 0.0, 0
+    carried = None  # what the task's step hands from one batch to the next
     for batch in batches:
         part, weight = distributed.shard(batch)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model, part)
+        loss, carried = step(model, part, carried)
         value = loss.item()
         if not math.isfinite(value):
             raise UserError(f"training diverged in epoch {epoch + 1}: the loss became {value}; "
@@ -216,10 +259,13 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     return total / max(count, 1)
 
 
-def _resume_hint(epoch: int, start: int, resumed: bool, last_path: Path) -> str:
+def _resume_hint(epoch: int, start: int, resumed: bool, last_path: Path,
+                 run_dir: Path | None) -> str:
     if epoch > start or resumed:
         command = " ".join(a for a in sys.orig_argv
                            if a not in ("--resume", "--overwrite"))
+        if run_dir is not None and "--run-dir" not in sys.orig_argv:
+            command += f" --run-dir {run_dir}"
         return (f"interrupted during epoch {epoch + 1}; {last_path} holds epoch {epoch}. "
                 f"To continue: {command} --resume")
     return f"interrupted during epoch {epoch + 1}, before any epoch of this run was saved"
@@ -229,7 +275,7 @@ def fit(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     batches: Sequence[Batch] | Callable[[], Iterable[Batch]],
-    loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor],
+    step: Step,
     validate: Callable[[torch.nn.Module], dict[str, float]],
     *,
     epochs: int,
@@ -245,13 +291,16 @@ def fit(
     resume: bool = False,
     eval_only: bool = False,
     desc: str = "train",
+    task: str = "",
+    resume_dir: Path | None = None,
 ) -> History:
     """Train for up to `epochs` epochs and keep the best model on validation.
 
     `batches` is a list of batches used as it is every epoch (a full-batch task passes
     `[batch]`), or a function called once per epoch for a fresh set (shuffled, or drawn
-    anew). Each batch is a tuple of tensors; `loss_fn(model, batch)` is minimised
-    (gradients clipped to `clip_norm` when > 0); `scheduler` steps after every epoch, or
+    anew). Each batch is a tuple of tensors; `step(model, batch, carried)` returns the loss
+    to minimise and what to carry to the next batch (gradients clipped to `clip_norm` when
+    > 0); `scheduler` steps after every epoch, or
     after every batch with `scheduler_step="batch"` (as OneCycleLR expects). Then
     `validate(model)` returns metrics, of which `monitor` picks the best epoch (`mode`
     "min" or "max").
@@ -261,16 +310,21 @@ def fit(
     after every epoch, all written atomically. Training ends early after `patience`
     epochs without improvement (0: never) or when `stop(metrics)` is true. With `resume`,
     training continues from `last.pt` exactly where it left off; with `eval_only` nothing
-    is trained. On return the model holds the best weights.
+    is trained. `task` is saved in last.pt, so another task's folder is refused by name;
+    `resume_dir` goes into the command that Ctrl-C prints. On return the model holds the
+    best weights.
     """
+    if len(inspect.signature(step).parameters) == 2:  # TRANSITION: loss_fn(model, batch)
+        loss_fn = step
+        step = lambda model, batch, carried: (loss_fn(model, batch), None)  # noqa: E731
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     sign = 1.0 if mode == "min" else -1.0
-    history = History()
+    history = History(mode=mode)
     if resume or eval_only:
         history = restore(run_dir, model, optimizer, scheduler, config,
-                          None if eval_only else epochs)
+                          None if eval_only else epochs, task)
     start = len(history.epochs)
     end = start if eval_only or history.stopped else epochs
 
@@ -284,7 +338,7 @@ def fit(
     try:
         for epoch in bar:
             loss = train_epoch(trained, optimizer, batches() if callable(batches) else batches,
-                               loss_fn, clip_norm, scheduler, scheduler_step, epoch)
+                               step, clip_norm, scheduler, scheduler_step, epoch)
             model.eval()
             with torch.no_grad():
                 metrics = {"epoch": epoch, "train_loss": loss, **validate(model)}
@@ -311,7 +365,8 @@ def fit(
                 atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                              "scheduler": scheduler.state_dict() if scheduler else None,
                              "epoch": epoch, "history": asdict(history), "rng": _rng_state(),
-                             "config": config, "world_size": distributed.world_size()},
+                             "config": config, "world_size": distributed.world_size(),
+                             "task": task},
                             last_path)
                 write_history_csv(history, run_dir / "history.csv")
             if history.stopped:
@@ -320,7 +375,8 @@ def fit(
         # last.pt still holds the end of the last finished epoch: a consistent state to
         # resume from; the interrupted epoch is simply run again.
         if main:
-            print("\n" + _resume_hint(epoch, start, resume, last_path), file=sys.stderr)
+            print("\n" + _resume_hint(epoch, start, resume, last_path, resume_dir),
+                  file=sys.stderr)
         raise SystemExit(130) from None
     finally:
         bar.close()

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.config import UserError, run_main
+from core.config import UserError, parse, run_main
 from core.files import FolderLock, atomic_write_text
 from core.report import write_metrics
+from core.run import Run
 from core.train import fit
 from tasks.char_transduce import train as char
 from tasks.sin2cos import train as sin2cos
@@ -33,18 +34,50 @@ def python(*args: str, **kwargs) -> subprocess.Popen:
 
 # ---- run folders: never shared, never replaced without being asked
 
+HOLD_LOCK = """
+import sys, time
+from core.files import FolderLock
+FolderLock(sys.argv[1]).acquire()
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def hold_lock(folder: Path) -> subprocess.Popen:
+    """Another process that holds `folder`'s lock until killed."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(folder)], cwd=ROOT,
+                              text=True, stdout=subprocess.PIPE)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
 def test_a_folder_in_use_by_a_live_process_is_refused(tmp_path, capsys):
-    (tmp_path / ".lock").write_text(f"{socket.gethostname()} 1\n")  # pid 1 is alive
-    err = one_line_error(sin2cos.main, [*DRY, "--run-dir", str(tmp_path)], capsys)
-    assert "in use by another run" in err and " 1)" in err
+    holder = hold_lock(tmp_path)
+    try:
+        err = one_line_error(sin2cos.main, [*DRY, "--run-dir", str(tmp_path)], capsys)
+        assert "in use by another run" in err and f"pid {holder.pid}" in err
+        assert "frees itself" in err
+    finally:
+        holder.kill()
+        holder.wait()
+    sin2cos.main([*DRY, "--run-dir", str(tmp_path)])  # the kernel freed it with its process
+    assert (tmp_path / "metrics.json").is_file()
 
 
-def test_a_stale_lock_is_taken_over(tmp_path):
+@pytest.mark.parametrize("leftover", ["stale", "empty"])
+def test_a_leftover_lock_file_means_nothing(tmp_path, leftover):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (tmp_path / ".lock").write_text(f"{socket.gethostname()} {dead.pid}\n")
+    text = f"host {socket.gethostname()} pid {dead.pid}\n" if leftover == "stale" else ""
+    (tmp_path / ".lock").write_text(text)  # e.g. a full disk when it was made
     sin2cos.main([*DRY, "--run-dir", str(tmp_path)])
     assert (tmp_path / "metrics.json").is_file()
+
+
+def test_a_lock_that_is_a_folder_is_one_line(tmp_path, capsys):
+    (tmp_path / ".lock").mkdir()
+    err = one_line_error(sin2cos.main, [*DRY, "--run-dir", str(tmp_path)], capsys)
+    assert ".lock is a folder" in err
 
 
 def test_two_concurrent_runs_into_one_folder_cannot_mix(tmp_path):
@@ -71,6 +104,84 @@ def test_an_earlier_run_is_kept_unless_overwrite_is_given(tmp_path, capsys):
     assert (tmp_path / "seed0" / "best.pt").read_bytes() == best
     sin2cos.main([*DRY, "--run-dir", str(tmp_path), "--lr", "0.01", "--overwrite"])
     assert json.loads((tmp_path / "metrics.json").read_text())["config"]["lr"] == 0.01
+    assert not (tmp_path / ".replaced").exists()
+
+
+def test_overwrite_deletes_only_what_a_run_wrote(tmp_path):
+    sin2cos.main([*DRY, "--run-dir", str(tmp_path)])
+    (tmp_path / "my_data.csv").write_text("mine\n")
+    (tmp_path / "my_backup.pt").write_bytes(b"mine")
+    (tmp_path / "seed0" / "notes.txt").write_text("mine\n")
+    sin2cos.main([*DRY, "--run-dir", str(tmp_path), "--overwrite", "--seed", "3"])
+    assert (tmp_path / "my_data.csv").read_text() == "mine\n"
+    assert (tmp_path / "my_backup.pt").read_bytes() == b"mine"
+    assert (tmp_path / "seed0" / "notes.txt").is_file()
+    assert not (tmp_path / "seed0" / "best.pt").exists()  # the earlier run's own file
+    assert (tmp_path / "seed3" / "best.pt").is_file()
+
+
+def test_overwrite_keeps_the_earlier_run_when_the_new_one_is_refused(tmp_path, capsys):
+    sin2cos.main([*DRY, "--run-dir", str(tmp_path)])
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    # refused after the folder was chosen: nothing of the earlier run was touched
+    cfg = parse(sin2cos.Config, [*DRY, "--run-dir", str(tmp_path), "--overwrite"])
+    Run(cfg)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    # set aside as training starts, then ended before the new run saved anything: put back
+    run = Run(cfg)
+    run._move_earlier_run_aside()
+    assert not (tmp_path / "metrics.json").exists()
+    run._put_back_if_nothing_saved()
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_runs_without_run_dir_go_to_new_folders_and_commands_take_the_newest(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    sin2cos.main(DRY)
+    sin2cos.main([*DRY, "--lr", "0.01"])  # the README's second example: never refused
+    out = capsys.readouterr().out
+    assert "writing to runs/sin2cos-2" in out
+    assert json.loads(Path("runs/sin2cos/metrics.json").read_text())["config"]["lr"] == 0.03
+    assert json.loads(Path("runs/sin2cos-2/metrics.json").read_text())["config"]["lr"] == 0.01
+    sin2cos.main([*DRY, "--lr", "0.01", "--eval-only"])
+    assert "--eval-only: runs/sin2cos-2 (the newest" in capsys.readouterr().out
+    err = one_line_error(sin2cos.main, [*DRY, "--overwrite"], capsys)
+    assert "--overwrite needs --run-dir" in err
+    assert sorted(p.name for p in Path("runs").iterdir()) == ["sin2cos", "sin2cos-2"]
+
+
+def test_preflight_checks_and_creates_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        sin2cos.main([*DRY, "--preflight"])
+    assert exit_info.value.code == 0
+    assert "it will write to runs/sin2cos" in capsys.readouterr().out
+    assert not Path("runs").exists()
+    (tmp_path / "busy").mkdir()
+    holder = hold_lock(tmp_path / "busy")
+    try:
+        err = one_line_error(sin2cos.main, ["--preflight", "--run-dir", "busy"], capsys)
+        assert "in use by another run" in err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize("content", [{"model": {}}, torch.zeros(3), "a string"])
+def test_a_checkpoint_of_the_wrong_shape_is_one_line(tmp_path, capsys, content):
+    sin2cos.main([*DRY, "--run-dir", str(tmp_path)])
+    torch.save(content, tmp_path / "seed0" / "last.pt")
+    for flag in ("--resume", "--eval-only"):
+        err = one_line_error(sin2cos.main, [*DRY, "--run-dir", str(tmp_path), flag], capsys)
+        assert "not a checkpoint of this project's training loop" in err
+
+
+def test_resume_in_another_tasks_folder_names_the_task(tmp_path, capsys):
+    sin2cos.main([*DRY, "--run-dir", str(tmp_path)])
+    err = one_line_error(char.main, ["--epochs", "2", "--run-dir", str(tmp_path), "--resume"],
+                         capsys)
+    assert "task sin2cos, not char_transduce" in err and len(err) < 200
 
 
 def test_eval_only_scores_the_saved_model_without_training(tmp_path, capsys):
@@ -125,9 +236,11 @@ def test_stale_temporaries_are_cleaned_and_files_follow_the_umask(tmp_path):
 def test_folder_lock_is_released(tmp_path):
     lock = FolderLock(tmp_path)
     lock.acquire()
-    assert (tmp_path / ".lock").read_text().split()[1] == str(os.getpid())
+    assert (tmp_path / ".lock").read_text().split()[3] == str(os.getpid())
     lock.release()
-    assert not (tmp_path / ".lock").exists()
+    holder = hold_lock(tmp_path)  # another process can take it now
+    holder.kill()
+    holder.wait()
 
 
 # ---- flags: declared ranges, finite floats, relations in check()
@@ -140,6 +253,9 @@ def test_folder_lock_is_released(tmp_path):
     (["--min-length", "50", "--max-length", "30"], "--min-length <= --max-length"),
     (["--resume", "--overwrite"], "exclude each other"),
     (["--hidden-size", "-3"], "--hidden-size: must be at least 1"),
+    (["--lr", "-inf"], "--lr: must be a finite number, got -inf"),
+    (["--lr", "-1e-3"], "--lr: must be at least 0, got -1e-3"),
+    (["--hidden-size", "2.5"], "--hidden-size: expected an integer, got '2.5'"),
 ])
 def test_bad_flags_are_one_line(argv, message, capsys):
     assert message in one_line_error(sin2cos.main, argv, capsys)
@@ -149,7 +265,8 @@ def test_a_diverging_run_stops_with_one_line(tmp_path):
     model = torch.nn.Linear(1, 1)
     with pytest.raises(UserError, match="diverged in epoch 1"):
         fit(model, torch.optim.SGD(model.parameters(), lr=0.1), [(torch.ones(1),)],
-            lambda m, batch: m.weight.sum() * float("nan"), lambda m: {"loss": 1.0},
+            lambda m, batch, carried: (m.weight.sum() * float("nan"), None),
+            lambda m: {"loss": 1.0},
             epochs=2, run_dir=tmp_path, config={})
 
 
@@ -221,3 +338,38 @@ def test_convlstm_flags_blame_the_right_flag(argv, message, capsys):
     from tasks.convlstm_grid import train as convlstm
 
     assert message in one_line_error(convlstm.main, argv, capsys)
+
+
+def test_a_command_whose_reader_goes_away_stops_quietly():
+    # the shell's `... | head -1`: the reader closes the pipe after one line
+    command = ("from core.config import run_main\n"
+               "def main():\n"
+               "    for i in range(200000):\n"
+               "        print('line', i)\n"
+               "run_main(main)\n")
+    writer = subprocess.Popen([sys.executable, "-c", command], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert writer.stdout.readline() == "line 0\n"
+    writer.stdout.close()
+    err = writer.stderr.read()
+    assert writer.wait(timeout=60) == 141 and err == ""
+
+
+def test_out_of_memory_is_one_line_naming_the_size_flags(capsys):
+    def too_big() -> None:
+        parse(sin2cos.Config, ["--hidden-size", "100000000"])
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] . DefaultCPUAllocator: "
+                           "can't allocate memory: you tried to allocate 400000000000 bytes")
+
+    for failing in (too_big, lambda: (_ for _ in ()).throw(MemoryError())):
+        with pytest.raises(SystemExit) as exit_info:
+            run_main(failing)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: out of memory") and "--hidden-size 100000000" in err
+
+
+def test_main_returning_a_status_is_the_exit_status():
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(lambda: 1)
+    assert exit_info.value.code == 1

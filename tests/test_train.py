@@ -1,10 +1,12 @@
 """core.train's helpers: mini-batches, atomic checkpoints, resume checks, NaN handling."""
 
+import io
 from pathlib import Path
 
 import pytest
 import torch
 
+import core.train
 from core.config import UserError
 from core.train import atomic_save, check_same_config, fit, load_checkpoint, shuffled_batches
 
@@ -21,7 +23,17 @@ def test_shuffled_batches_cover_every_row_once_and_keep_rows_together():
 def test_atomic_save_leaves_no_temporary_file(tmp_path: Path):
     atomic_save({"a": torch.ones(2)}, tmp_path / "x.pt")
     assert [p.name for p in tmp_path.iterdir()] == ["x.pt"]
-    assert torch.equal(load_checkpoint(tmp_path / "x.pt")["a"], torch.ones(2))
+    assert torch.equal(load_checkpoint(tmp_path / "x.pt", keys=["a"])["a"], torch.ones(2))
+
+
+def test_a_full_disk_during_torch_save_is_the_oserror_it_is(tmp_path: Path, monkeypatch):
+    class FullDisk(io.BytesIO):
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+    monkeypatch.setattr(core.train, "open", lambda *args: FullDisk(), raising=False)
+    with pytest.raises(OSError) as error:
+        atomic_save({"a": torch.ones(2)}, tmp_path / "x.pt")
+    assert error.value.errno == 28 and not list(tmp_path.iterdir())
 
 
 def test_broken_checkpoint_is_a_user_error(tmp_path: Path):
@@ -40,6 +52,6 @@ def test_a_nan_validation_score_never_becomes_the_best(tmp_path: Path):
     model = torch.nn.Linear(1, 1)
     scores = iter([float("nan"), 2.0, 1.0, 3.0])
     history = fit(model, torch.optim.SGD(model.parameters(), lr=0.0), [(torch.ones(1),)],
-                  lambda m, batch: m.weight.sum(), lambda m: {"loss": next(scores)}, epochs=4,
-                  run_dir=tmp_path, config={})
+                  lambda m, batch, carried: (m.weight.sum(), None),
+                  lambda m: {"loss": next(scores)}, epochs=4, run_dir=tmp_path, config={})
     assert (history.best_epoch, history.best_value) == (2, 1.0)

@@ -19,8 +19,7 @@ The default run's numbers, and the command that made them, are in the README's t
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -32,7 +31,6 @@ from core.layers import recurrent
 from core.metrics import mse
 from core.report import comparison_table
 from core.run import Run, SeedResult
-from core.train import fit, set_threads
 
 
 @dataclass
@@ -139,13 +137,10 @@ def main(argv: list[str] | None = None) -> None:
     baselines = {"zero": scores(y, np.zeros_like(y)),
                  "linear_2lag": scores(y, linear_2lag(test_x.numpy(), cfg.dt))}
 
-    carried = {"state": None}  # the stateful stream's state, from one batch to the next
-
     def batches():
         """Windows of one random length per batch. Stateful: consecutive windows of the
         same B long waves, so the state carried from one batch belongs to the next; each
         epoch's stream starts afresh."""
-        carried["state"] = None
         starts = random_starts(cfg.batch_size)
         for _ in range(cfg.batches_per_epoch):
             length = int(torch.randint(cfg.min_length, cfg.max_length + 1, ()))
@@ -155,26 +150,26 @@ def main(argv: list[str] | None = None) -> None:
             starts = starts + length * cfg.dt
             yield x.to(device), target.to(device)
 
-    def loss_fn(model: Sin2Cos, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def step(model: Sin2Cos, batch: tuple[torch.Tensor, torch.Tensor], state):
+        """One training step's loss. The shared loop (core.train) then does the rest:
+        optimizer.zero_grad(); loss.backward(); clip_grad_norm_(); optimizer.step().
+        With --stateful the final state, detached from this batch's graph, is handed to
+        the next batch (the loop starts each epoch with None)."""
         x, target = batch
-        prediction, state = model(x, carried["state"] if cfg.stateful else None)
-        if cfg.stateful:
-            carried["state"] = detach(state)
-        return nn.functional.mse_loss(prediction, target)
+        prediction, state = model(x, state if cfg.stateful else None)
+        loss = nn.functional.mse_loss(prediction, target)
+        return loss, detach(state) if cfg.stateful else None
 
     def validate(model: Sin2Cos) -> dict[str, float]:
         return scores(val_y.numpy(), predict(model, val_warm, val_x, cfg.stateful, device))
 
-    def train_seed(seed: int, seed_dir: Path, resume: bool) -> SeedResult:
+    def train_seed(seed: int) -> SeedResult:
         model = Sin2Cos(cfg.cell, cfg.impl, cfg.hidden_size).to(device)
-        set_threads(cfg.threads, model)
-        run.describe(model, f"{cfg.cell} ({cfg.impl})")
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-        history = fit(model, optimizer, batches, loss_fn, validate, epochs=cfg.epochs,
-                      run_dir=seed_dir, config=asdict(cfg), monitor="mse_after_first",
-                      clip_norm=cfg.clip_norm, scheduler=scheduler, resume=resume,
-                      eval_only=cfg.eval_only, desc=f"{run.task} seed {seed}")
+        history = run.fit(model, optimizer, batches, step, validate, seed=seed,
+                          about=f"{cfg.cell} ({cfg.impl})", monitor="mse_after_first",
+                          clip_norm=cfg.clip_norm, scheduler=scheduler)
         # Evaluate the best-on-validation weights on the test windows, once.
         prediction = predict(model, test_warm, test_x, cfg.stateful, device)
         return SeedResult({"model": scores(y, prediction)}, history, prediction)
