@@ -1,33 +1,37 @@
-"""Monthly forecasting with a recurrent network that corrects climatology: the flags, the
-data preparation, the model and its training, shared by rainfall_uni (one variable, one
-month ahead) and rainfall_multi (several variables, several months ahead).
+"""Walk-forward pieces for a monthly forecaster that corrects climatology: the checked
+CSV of amounts, the origin tensors a network reads, scores with a bootstrap interval,
+model.pt (the networks of every seed) and the forecast command that reads it.
 
-The network reads the `lags` months before an origin o (never month o itself) and outputs,
-for each horizon h = 1..H, a correction to the training climatology of target month
-o + h - 1 in units of that calendar month's spread:
+Nothing here knows a task's flags: each task declares its Config and its network (which
+reads a batch from `prepare` and is called as `model(x, target_months, clim, spread)`),
+and passes plain values.
+
+An origin o is the first month forecast; the network reads the `lags` months before it
+(never month o itself) and outputs, for each horizon h = 1..H, target month o + h - 1 as
+the training climatology of that calendar month plus a correction in units of its
+spread:
 
     forecast[h] = max(0, clim[m_h] + spread[m_h] * network(window, months m_1..m_H)[h])
-
-Its output layer starts at zero, so an untrained network *is* climatology, and early
-stopping on the validation months keeps the correction only where it helps.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+import argparse
+import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from core import model_file
+from core.answers import Answer, add_json_flag, report
 from core.baselines import fit_climatology
-from core.config import OneLineParser, RunConfig, UserError, arg, program_name, task_name
+from core.config import OneLineParser, UserError
 from core.data import fetch
-from core.layers import recurrent
+from core.run import trained_run
 from core.series import (
     MONTHS_PER_YEAR,
     MonthlyFrame,
@@ -35,73 +39,36 @@ from core.series import (
     month_features,
     monthly_std,
     read_monthly_csv,
+    targets,
     windows,
 )
-from core.series import targets as horizon_targets
-from core.train import Batch, History, fit, load_checkpoint, set_threads, shuffled_batches
+from core.train import Batch
 
 MIN_FIT_WINDOWS = 2 * MONTHS_PER_YEAR  # fewer training windows than this is no model
+BOOTSTRAP_DRAWS = 2000  # resamples of the test months behind each interval
 
 
-@dataclass
-class ForecastConfig(RunConfig):
-    """The flags both rainfall tasks share."""
-
-    horizon: ClassVar[int] = 1  # months forecast at once; rainfall_multi makes it a flag
-
-    csv: str = arg("", "monthly CSV to forecast; empty fetches Rainfall_data.csv")
-    target: str = arg("Precipitation", "column to forecast (a non-negative amount, e.g. mm)")
-    date_columns: list[str] = arg(["Year", "Month"],
-                                  "one date column, or year and month (and day) columns")
-    test_months: int = arg(50, "last months held out as the test set", minimum=1)
-    val_months: int = arg(24, "training months just before the test, for early stopping",
-                          minimum=1)
-    lags: int = arg(12, "past months the network reads", minimum=1)
-    cell: str = arg("gru", "recurrent cell", choices=["rnn", "lstm", "gru"])
-    impl: str = arg("torch", "torch.nn layers, or core's hand-written cells",
-                    choices=["torch", "core"])
-    hidden_size: int = arg(16, "hidden units of the recurrent layer", minimum=1)
-    epochs: int = arg(300, "most epochs per seed (early stopping usually ends sooner)",
-                      minimum=1)
-    patience: int = arg(30, "stop after this many epochs without a better validation RMSE",
-                        minimum=1)
-    batch_size: int = arg(32, "windows per step", minimum=1)
-    lr: float = arg(3e-3, "AdamW learning rate", minimum=0)
-    weight_decay: float = arg(1e-2, "AdamW weight decay", minimum=0)
-    seeds: int = arg(5, "seeds --seed, --seed+1, ...; metrics are the median over them",
-                     minimum=1, maximum=1000)
+def min_rows(lags: int, val_months: int, test_months: int, horizon: int) -> int:
+    """The rows a run needs: the lags, some windows to fit, validation, test, and the
+    horizon's months past the last fit window."""
+    return lags + MIN_FIT_WINDOWS + val_months + test_months + horizon
 
 
-def load_monthly(cfg: ForecastConfig, dataset: str, columns: list[str],
-                 extra_rows: int = 0) -> tuple[MonthlyFrame, str]:
-    """The CSV's `columns` (the target last), checked for this run's needs: enough rows
-    for the lags, validation, test and `extra_rows`, and a target that is never negative."""
-    path = Path(cfg.csv) if cfg.csv else fetch(dataset)
-    need = cfg.lags + cfg.val_months + cfg.test_months + extra_rows + MIN_FIT_WINDOWS
-    frame = read_monthly_csv(path, columns, cfg.date_columns, min_rows=need)
+def read_amounts(path: Path, columns: Sequence[str], date_columns: Sequence[str],
+                 rows: int) -> MonthlyFrame:
+    """The CSV's `columns` (the target last) with at least `rows` rows, and a target that
+    is never negative: the forecasts are amounts (rain in mm), clipped at zero."""
+    frame = read_monthly_csv(path, columns, date_columns, min_rows=rows)
     y = frame.values[:, -1]
     if (y < 0).any():
-        raise UserError(f"{path.name} column {frame.columns[-1]!r} has negative values "
+        raise UserError(f"{Path(path).name} column {frame.columns[-1]!r} has negative values "
                         f"(min {y.min():g}); this task forecasts amounts such as rain, >= 0")
-    return frame, path.name
+    return frame
 
 
-class Forecaster(nn.Module):
-    """(B, T, I) past months + (B, 2 * horizon) target months' sin/cos -> (B, horizon)
-    corrections to the climatology, in units of each target month's spread."""
-
-    def __init__(self, cell: str, impl: str, input_size: int, hidden_size: int,
-                 horizon: int) -> None:
-        super().__init__()
-        self.rnn = recurrent(cell, impl, input_size, hidden_size, batch_first=True)
-        self.head = nn.Linear(hidden_size + 2 * horizon, horizon)
-        # start as climatology: the corrections are exactly zero until training moves them
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
-
-    def forward(self, x: torch.Tensor, target_months: torch.Tensor) -> torch.Tensor:
-        output, _ = self.rnn(x)                                   # (B, T, H)
-        return self.head(torch.cat([output[:, -1], target_months], dim=1))  # (B, horizon)
+def csv_path(csv: str, dataset: str) -> Path:
+    """--csv, or the task's dataset fetched with its checksum when --csv is empty."""
+    return Path(csv) if csv else fetch(dataset)
 
 
 def origin_tensors(inputs: np.ndarray, months: np.ndarray, clim: np.ndarray,
@@ -115,7 +82,7 @@ def origin_tensors(inputs: np.ndarray, months: np.ndarray, clim: np.ndarray,
     parts = (windows(inputs, lags, origins),
              month_features(target_months).reshape(len(origins), -1),
              clim[target_months - 1], spread[target_months - 1],
-             horizon_targets(truth, origins, horizon))
+             targets(truth, origins, horizon))
     return tuple(torch.tensor(p, dtype=torch.float32, device=device) for p in parts)
 
 
@@ -126,11 +93,11 @@ def prepare(raw: np.ndarray, log_columns: list[int], y: np.ndarray, months: np.n
 
     Inputs: each column of `raw` (N, F) standardised with statistics of the training part
     (the columns in `log_columns` after log1p: rain is zero-inflated and skewed), plus
-    each month's sin/cos. The climatology and spread come from the training part too
-    (validation included, as for the climatology baseline), never from the test months.
-    Fit origins have every target before `fit_end`; validation origins are the validation
-    months; test origins start where horizon H reaches the first test month; "next" is the
-    month after the data's last, for the forecast command.
+    each month's sin/cos, so F + 2 features. The climatology and spread come from the
+    training part too (validation included, as for the climatology baseline), never from
+    the test months. Fit origins have every target before `fit_end`; validation origins
+    are the validation months; test origins start where horizon H reaches the first test
+    month; "next" is the month after the data's last, for the forecast command.
     """
     raw = raw.copy()
     raw[:, log_columns] = np.log1p(raw[:, log_columns])
@@ -158,92 +125,132 @@ def per_horizon(forecast: np.ndarray, test_months: int) -> list[np.ndarray]:
             for h in range(1, horizon + 1)]
 
 
-def predict(model: Forecaster, batch: Batch) -> torch.Tensor:
-    """Forecasts in the target's units (mm), before clipping at zero: (K, horizon)."""
-    x, target_months, base, std, _ = batch
-    return base + std * model(x, target_months)
+# ---- scores that say how sure they are
+
+def bootstrap_months(count: int, seed: int, draws: int = BOOTSTRAP_DRAWS) -> np.ndarray:
+    """(draws, count) positions of test months drawn with replacement from `seed`'s own
+    generator (the training's random state is untouched). Every method is scored on the
+    same draws, so the ratio of two methods' RMSE is a paired comparison."""
+    return np.random.default_rng(seed).integers(0, count, size=(draws, count))
 
 
-def train_forecaster(cfg: ForecastConfig, data: dict[str, Batch], horizon: int,
-                     target_std: float, seed_dir: Path, resume: bool, desc: str,
-                     device: torch.device) -> tuple[np.ndarray, History, Forecaster]:
-    """Train on data["fit"], early-stop on data["val"]; return the clipped test forecasts
-    (origins, horizon), the history and the model (holding its best weights)."""
-    input_size = data["fit"][0].shape[2]
-    model = Forecaster(cfg.cell, cfg.impl, input_size, cfg.hidden_size, horizon).to(device)
-    set_threads(cfg.threads, model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    fit_set, val_set = data["fit"], data["val"]
+def rmse_interval(y_true: np.ndarray, forecast: np.ndarray, reference: np.ndarray,
+                  draws: np.ndarray, against: str = "climatology") -> dict[str, float]:
+    """RMSE with its bootstrap 95% interval over the test months, and the ratio RMSE /
+    reference's RMSE with its interval, named after `against`:
 
-    def loss_fn(model: Forecaster, batch: Batch) -> torch.Tensor:
-        # squared error in mm over one global scale: the wet months weigh most, as in RMSE
-        return (((predict(model, batch) - batch[-1]) / target_std) ** 2).mean()
+        rmse, rmse_lo, rmse_hi, vs_climatology, vs_climatology_lo, vs_climatology_hi
 
-    def validate(model: Forecaster) -> dict[str, float]:
-        truth = val_set[-1]
-        known = ~torch.isnan(truth)  # late origins' targets fall in the test months
-        forecast = predict(model, val_set).clamp(min=0)
-        return {"val_rmse": float(((forecast - truth)[known] ** 2).mean().sqrt())}
-
-    history = fit(model, optimizer, lambda: shuffled_batches(fit_set, cfg.batch_size),
-                  loss_fn, validate, epochs=cfg.epochs, run_dir=seed_dir, config=asdict(cfg),
-                  monitor="val_rmse", patience=cfg.patience, resume=resume,
-                  eval_only=cfg.eval_only, desc=desc)
-    with torch.no_grad():
-        forecast = predict(model, data["test"]).clamp(min=0).cpu().numpy()
-    return forecast, history, model
+    An interval is the 2.5th and 97.5th percentile over the resamples in `draws`
+    (`bootstrap_months`). A ratio interval that holds 1 does not tell the two apart."""
+    error = (np.asarray(forecast) - y_true) ** 2
+    base = (np.asarray(reference) - y_true) ** 2
+    rmse, rmse_ref = math.sqrt(error.mean()), math.sqrt(base.mean())
+    resampled = np.sqrt(error[draws].mean(axis=1))
+    resampled_ref = np.sqrt(base[draws].mean(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):  # a perfect reference: no ratio
+        ratios = resampled / resampled_ref
+    lo, hi = np.percentile(resampled, [2.5, 97.5])
+    ratio_lo, ratio_hi = (np.percentile(ratios, [2.5, 97.5]) if np.isfinite(ratios).all()
+                          else (math.nan, math.nan))
+    ratio = f"vs_{against}"
+    return {"rmse": rmse, "rmse_lo": float(lo), "rmse_hi": float(hi),
+            ratio: rmse / rmse_ref if rmse_ref > 0 else math.nan,
+            f"{ratio}_lo": float(ratio_lo), f"{ratio}_hi": float(ratio_hi)}
 
 
-def forecast_command(config_class: type[ForecastConfig], dataset: str,
-                     model_inputs: Callable[[ForecastConfig, MonthlyFrame],
-                                            tuple[np.ndarray, list[int]]],
-                     argv: list[str] | None, doc: str) -> None:
-    """A rainfall task's forecast command: the months after the data's last month, from
-    the trained run's best weights (the median over its seeds), beside climatology.
+# ---- model.pt: the networks of every seed, and what the forecast command reads
 
-    The run's settings come from its metrics.json; `--csv` may give a newer file with the
-    same columns. The statistics the network reads (scaler, climatology, spread) are
-    fitted, as in training, on all but the last --test-months rows of the file read."""
-    parser = OneLineParser(prog=program_name(config_class), description=doc.split("\n\n")[0])
-    parser.add_argument("--run-dir", default="", help="the trained run; empty means "
-                        "runs/<task>")
+SAVED = ("task", "network", "seeds", "columns", "log_columns", "date_columns", "lags",
+         "horizon", "val_months", "test_months", "csv", "dataset")
+
+
+def save_networks(path: Path, networks: list[nn.Module], **described: Any) -> None:
+    """model.pt: the weights of one network per seed (as one nn.ModuleList, so "0.rnn..."
+    is seed 0's) and `described`, the fields of SAVED, checksummed (core.model_file)."""
+    missing = set(SAVED) - set(described)
+    assert not missing, f"model.pt needs {sorted(missing)}"
+    model_file.save(path, nn.ModuleList(networks), **described)
+
+
+def load_networks(path: Path, task: str, build: Callable[..., nn.Module],
+                  make: str) -> tuple[nn.ModuleList, dict[str, Any]]:
+    """The networks `save_networks` wrote (eval mode) and the description; a missing,
+    damaged or foreign file, or another task's, is one UserError naming `make`."""
+    saved = model_file.load(path, SAVED, f"a {task} model", make)
+    if saved["task"] != task:
+        raise UserError(f"{path} is a model of {saved['task']}, not of {task}: give the "
+                        f"--run-dir of a {task} run (`python -m tasks.{task}.train` makes "
+                        "one)")
+    try:
+        networks = nn.ModuleList([build(**saved["network"]) for _ in saved["seeds"]])
+        networks.load_state_dict(saved["model"])
+    except Exception as error:  # intact, but not what this version of the code builds
+        raise model_file.rebuild_error(Path(path), error, make) from None
+    return networks.eval(), saved
+
+
+def forecast_command(argv: list[str] | None, prog: str, doc: str, task: str,
+                     build: Callable[..., nn.Module],
+                     model_inputs: Callable[[MonthlyFrame],
+                                            tuple[np.ndarray, list[int]]]) -> int:
+    """A forecast command: the months after the data's last month from the newest trained
+    run's model.pt (or --run-dir's), the median over its seeds, beside climatology; one
+    line per month, and a month the model cannot answer says why. Returns the exit
+    status: 1 if a month was not answered.
+
+    `build(**network)` makes one seed's network; `model_inputs(frame)` gives
+    what it reads, as in training. The statistics the network reads (scaler,
+    climatology, spread) are fitted, as in training, on all but the last test months of
+    the file read, which may be a newer file (--csv) with the same columns."""
+    parser = OneLineParser(prog=prog, description=doc.split("\n\n")[0],
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--run-dir", default="", help="the trained run; empty: the newest "
+                        f"of runs/{task}, runs/{task}-2, ... that holds a model.pt")
     parser.add_argument("--csv", default="", help="monthly CSV to forecast from; empty: the "
                         "file the run trained on")
+    add_json_flag(parser)
     args = parser.parse_args(argv)
-    task = task_name(config_class)
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / task
-    metrics_path = run_dir / "metrics.json"
-    if not metrics_path.is_file():
-        raise UserError(f"no trained model in {run_dir}: train one with "
-                        f"{program_name(config_class)}")
+    run_dir = trained_run(task, args.run_dir, needs="model.pt")
+    make = f"python -m tasks.{task}.train --run-dir {run_dir} --overwrite"
+    networks, saved = load_networks(run_dir / "model.pt", task, build, make)
+
+    path = csv_path(args.csv or saved["csv"], saved["dataset"])
+    lags, horizon, test_months = saved["lags"], saved["horizon"], saved["test_months"]
+    frame = read_amounts(path, saved["columns"], saved["date_columns"],
+                         min_rows(lags, saved["val_months"], test_months, horizon))
+    y, n_train = frame.values[:, -1], len(frame.values) - test_months
+    raw, log_columns = model_inputs(frame)
+    with np.errstate(over="ignore", invalid="ignore"):  # refused month by month below
+        data = prepare(raw, log_columns, y, frame.months, n_train,
+                       n_train - saved["val_months"], lags, horizon, torch.device("cpu"))
+    x, target_months, clim, spread, _ = data["next"]
     try:
-        saved = json.loads(metrics_path.read_text())["config"]
-        cfg = config_class(**saved)
-    except (ValueError, KeyError, TypeError) as error:
-        raise UserError(f"{metrics_path} is not a finished run of {task}: {error}") from None
-    cfg.csv = args.csv or cfg.csv
-    frame, source = load_monthly(cfg, dataset, model_columns(cfg), cfg.horizon)
-    y, months = frame.values[:, -1], frame.months
-    n_train = len(y) - cfg.test_months
-    raw, log_columns = model_inputs(cfg, frame)
-    data = prepare(raw, log_columns, y, months, n_train, n_train - cfg.val_months, cfg.lags,
-                   cfg.horizon, torch.device("cpu"))
-    forecasts = []
-    for seed in range(cfg.seed, cfg.seed + cfg.seeds):
-        model = Forecaster(cfg.cell, cfg.impl, raw.shape[1] + 2, cfg.hidden_size, cfg.horizon)
-        model.load_state_dict(load_checkpoint(run_dir / f"seed{seed}" / "best.pt")["model"])
-        model.eval()
-        with torch.no_grad():
-            forecasts.append(predict(model, data["next"]).clamp(min=0)[0].numpy())
-    median = np.median(forecasts, axis=0)
-    climatology = data["next"][2][0].numpy()
+        with torch.no_grad():  # (seeds, horizon)
+            forecasts = torch.stack([net(x, target_months, clim, spread).clamp(min=0)[0]
+                                     for net in networks]).numpy()
+    except Exception as error:  # intact, but not what this version of the code runs
+        raise model_file.rebuild_error(run_dir / "model.pt", error, make) from None
+
     last = frame.dates[-1]
-    print(f"{source}: last month {last}; {frame.columns[-1]} forecast by {task} (median of "
-          f"{len(forecasts)} seed(s)) beside the training climatology")
-    for h in range(cfg.horizon):
-        print(f"{last + h + 1}  model {median[h]:8.1f}   climatology {climatology[h]:8.1f}")
+    if not args.json:
+        print(f"{path.name}: last month {last}; {frame.columns[-1]} forecast by {task} "
+              f"(median of {len(networks)} seed(s)) beside the training climatology")
+    answers = [month_answer(str(last + h + 1), forecasts[:, h], float(clim[0, h]))
+               for h in range(horizon)]
+    return report(answers, as_json=args.json)
 
 
-def model_columns(cfg: ForecastConfig) -> list[str]:
-    """The CSV columns a rainfall task reads: its inputs, then the target."""
-    return [*getattr(cfg, "inputs", []), cfg.target]
+def month_answer(month: str, seeds: np.ndarray, climatology: float) -> Answer:
+    """One forecast month: the median over seeds beside climatology, or why not."""
+    if not math.isfinite(climatology):
+        return Answer(month, refused="the training climatology of this calendar month is "
+                      "not a finite number (values too large for float64 in the CSV?)")
+    if not np.isfinite(seeds).all():
+        bad = int((~np.isfinite(seeds)).sum())
+        return Answer(month, refused=f"{bad} of {len(seeds)} seed(s) gave no finite number "
+                      "(inputs far outside what the model was trained on?)")
+    median = float(np.median(seeds))
+    return Answer(month, f"{month}  model {median:8.1f}   climatology {climatology:8.1f}",
+                  {"model": median, "climatology": climatology,
+                   "seeds": [float(s) for s in seeds]})

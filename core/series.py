@@ -134,6 +134,9 @@ def _read_cells(path: Path) -> tuple[list[str], pd.DataFrame]:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         message = str(error).strip().splitlines()[-1] if str(error).strip() else "empty file"
         raise UserError(f"cannot read {path} as CSV: {message}") from None
+    except OSError as error:  # no read permission (mode 000), a folder, a dead mount
+        raise UserError(f"cannot read {path}: {error.strerror or error}; check that it is a "
+                        "file you may read (ls -l)") from None
     header = [str(name).strip() for name in table.iloc[0]]
     cells = table.iloc[1:].reset_index(drop=True)
     cells.columns = range(len(header))

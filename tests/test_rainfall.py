@@ -1,11 +1,15 @@
 """The two rainfall tasks end to end: dry runs on the real file (when the mirror or a
-fetched copy is present) and on a synthetic monthly CSV, and bad CSVs that must end in one
-clear line, never a traceback."""
+fetched copy is present) and on a synthetic monthly CSV, the scores' bootstrap intervals,
+the forecast command, and bad CSVs, bad model files and the other task's run folder, which
+must end in one clear line, never a traceback."""
 
 from __future__ import annotations
 
+import builtins
+import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +19,12 @@ import pytest
 
 from core.config import UserError, run_main
 from core.data import DATA_DIR, MIRROR_ENV
+from core.forecast import bootstrap_months, rmse_interval
+from tasks.rainfall_multi import forecast as multi_forecast
 from tasks.rainfall_multi import train as multi
+from tasks.rainfall_uni import forecast as uni_forecast
 from tasks.rainfall_uni import train as uni
+from tests.helpers import one_line_error
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET = "Rainfall_data.csv"
@@ -27,6 +35,8 @@ METHODS = {"rainfall_uni": {"model", "ar12", "seasonal_naive", "climatology", "p
            "rainfall_multi": {"model", "ar12", "seasonal_naive", "climatology", "univariate"}}
 # a small synthetic run: 12 test months, 12 validation months, 12 lags
 SMALL = ["--test-months", "12", "--val-months", "12", "--dry-run"]
+INTERVAL = ("rmse", "rmse_lo", "rmse_hi", "vs_climatology", "vs_climatology_lo",
+            "vs_climatology_hi")
 
 
 def run_task(task: str, *args: str) -> subprocess.CompletedProcess:
@@ -38,7 +48,14 @@ def check_outputs(task: str, run_dir: Path) -> dict:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["task"] == task and set(metrics["test"]) == METHODS[task]
     assert metrics["train_seconds"] > 0 and len(metrics["seeds"]) == 2
-    assert list(run_dir.glob("*.png"))
+    assert list(run_dir.glob("*.png")) and (run_dir / "model.pt").is_file()
+    for method, scores in metrics["test"].items():
+        for h in ([""] if task == "rainfall_uni" else
+                  sorted({k.split("@")[1] for k in scores if k.startswith("rmse@")})):
+            at = f"@{h}" if h else ""
+            lo, point, hi = (scores[f"rmse{part}{at}"] for part in ("_lo", "", "_hi"))
+            assert lo <= point <= hi, (method, h)
+            assert all(f"{name}{at}" in scores for name in INTERVAL), (method, h)
     return metrics
 
 
@@ -66,6 +83,7 @@ def test_dry_run_on_the_real_file(task: str, tmp_path: Path) -> None:
     if task == "rainfall_uni":
         assert {"rmse", "mae", "mase", "skill", "rmse_seeds"} <= set(metrics["test"]["model"])
         assert metrics["test"]["climatology"]["skill"] == 0
+        assert metrics["test"]["climatology"]["vs_climatology_lo"] == 1
     else:
         assert {f"rmse@h{h}" for h in (1, 2, 3)} <= set(metrics["test"]["univariate"])
 
@@ -82,6 +100,8 @@ def test_multi_on_any_monthly_csv(tmp_path: Path) -> None:
                 "--run-dir", str(tmp_path), *SMALL])
     metrics = check_outputs("rainfall_multi", tmp_path)
     assert "rmse@h2" in metrics["test"]["model"] and "rmse@h3" not in metrics["test"]["model"]
+    model = metrics["test"]["model"]
+    assert model["vs_univariate_lo@h2"] <= model["vs_univariate@h2"] <= model["vs_univariate_hi@h2"]
 
 
 def bad_csvs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
@@ -152,3 +172,159 @@ def test_forecast_without_a_trained_run_is_one_line(tmp_path: Path, capsys) -> N
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "python -m tasks.rainfall_uni.train" in err and len(err.strip().splitlines()) == 1
+
+
+# ---- the bootstrap interval
+
+def test_bootstrap_interval_is_seeded_and_paired() -> None:
+    rng = np.random.default_rng(0)
+    truth, reference = rng.gamma(2, 50, 40), rng.gamma(2, 50, 40)
+    forecast = truth + rng.normal(0, 30, 40)
+    np.testing.assert_array_equal(bootstrap_months(40, 7), bootstrap_months(40, 7))
+    assert not np.array_equal(bootstrap_months(40, 7), bootstrap_months(40, 8))
+    out = rmse_interval(truth, forecast, reference, bootstrap_months(40, 7))
+    assert out["rmse"] == pytest.approx(np.sqrt(np.mean((forecast - truth) ** 2)))
+    assert out["rmse_lo"] < out["rmse"] < out["rmse_hi"]
+    assert out["vs_climatology_lo"] < out["vs_climatology"] < out["vs_climatology_hi"]
+    # one draw that takes every month once is the point value itself
+    whole = rmse_interval(truth, forecast, reference, np.arange(40)[None])
+    assert whole["rmse_lo"] == pytest.approx(out["rmse"]) == whole["rmse_hi"]
+    # the same draws for a method and its reference: a method against itself is 1 exactly
+    same = rmse_interval(truth, reference, reference, bootstrap_months(40, 7))
+    assert same["vs_climatology_lo"] == same["vs_climatology_hi"] == 1
+
+
+def test_intervals_in_metrics_follow_the_seed(tmp_path: Path) -> None:
+    csv = str(synthetic_csv(tmp_path))
+
+    def climatology_interval(seed: int, folder: str) -> tuple[float, float]:
+        uni.main(["--csv", csv, "--target", "total_rain", "--seed", str(seed), "--seeds", "1",
+                  "--run-dir", str(tmp_path / folder), *SMALL])
+        scores = json.loads((tmp_path / folder / "metrics.json").read_text())["test"]
+        return scores["climatology"]["rmse_lo"], scores["climatology"]["rmse_hi"]
+
+    first = climatology_interval(3, "a")
+    assert climatology_interval(3, "b") == first
+    assert climatology_interval(4, "c") != first
+
+
+# ---- the forecast commands: what they read, and every way it can be wrong
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A dry run of each task on the synthetic CSV: {"csv", "rainfall_uni", "rainfall_multi"}."""
+    folder = tmp_path_factory.mktemp("trained")
+    csv = synthetic_csv(folder)
+    uni.main(["--csv", str(csv), "--target", "total_rain", "--run-dir",
+              str(folder / "uni"), *SMALL])
+    multi.main(["--csv", str(csv), "--inputs", "Relative_Humidity", "Total Rain", "--target",
+                "Total_Rain", "--horizon", "2", "--run-dir", str(folder / "multi"), *SMALL])
+    return {"csv": csv, "rainfall_uni": folder / "uni", "rainfall_multi": folder / "multi"}
+
+
+FORECASTS = {"rainfall_uni": uni_forecast, "rainfall_multi": multi_forecast}
+
+
+@pytest.mark.parametrize("task", ["rainfall_uni", "rainfall_multi"])
+def test_forecast_help_shows_its_own_usage(task: str) -> None:
+    result = subprocess.run([sys.executable, "-m", f"tasks.{task}.forecast", "--help"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: python -m tasks.{task}.forecast ")
+    assert ".train" not in result.stdout.split("\n\n")[0]
+
+
+@pytest.mark.parametrize("task,other", [("rainfall_multi", "rainfall_uni"),
+                                        ("rainfall_uni", "rainfall_multi")])
+def test_forecast_refuses_the_other_tasks_run(task: str, other: str, trained, capsys) -> None:
+    err = one_line_error(FORECASTS[task].main, ["--run-dir", str(trained[other])], capsys)
+    assert f"is a model of {other}, not of {task}" in err
+
+
+@pytest.mark.parametrize("damage,message", [
+    ("cut", "not a model file torch can load"),
+    ("empty", "the file is empty"),
+    ("flipped", "corrupt: checksum mismatch"),
+    ("foreign", "not a rainfall_uni model (it lacks 'task'"),
+])
+def test_forecast_refuses_a_damaged_model(damage: str, message: str, trained, tmp_path,
+                                          capsys) -> None:
+    import torch
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained["rainfall_uni"], run_dir)
+    path = run_dir / "model.pt"
+    data = path.read_bytes()
+    if damage == "cut":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "flipped":
+        saved = torch.load(path, weights_only=True)
+        saved["lags"] = 0  # a changed field: its forecast would fail or mislead
+        torch.save(saved, path)
+    else:  # a checkpoint of the training loop, as an older forecast command read
+        shutil.copyfile(run_dir / "seed0" / "best.pt", path)
+    err = one_line_error(uni_forecast.main, ["--run-dir", str(run_dir)], capsys)
+    assert message in err and "model.pt" in err
+
+
+def unreadable(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make `path` unreadable: mode 000, and for root (who reads it anyway) an open() that
+    answers as the system does for anyone else."""
+    path.chmod(0)
+    if os.access(path, os.R_OK):
+        real_open = builtins.open
+
+        def denied(file, *args, **kwargs):
+            if Path(str(file)) == path:
+                raise PermissionError(errno.EACCES, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+        monkeypatch.setattr(builtins, "open", denied)
+
+
+def test_an_unreadable_csv_is_one_line_naming_permission(trained, tmp_path, monkeypatch,
+                                                         capsys) -> None:
+    csv = tmp_path / "locked.csv"
+    shutil.copyfile(trained["csv"], csv)
+    unreadable(csv, monkeypatch)
+    err = one_line_error(multi_forecast.main, ["--run-dir", str(trained["rainfall_multi"]),
+                                               "--csv", str(csv)], capsys)
+    assert "Permission denied" in err and str(csv) in err
+    err = one_line_error(uni.main, ["--csv", str(csv), "--target", "Total Rain", *SMALL,
+                                    "--run-dir", str(tmp_path / "run")], capsys)
+    assert "Permission denied" in err
+
+
+def test_forecast_without_run_dir_reads_the_newest_trained_run(trained, tmp_path,
+                                                               monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    shutil.copytree(trained["rainfall_multi"], tmp_path / "runs" / "rainfall_multi")
+    (tmp_path / "runs" / "rainfall_multi-2").mkdir()  # begun, never finished: no model.pt
+    assert multi_forecast.main([]) == 0
+    captured = capsys.readouterr()
+    assert "using runs/rainfall_multi/model.pt" in captured.err
+    assert [line.split()[0] for line in captured.out.splitlines()[1:]] == ["2006-01",
+                                                                          "2006-02"]
+
+
+def test_forecast_says_which_months_it_cannot_answer(trained, tmp_path, capsys) -> None:
+    """Two Januaries too large to add up in float64: January's climatology is infinite, so
+    January is refused with its reason and February still answered; exit status 1."""
+    lines = trained["csv"].read_text().splitlines()
+    for row in (1, 13):  # 2000-01 and 2001-01
+        lines[row] = lines[row].rsplit(",", 1)[0] + ",1e308"
+    csv = tmp_path / "huge.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    assert multi_forecast.main(["--run-dir", str(trained["rainfall_multi"]), "--csv",
+                                str(csv)]) == 1
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert out[1].startswith("'2006-01': not answered: the training climatology")
+    assert out[2].startswith("2006-02  model")
+    assert "1 of 2 input(s) not answered" in captured.err
+    assert multi_forecast.main(["--run-dir", str(trained["rainfall_multi"]), "--csv",
+                                str(csv), "--json"]) == 1
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert "refused" in records[0] and records[1]["model"] >= 0

@@ -7,7 +7,9 @@ works: `--csv PATH --target COLUMN --date-columns Year Month`.
 Split by time. Test = the last 50 months, scored walk-forward: each month's forecast reads
 only the true values before it, and the training part supplies the lags of the first test
 months, so every method forecasts the same 50 months. The last 24 training months are the
-validation set for early stopping; the test months are touched once, at the end.
+validation set for early stopping; the test months are touched once, at the end. With so
+few test months every RMSE comes with a bootstrap 95% interval over them (seeded by
+--seed), and so does its ratio to climatology's.
 
 The model reads the last 12 months of log1p(precipitation), standardised, with each
 month's sin/cos position in the year, and outputs a correction to the training
@@ -21,19 +23,20 @@ stopping ends training before the correction grows unless validation RMSE improv
     python -m tasks.rainfall_uni.train            # 5 seeds, seconds on a laptop CPU
     python -m tasks.rainfall_uni.forecast         # next month, from the trained model
 
-The model, data preparation and training are core/forecast.py's, shared with
-rainfall_multi. The default run's numbers, and the command that made them, are in the
-README's table: with about 190 training months the model is climatology plus a small
-correction, and rolling checks inside the training part found no variant that beat
-climatology on later months.
+The walk-forward data preparation, the intervals and model.pt are core/forecast.py's,
+shared with rainfall_multi. The default run's numbers, and the command that made them,
+are in the README's table: with about 190 training months the model is climatology plus
+a small correction.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import nn
 
 from core.baselines import (
     ar_forecast,
@@ -43,34 +46,123 @@ from core.baselines import (
     persistence,
     seasonal_naive,
 )
-from core.config import UserError, parse, run_main
-from core.forecast import ForecastConfig, load_monthly, per_horizon, prepare, train_forecaster
+from core.config import RunConfig, UserError, arg, parse, run_main
+from core.forecast import (
+    bootstrap_months,
+    csv_path,
+    min_rows,
+    per_horizon,
+    prepare,
+    read_amounts,
+    rmse_interval,
+    save_networks,
+)
+from core.layers import recurrent
 from core.metrics import mae, mase, rmse, seasonal_scale
 from core.plots import lines, training_curve
 from core.report import comparison_table
 from core.run import Run, SeedResult
 from core.series import MONTHS_PER_YEAR, MonthlyFrame, walk_forward
+from core.train import Batch, History, fit, set_threads, shuffled_batches
 
 DATASET = "Rainfall_data.csv"
 AR_ORDER = 12
+HORIZON = 1  # one month ahead; rainfall_multi forecasts several at once
 
 
 @dataclass
-class Config(ForecastConfig):
-    pass
+class Config(RunConfig):
+    csv: str = arg("", "monthly CSV to forecast; empty fetches Rainfall_data.csv")
+    target: str = arg("Precipitation", "column to forecast (a non-negative amount, e.g. mm)")
+    date_columns: list[str] = arg(["Year", "Month"],
+                                  "one date column, or year and month (and day) columns")
+    test_months: int = arg(50, "last months held out as the test set", minimum=1)
+    val_months: int = arg(24, "training months just before the test, for early stopping",
+                          minimum=1)
+    lags: int = arg(12, "past months the network reads", minimum=1)
+    cell: str = arg("gru", "recurrent cell", choices=["rnn", "lstm", "gru"])
+    impl: str = arg("torch", "torch.nn layers, or core's hand-written cells",
+                    choices=["torch", "core"])
+    hidden_size: int = arg(16, "hidden units of the recurrent layer", minimum=1)
+    epochs: int = arg(300, "most epochs per seed (early stopping usually ends sooner)",
+                      minimum=1)
+    patience: int = arg(30, "stop after this many epochs without a better validation RMSE",
+                        minimum=1)
+    batch_size: int = arg(32, "windows per step", minimum=1)
+    lr: float = arg(3e-3, "AdamW learning rate", minimum=0)
+    weight_decay: float = arg(1e-2, "AdamW weight decay", minimum=0)
+    seeds: int = arg(5, "seeds --seed, --seed+1, ...; metrics are the median over them",
+                     minimum=1, maximum=1000)
 
 
-def model_inputs(cfg: Config, frame: MonthlyFrame) -> tuple[np.ndarray, list[int]]:
+def model_inputs(frame: MonthlyFrame) -> tuple[np.ndarray, list[int]]:
     """What the network reads besides the month: the target alone, after log1p."""
-    return frame.values[:, :1], [0]
+    return frame.values[:, -1:], [0]
 
 
-def seasonal_errors(y_true: np.ndarray, forecast: np.ndarray, scale: float,
-                    rmse_clim: float) -> dict[str, float]:
-    """RMSE, MAE, MASE (seasonal-naive scale) and skill versus climatology."""
-    error = rmse(y_true, forecast)
-    return {"rmse": error, "mae": mae(y_true, forecast), "mase": mase(y_true, forecast, scale),
-            "skill": 1 - error / rmse_clim}
+class Forecaster(nn.Module):
+    """(B, T, I) past months + (B, 2 * horizon) target months' sin/cos -> (B, horizon)
+    forecasts in the target's units: the climatology of each target month plus a
+    correction in units of that month's spread (clipped at zero by the caller)."""
+
+    def __init__(self, cell: str, impl: str, input_size: int, hidden_size: int,
+                 horizon: int) -> None:
+        super().__init__()
+        self.rnn = recurrent(cell, impl, input_size, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size + 2 * horizon, horizon)
+        # start as climatology: the corrections are exactly zero until training moves them
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: torch.Tensor, target_months: torch.Tensor, clim: torch.Tensor,
+                spread: torch.Tensor) -> torch.Tensor:
+        output, _ = self.rnn(x)                                            # (B, T, H)
+        correction = self.head(torch.cat([output[:, -1], target_months], dim=1))
+        return clim + spread * correction                                  # (B, horizon)
+
+
+def network(cfg: Config, data: dict[str, Batch]) -> dict[str, int | str]:
+    """Forecaster's arguments, which model.pt keeps to rebuild it."""
+    return {"cell": cfg.cell, "impl": cfg.impl, "input_size": data["fit"][0].shape[2],
+            "hidden_size": cfg.hidden_size, "horizon": HORIZON}
+
+
+def train_network(cfg: Config, data: dict[str, Batch], target_std: float, seed_dir: Path,
+                  resume: bool, desc: str,
+                  device: torch.device) -> tuple[np.ndarray, History, Forecaster]:
+    """Train on data["fit"], early-stop on data["val"]; return the clipped test forecasts
+    (origins, horizon), the history and the model (holding its best weights)."""
+    model = Forecaster(**network(cfg, data)).to(device)
+    set_threads(cfg.threads, model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def loss_fn(model: Forecaster, batch: Batch) -> torch.Tensor:
+        x, target_months, clim, spread, truth = batch
+        # squared error in mm over one global scale: the wet months weigh most, as in RMSE
+        return (((model(x, target_months, clim, spread) - truth) / target_std) ** 2).mean()
+
+    def validate(model: Forecaster) -> dict[str, float]:
+        x, target_months, clim, spread, truth = data["val"]
+        known = ~torch.isnan(truth)  # late origins' targets fall in the test months
+        forecast = model(x, target_months, clim, spread).clamp(min=0)
+        return {"val_rmse": float(((forecast - truth)[known] ** 2).mean().sqrt())}
+
+    history = fit(model, optimizer, lambda: shuffled_batches(data["fit"], cfg.batch_size),
+                  loss_fn, validate, epochs=cfg.epochs, run_dir=seed_dir, config=asdict(cfg),
+                  monitor="val_rmse", patience=cfg.patience, resume=resume,
+                  eval_only=cfg.eval_only, desc=desc)
+    with torch.no_grad():
+        forecast = model(*data["test"][:4]).clamp(min=0).cpu().numpy()
+    return forecast, history, model
+
+
+def scores(y_true: np.ndarray, forecast: np.ndarray, clim: np.ndarray, scale: float,
+           draws: np.ndarray) -> dict[str, float]:
+    """RMSE with its 95% interval, its ratio to climatology's with its interval, MAE,
+    MASE (seasonal-naive scale) and skill (1 - the ratio)."""
+    out = rmse_interval(y_true, forecast, clim, draws)
+    return {**out, "mae": mae(y_true, forecast), "mase": mase(y_true, forecast, scale),
+            "skill": 1 - out["vs_climatology"]}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -80,14 +172,16 @@ def main(argv: list[str] | None = None) -> dict:
     run = Run(cfg)
 
     # ---- data: split by time; every statistic from the training part only
-    frame, source = load_monthly(cfg, DATASET, [cfg.target])
+    path = csv_path(cfg.csv, DATASET)
+    frame = read_amounts(path, [cfg.target], cfg.date_columns,
+                         min_rows(cfg.lags, cfg.val_months, cfg.test_months, HORIZON))
     y, months, dates = frame.values[:, 0], frame.months, frame.dates
     n = len(y)
     n_train = n - cfg.test_months
     fit_end = n_train - cfg.val_months        # windows before this train the weights
     train, train_months = y[:n_train], months[:n_train]
     test = np.arange(n_train, n)
-    print(f"{source}: {n} months; train {fit_end} + validation {cfg.val_months} "
+    print(f"{path.name}: {n} months; train {fit_end} + validation {cfg.val_months} "
           f"(early stopping) + test {cfg.test_months} (walk-forward)")
 
     # ---- baselines, walk-forward on the same test months
@@ -102,54 +196,63 @@ def main(argv: list[str] | None = None) -> dict:
     }
     scale = seasonal_scale(train, MONTHS_PER_YEAR)
     if scale == 0:
-        raise UserError(f"{source}: the target repeats itself exactly every year in the "
+        raise UserError(f"{path.name}: the target repeats itself exactly every year in the "
                         "training part, so MASE has no scale; nothing to forecast")
-    rmse_clim = rmse(y[test], forecasts["climatology"])
-    baselines = {name: seasonal_errors(y[test], f, scale, rmse_clim)
+    # the same resampled test months for every method and seed, drawn from --seed
+    draws = bootstrap_months(len(test), cfg.seed)
+    baselines = {name: scores(y[test], f, forecasts["climatology"], scale, draws)
                  for name, f in forecasts.items()}
-    print(comparison_table(baselines, ["rmse", "mae", "mase", "skill"]))
+    columns = ["rmse", "rmse_lo", "rmse_hi", "mae", "mase", "vs_climatology"]
+    print(comparison_table(baselines, columns))
 
     # ---- model: log1p(rain) and the month in, a correction to climatology out
-    data = prepare(*model_inputs(cfg, frame), y, months, n_train, fit_end, cfg.lags, 1,
+    data = prepare(*model_inputs(frame), y, months, n_train, fit_end, cfg.lags, HORIZON,
                    run.device)
     val_clim = rmse(y[fit_end:n_train], climatology(clim, months[fit_end:n_train]))
     print(f"validation RMSE of climatology: {val_clim:.1f}")
 
     def train_seed(seed: int, seed_dir: Path, resume: bool) -> SeedResult:
-        forecast, history, model = train_forecaster(
-            cfg, data, 1, float(train.std()), seed_dir, resume, f"{run.task} seed {seed}",
+        forecast, history, model = train_network(
+            cfg, data, float(train.std()), seed_dir, resume, f"{run.task} seed {seed}",
             run.device)
         if seed == cfg.seed:
             run.describe(model, f"{cfg.cell} ({cfg.impl})")
         forecast = per_horizon(forecast, cfg.test_months)[0]
-        return SeedResult({"model": seasonal_errors(y[test], forecast, scale, rmse_clim)},
-                          history, forecast)
+        return SeedResult({"model": scores(y[test], forecast, forecasts["climatology"], scale,
+                                           draws)}, history, (forecast, model))
 
     seeds = run.each_seed(train_seed)
 
     # ---- report: the model (median over seeds) beside every baseline
     results = {**seeds.test(), **baselines}
     print(f"\ntest, {cfg.test_months} months walk-forward, median over {len(run.seeds)} "
-          f"seed(s); training {seeds.seconds:.1f} s in all")
-    print(comparison_table(results, ["rmse", "mae", "mase", "skill"]))
-    print(f"model / climatology RMSE = {results['model']['rmse'] / rmse_clim:.3f}")
-    shown = seeds.median("rmse")
-    worst = np.argsort(-np.abs(shown.outputs - y[test]))[:3]
+          f"seed(s), [95% interval over the test months]; training {seeds.seconds:.1f} s")
+    print(comparison_table(results, columns))
+    model = results["model"]
+    print(f"model / climatology RMSE = {model['vs_climatology']:.3f} "
+          f"[{model['vs_climatology_lo']:.3f}, {model['vs_climatology_hi']:.3f}]")
+    shown, _ = seeds.median("rmse").outputs
+    worst = np.argsort(-np.abs(shown - y[test]))[:3]
     for i in worst:
         print(f"  largest miss: {dates[test[i]]}: true {y[test[i]]:.0f}, model "
-              f"{shown.outputs[i]:.0f}, climatology {forecasts['climatology'][i]:.0f}")
+              f"{shown[i]:.0f}, climatology {forecasts['climatology'][i]:.0f}")
 
     run.finish(results, seeds.seconds)
-    series = {"truth": y[test], **forecasts, "model": shown.outputs}
+    save_networks(run.dir / "model.pt", [r.outputs[1] for r in seeds.results], task=run.task,
+                  network=network(cfg, data), seeds=run.seeds,
+                  columns=frame.columns, log_columns=[0], date_columns=cfg.date_columns,
+                  lags=cfg.lags, horizon=HORIZON, val_months=cfg.val_months,
+                  test_months=cfg.test_months, csv=cfg.csv, dataset=DATASET)
+    series = {"truth": y[test], **forecasts, "model": shown}
     lines(series, run.dir / "test_forecasts.png", f"{frame.columns[0]}: test months, one "
           "step ahead", xlabel="month", ylabel=cfg.target, x=dates[test])
     residuals = {"zero": np.zeros(len(test))} | {name: f - y[test] for name, f in series.items()
                                                  if name != "truth"}
     lines(residuals, run.dir / "test_residuals.png", "forecast - truth", xlabel="month",
           ylabel=cfg.target, x=dates[test])
-    training_curve(shown.history.epochs, run.dir / "training_curve.png", keys=["val_rmse"],
-                   unit=cfg.target)
-    print(f"wrote {run.dir}/metrics.json, seed*/best.pt and plots")
+    training_curve(seeds.median("rmse").history.epochs, run.dir / "training_curve.png",
+                   keys=["val_rmse"], unit=cfg.target)
+    print(f"wrote {run.dir}/metrics.json, model.pt, seed*/best.pt and plots")
     return results
 
 
