@@ -31,8 +31,7 @@ each with its interval: read a margin whose ratio interval holds 1 as no margin.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -56,7 +55,7 @@ from core.plots import lines, training_curve
 from core.report import comparison_table
 from core.run import Run, SeedResult
 from core.series import MONTHS_PER_YEAR, MonthlyFrame, walk_forward
-from core.train import Batch, History, fit, set_threads, shuffled_batches
+from core.train import Batch, History, shuffled_batches
 
 DATASET = "Rainfall_data.csv"
 AR_ORDER = 12
@@ -126,19 +125,20 @@ def network(cfg: Config, data: dict[str, Batch]) -> dict[str, int | str]:
             "hidden_size": cfg.hidden_size, "horizon": cfg.horizon}
 
 
-def train_network(cfg: Config, data: dict[str, Batch], target_std: float, seed_dir: Path,
-                  resume: bool, desc: str,
-                  device: torch.device) -> tuple[np.ndarray, History, Forecaster]:
+def train_network(cfg: Config, data: dict[str, Batch], target_std: float, run: Run,
+                  seed: int, name: str = "") -> tuple[np.ndarray, History, Forecaster]:
     """Train on data["fit"], early-stop on data["val"]; return the clipped test forecasts
-    (origins, horizon), the history and the model (holding its best weights)."""
-    model = Forecaster(**network(cfg, data)).to(device)
-    set_threads(cfg.threads, model)
+    (origins, horizon), the history and the model (holding its best weights). `name`: a
+    second network of the seed, trained in seed<N>/<name>/."""
+    model = Forecaster(**network(cfg, data)).to(run.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    def loss_fn(model: Forecaster, batch: Batch) -> torch.Tensor:
+    def step(model: Forecaster, batch: Batch, carried: None) -> tuple[torch.Tensor, None]:
+        """One training step's loss (the shared loop then does zero_grad, backward and
+        the optimizer's step); nothing is carried from one batch to the next."""
         x, target_months, clim, spread, truth = batch  # truth (B, horizon)
         # squared error in mm over one global scale, every horizon alike
-        return (((model(x, target_months, clim, spread) - truth) / target_std) ** 2).mean()
+        return (((model(x, target_months, clim, spread) - truth) / target_std) ** 2).mean(), None
 
     def validate(model: Forecaster) -> dict[str, float]:
         x, target_months, clim, spread, truth = data["val"]
@@ -146,10 +146,10 @@ def train_network(cfg: Config, data: dict[str, Batch], target_std: float, seed_d
         forecast = model(x, target_months, clim, spread).clamp(min=0)
         return {"val_rmse": float(((forecast - truth)[known] ** 2).mean().sqrt())}
 
-    history = fit(model, optimizer, lambda: shuffled_batches(data["fit"], cfg.batch_size),
-                  loss_fn, validate, epochs=cfg.epochs, run_dir=seed_dir, config=asdict(cfg),
-                  monitor="val_rmse", patience=cfg.patience, resume=resume,
-                  eval_only=cfg.eval_only, desc=desc)
+    history = run.fit(model, optimizer, lambda: shuffled_batches(data["fit"], cfg.batch_size),
+                      step, validate, seed=seed, name=name,
+                      about=f"{name or 'model'}: {cfg.cell} ({cfg.impl})", monitor="val_rmse",
+                      patience=cfg.patience)
     with torch.no_grad():
         forecast = model(*data["test"][:4]).clamp(min=0).cpu().numpy()
     return forecast, history, model
@@ -214,16 +214,11 @@ def main(argv: list[str] | None = None) -> dict:
         "univariate": prepare(y[:, None], [0], y, months, n_train, fit_end, cfg.lags,
                               horizon, run.device)}
 
-    def train_seed(seed: int, seed_dir: Path, resume: bool) -> SeedResult:
+    def train_seed(seed: int) -> SeedResult:
         scores, outputs, histories = {}, {}, {}
         for name, data in variants.items():
-            folder = seed_dir if name == "model" else seed_dir / name
             forecast, histories[name], outputs[f"{name} network"] = train_network(
-                cfg, data, float(train.std()), folder,
-                resume and (folder / "last.pt").exists(), f"{run.task} {name} seed {seed}",
-                run.device)
-            if seed == cfg.seed:
-                run.describe(outputs[f"{name} network"], f"{name}: {cfg.cell} ({cfg.impl})")
+                cfg, data, float(train.std()), run, seed, "" if name == "model" else name)
             outputs[name] = per_horizon(forecast, cfg.test_months)
             scores[name] = horizon_scores(y[test], outputs[name], clim_test, draws)
         for h in steps:  # model against univariate, seed for seed, on the same draws
