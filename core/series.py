@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from core.config import UserError
+from core.text import shorten
 
 MONTHS_PER_YEAR = 12
 # Spreadsheets export with commas, or with semicolons where the comma is the decimal mark.
@@ -59,11 +60,12 @@ def find_column(header: list[str], name: str, filename: str, hint: str = "") -> 
     if not found:
         one = (" (one column only: separate columns with , ; tab or |)"
                if len(header) == 1 else "")
-        raise UserError(f"{filename} has no column {name!r}; found: "
-                        f"{', '.join(header)}{one}{'; ' + hint if hint else ''}")
+        raise UserError(f"{filename} has no column {shorten(name)}; found: "
+                        f"{', '.join(h if len(h) <= 40 else shorten(h) for h in header)}"
+                        f"{one}{'; ' + hint if hint else ''}")
     if len(found) > 1:
-        raise UserError(f"{filename} has {len(found)} columns named like {name!r}: "
-                        + ", ".join(f"{header[i]!r} (column {i + 1})" for i in found)
+        raise UserError(f"{filename} has {len(found)} columns named like {shorten(name)}: "
+                        + ", ".join(f"{shorten(header[i])} (column {i + 1})" for i in found)
                         + "; rename or drop all but one")
     return found[0]
 
@@ -93,7 +95,7 @@ def read_monthly_csv(path: Path, columns: Sequence[str], date_columns: Sequence[
     if bad.any():
         row, col = (int(i[0]) for i in np.nonzero(bad))
         cell = cells[names[col]].iloc[row].strip()
-        found = "is empty" if not cell else f"holds {cell!r}, not a number"
+        found = "is empty" if not cell else f"holds {shorten(cell)}, not a number"
         if re.fullmatch(r"[-+]?\d+,\d+", cell):
             found += " (write decimals with a point, e.g. 1.5)"
         raise UserError(f"{path.name} column {header[names[col]]!r} row {row + 2} (counting "
@@ -151,8 +153,8 @@ def parse_dates(cells: pd.DataFrame, header: list[str], dates: list[int],
         if text.str.fullmatch(r"\d{1,4}").all():
             # pandas would read 2000 as 2000-01-01 (a string) or as 2000 ns after 1970
             raise UserError(f"{filename} column {header[dates[0]]!r} holds years only "
-                            f"({text.iloc[0]!r}); a single date column must hold full dates "
-                            "such as 2000-01 or 2000-01-31, or give year and month columns: "
+                            f"({shorten(text.iloc[0])}); a single date column must hold full "
+                            "dates such as 2000-01 or 2000-01-31, or give year and month columns: "
                             "--date-columns Year Month")
         with warnings.catch_warnings():  # pandas warns when it guesses a format per row
             warnings.simplefilter("ignore", UserWarning)
@@ -160,7 +162,7 @@ def parse_dates(cells: pd.DataFrame, header: list[str], dates: list[int],
         if stamps.isna().any():
             row = int(np.nonzero(stamps.isna().to_numpy())[0][0])
             raise UserError(f"{filename} row {row + 2}: cannot read a date from "
-                            f"{text.iloc[row]!r} in column {header[dates[0]]!r} (pandas "
+                            f"{shorten(text.iloc[row])} in column {header[dates[0]]!r} (pandas "
                             f"takes the first row's format for all); {DATE_ADVICE}")
         return stamps
     parts = {column_key(header[c]): c for c in dates}
@@ -185,7 +187,7 @@ def _integers(cells: pd.DataFrame, header: list[str], column: int, filename: str
     if bad.any():
         row = int(np.nonzero(bad.to_numpy())[0][0])
         raise UserError(f"{filename} column {header[column]!r} row {row + 2} holds "
-                        f"{cells[column].iloc[row]!r}; it should be {what}")
+                        f"{shorten(cells[column].iloc[row])}; it should be {what}")
     return numbers.astype(np.int64)
 
 
@@ -202,7 +204,7 @@ def _months(cells: pd.DataFrame, header: list[str], column: int, filename: str) 
             months.append(by_name[0])
         else:
             raise UserError(f"{filename} column {header[column]!r} row {row + 2} holds "
-                            f"{text!r}; a month must be 1-12 or an English month name "
+                            f"{shorten(text)}; a month must be 1-12 or an English month name "
                             "(Jan, January)")
     return months
 
@@ -210,8 +212,8 @@ def _months(cells: pd.DataFrame, header: list[str], column: int, filename: str) 
 def _raw(cells: pd.DataFrame, header: list[str], dates: list[int], row: int) -> str:
     """A row's date cells as the file writes them: 'Year 2000, Month Jan'."""
     if len(dates) == 1:
-        return repr(cells[dates[0]].iloc[row])
-    return repr(", ".join(f"{header[c]} {cells[c].iloc[row]}" for c in dates))
+        return shorten(cells[dates[0]].iloc[row])
+    return shorten(", ".join(f"{header[c]} {cells[c].iloc[row]}" for c in dates))
 
 
 def _check_monthly(stamps: pd.Series, cells: pd.DataFrame, header: list[str],

@@ -1,10 +1,13 @@
 """series_impute: no method (baseline or network) ever reads a hidden value, the masks are
-reproducible from their seed, fill.py keeps every observed cell as the file wrote it, and
-bad inputs end in one line. Synthetic series only: no dataset needed."""
+reproducible from their seed, the step of a series is found from its dates (missing rows
+become missing cells), fill.py keeps every observed cell as the file wrote it and says
+which cells it left empty, and bad inputs end in one line. Synthetic series only: no
+dataset needed."""
 
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import subprocess
@@ -15,14 +18,18 @@ import numpy as np
 import pytest
 import torch
 
+import core.files
+from core.config import UserError
 from tasks.series_impute import fill
 from tasks.series_impute import train as task
-from tasks.series_impute.model import Imputer, calendar, impute, save_model
+from tasks.series_impute.model import Imputer, impute, save_model
+from tasks.series_impute.steps import DAY, Step, calendar, cycle_position
 from tasks.series_impute.table import read_table
 from tests.helpers import one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "tasks.series_impute"
+DAILY = Step(seconds=DAY)
 
 
 def series(rows: int = 120, variables: int = 3, seed: int = 0) -> np.ndarray:
@@ -58,10 +65,10 @@ def daily_csv(path: Path, rows: int = 400, missing: float = 0.05) -> Path:
 
 def test_masks_are_reproducible_from_the_seed_and_hide_only_observed_entries() -> None:
     observed = np.random.default_rng(0).random((200, 4)) > 0.1
-    first = task.fixed_masks(observed, "test", "daily", 7)
-    again = task.fixed_masks(observed, "test", "daily", 7)
-    other_seed = task.fixed_masks(observed, "test", "daily", 8)
-    validation = task.fixed_masks(observed, "val", "daily", 7)
+    first = task.fixed_masks(observed, "test", DAILY, 7)
+    again = task.fixed_masks(observed, "test", DAILY, 7)
+    other_seed = task.fixed_masks(observed, "test", DAILY, 8)
+    validation = task.fixed_masks(observed, "val", DAILY, 7)
     for p in task.PATTERNS:
         np.testing.assert_array_equal(first[p], again[p])
         assert not (first[p] & ~observed).any()
@@ -78,11 +85,15 @@ def test_blocks_are_runs_of_7_to_30_rows_covering_about_a_fifth_of_each_variable
         assert 0.2 <= hidden[:, f].mean() <= 0.2 + 30 / len(hidden)
 
 
-def test_point_masks_hide_about_their_share() -> None:
+def test_point_masks_hide_about_their_share_and_one_entry_at_least() -> None:
     observed = np.ones((1000, 4), dtype=bool)
     for pattern, share in task.POINT_SHARE.items():
-        hidden = task.hide(observed, pattern, "daily", np.random.default_rng(0))
+        hidden = task.hide(observed, pattern, DAILY, np.random.default_rng(0))
         assert abs(hidden.mean() - share) < 0.03
+    short = np.ones((3, 50), dtype=bool)  # 0.9**3: most variables get no point at 0.1
+    short[:, 0] = False
+    hidden = task.hide_points(short, 0.1, np.random.default_rng(0))
+    assert (hidden[:, 1:].sum(axis=0) >= 1).all() and not hidden[:, 0].any()
 
 
 # ---- no method reads a hidden value
@@ -96,14 +107,16 @@ def small_imputer(impl: str) -> Imputer:
 def methods() -> dict:
     """Every way the task fills a series: values (T, F), seen (T, F) -> filled (T, F)."""
     season = np.tile(np.linspace(-1, 1, 120)[:, None], (1, 3))
-    extra = calendar(daily_dates(120), "daily")
+    extra = calendar(daily_dates(120), DAILY)
     low, high = np.full(3, -5.0), np.full(3, 5.0)
 
     def network(impl: str):
         model = small_imputer(impl)
         return lambda v, s: impute(model, v[None], s[None], extra[None], low, high)[0]
 
-    return {"mean": task.fill_mean, "locf": task.fill_locf, "linear": task.fill_linear,
+    return {"mean": lambda v, s: task.fill_constant(v, s, np.zeros(3)),
+            "median": lambda v, s: task.fill_constant(v, s, np.array([0.5, -1.0, 2.0])),
+            "locf": task.fill_locf, "linear": task.fill_linear,
             "seasonal": lambda v, s: task.fill_seasonal(v, s, season, np.zeros(3, bool)),
             "seasonal+offset": lambda v, s: task.fill_seasonal(v, s, season,
                                                                np.ones(3, bool)),
@@ -114,8 +127,8 @@ def methods() -> dict:
 def test_no_method_reads_a_hidden_value(poison: float) -> None:
     values = series()
     rng = np.random.default_rng(5)
-    hidden = task.hide(np.ones(values.shape, bool), "points50", "daily", rng)
-    hidden |= task.hide(np.ones(values.shape, bool), "block", "daily", rng)
+    hidden = task.hide(np.ones(values.shape, bool), "points50", DAILY, rng)
+    hidden |= task.hide(np.ones(values.shape, bool), "block", DAILY, rng)
     hidden[:5] = True  # the first rows too: locf and linear then reach backwards
     seen = ~hidden
     poisoned = np.where(seen, values, poison)
@@ -131,7 +144,10 @@ def test_baselines_against_hand_computed_values() -> None:
     seen = np.array([[True], [False], [False], [True], [False]])
     np.testing.assert_array_equal(task.fill_linear(values, seen)[:, 0], [1, 2, 3, 4, 4])
     np.testing.assert_array_equal(task.fill_locf(values, seen)[:, 0], [1, 1, 1, 4, 4])
-    np.testing.assert_array_equal(task.fill_mean(values, seen)[:, 0], [1, 0, 0, 4, 0])
+    np.testing.assert_array_equal(task.fill_constant(values, seen, np.zeros(1))[:, 0],
+                                  [1, 0, 0, 4, 0])
+    np.testing.assert_array_equal(task.fill_constant(values, seen, np.array([-2.0]))[:, 0],
+                                  [1, -2, -2, 4, -2])
     late = np.array([[False], [True], [False]])
     np.testing.assert_array_equal(task.fill_locf(np.array([[9.0], [2.0], [9.0]]), late)[:, 0],
                                   [2, 2, 2])
@@ -142,7 +158,7 @@ def test_baselines_against_hand_computed_values() -> None:
 
 def test_core_and_torch_cells_give_the_same_imputations() -> None:
     values, seen = series(), np.random.default_rng(2).random((120, 3)) > 0.3
-    extra = calendar(daily_dates(120), "daily")
+    extra = calendar(daily_dates(120), DAILY)
     torch_model, core_model = small_imputer("torch"), small_imputer("core")
     core_model.load_state_dict(torch_model.state_dict())
     low, high = np.full(3, -5.0), np.full(3, 5.0)
@@ -154,12 +170,13 @@ def test_core_and_torch_cells_give_the_same_imputations() -> None:
 # ---- fill.py
 
 
-def saved_model(run_dir: Path, columns: list[str], date_columns: list[str]) -> Path:
+def saved_model(run_dir: Path, columns: list[str], date_columns: list[str],
+                step: str = "1 day") -> Path:
     """A model.pt as train.py writes it, from an untrained imputer."""
     run_dir.mkdir(parents=True, exist_ok=True)
     model = Imputer(input_size=len(columns), hidden_size=8, extra_size=2, impl="torch")
     save_model(run_dir / "model.pt", model, columns=columns, date_columns=date_columns,
-               frequency="daily", calendar=True, mean=[1.0] * len(columns),
+               step=step, calendar=True, mean=[1.0] * len(columns),
                std=[2.0] * len(columns), low=[-10.0] * len(columns),
                high=[10.0] * len(columns))
     return run_dir
@@ -176,7 +193,7 @@ def test_fill_changes_only_the_missing_cells(tmp_path: Path) -> None:
     before = source.read_bytes()
     run_dir = saved_model(tmp_path / "run", ["temp", "wind"], ["date"])
     out = tmp_path / "out.csv"
-    assert fill.main([str(source), "--output", str(out), "--run-dir", str(run_dir)]) == 4
+    assert fill.main([str(source), "--output", str(out), "--run-dir", str(run_dir)]) == 0
     assert source.read_bytes() == before
     with open(out, newline="") as f:
         written = list(csv.reader(f, delimiter=";"))
@@ -197,10 +214,19 @@ def test_train_on_a_csv_then_fill_it(tmp_path: Path) -> None:
     task.main(["--csv", str(source), "--columns", "a", "b", "c", "--date-columns", "date",
                "--dry-run", "--window", "40", "--run-dir", str(run_dir), "--threads", "1"])
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    keys = {f"{k}@{p}" for p in task.PATTERNS for k in ("mae", "rmse")}
+    keys = {f"{k}@{p}{s}" for p in task.PATTERNS for k in ("mae", "rmse")
+            for s in ("", "_std", "_ci95_low", "_ci95_high")}
     for method in ("model", *task.BASELINES):
-        assert keys <= metrics["test"][method].keys()
-    assert (run_dir / "per_variable.csv").read_text().count("\n") == 1 + 5 * 3 * 3
+        scores = metrics["test"][method]
+        assert keys <= scores.keys()
+        for p in task.PATTERNS:
+            assert (scores[f"mae@{p}_ci95_low"] <= scores[f"mae@{p}"]
+                    <= scores[f"mae@{p}_ci95_high"])
+            assert scores[f"mae@{p}_std"] > 0  # the draws differ
+    ratios = [metrics["test"]["model"][f"mae@{p}_ratio{s}"] for p in task.PATTERNS
+              for s in ("_ci95_low", "", "_ci95_high")]
+    assert all(a <= b for a, b in zip(ratios[::3], ratios[1::3], strict=True))
+    assert (run_dir / "per_variable.csv").read_text().count("\n") == 1 + 6 * 3 * 3
     out = tmp_path / "filled.csv"
     fill.main([str(source), "--output", str(out), "--run-dir", str(run_dir)])
     table = read_table(out, ["a", "b", "c"], ["date"])
@@ -218,8 +244,10 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return {"good": daily_csv(tmp_path / "good.csv", rows=60),
             "text": write_csv(tmp_path / "text.csv", [["date", "a"], ["2020-01-01", "1"],
                                                       ["2020-01-02", "lots"]]),
-            "gap": write_csv(tmp_path / "gap.csv", [["date", "a"], ["2020-01-01", "1"],
-                                                    ["2020-01-02", "2"], ["2020-01-04", "3"]]),
+            "irregular": write_csv(tmp_path / "irregular.csv",
+                                   [["date", "a"], ["2020-01-01 00:00", "1"],
+                                    ["2020-01-02 00:00", "2"], ["2020-01-03 00:00", "2"],
+                                    ["2020-01-04 07:00", "3"]]),
             "run": saved_model(tmp_path / "run", ["a", "b", "c"], ["date"]),
             "out": tmp_path / "out.csv"}
 
@@ -245,7 +273,8 @@ def test_bad_inputs_as_a_user_runs_them_exit_2_with_one_line(files) -> None:
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--csv", "gap", "--columns", "a", "--date-columns", "date"], "consecutive days"),
+    (["--csv", "irregular", "--columns", "a", "--date-columns", "date"],
+     "no regular step: rows 4 and 5 are 2020-01-03 then 2020-01-04 07:00"),
     (["--csv", "good"], "--csv needs --columns"),
     (["--csv", "good", "--columns", "a", "wind", "--date-columns", "date"],
      "no column 'wind'"),
@@ -263,10 +292,258 @@ def test_bad_training_inputs_are_one_line(files, argv, message, capsys) -> None:
 @pytest.mark.parametrize("source, run_dir, message", [
     ("good", "missing", "no trained model"),
     ("text", "run", "was trained on columns a, b, c"),
-    ("gap", "run", "no column 'b'"),
+    ("irregular", "run", "no column 'b'"),
 ])
 def test_bad_fill_inputs_are_one_line(files, source, run_dir, message, capsys) -> None:
     run_folder = files.get(run_dir, files["out"].parent / run_dir)
     err = one_line_error(fill.main, [str(files[source]), "--output", str(files["out"]),
                                      "--run-dir", str(run_folder)], capsys)
     assert message in err and not files["out"].exists()
+
+
+# ---- the step of a series, from its dates
+
+
+def dated_csv(path: Path, dates: list[str], values: list[str] | None = None) -> Path:
+    values = values or [str(i) for i in range(len(dates))]
+    return write_csv(path, [["when", "x"], *([d, v] for d, v in zip(dates, values,
+                                                                   strict=True))])
+
+
+def stamps(start: str, count: int, **step) -> list[str]:
+    import pandas as pd
+    return [f"{d:%Y-%m-%d %H:%M}" for d in pd.date_range(start, periods=count,
+                                                         freq=pd.DateOffset(**step))]
+
+
+@pytest.mark.parametrize("dates, label, cycle, period", [
+    (stamps("2020-01-01", 6, minutes=10), "10 minutes", "day", 144),
+    (stamps("2020-01-01 05:00", 6, hours=1), "1 hour", "day", 24),
+    (stamps("1958-03-29", 6, weeks=1), "1 week", "year", 53),
+    (["2020-01", "2020-02", "2020-03", "2020-04"], "1 month", "year", 12),
+    (["2019-10-31", "2019-11-30", "2019-12-31", "2020-01-31", "2020-02-29"], "1 month",
+     "year", 12),
+    (["1990", "1991", "1992", "1993"], "1 year", None, None),
+    (["2001-01-01", "2001-04-01", "2001-07-01"], "3 months", "year", 4),
+])
+def test_the_step_is_found_from_the_dates(tmp_path, dates, label, cycle, period) -> None:
+    table = read_table(dated_csv(tmp_path / "s.csv", dates), ["x"], ["when"])
+    assert table.step.label == label and Step.from_label(label) == table.step
+    assert table.step.cycle == cycle and len(table.values) == len(dates)
+    np.testing.assert_array_equal(table.file_rows, np.arange(len(dates)))
+    if cycle:
+        positions, found = cycle_position(table.dates, table.step)
+        assert found == period and (positions >= 0).all() and (positions < period).all()
+        assert len(set(positions)) == len(dates)  # consecutive rows, distinct places
+
+
+def test_cycle_positions_are_the_hour_the_week_and_the_month() -> None:
+    hours = np.datetime64("2020-03-05T00:00") + np.arange(30) * np.timedelta64(1, "h")
+    np.testing.assert_array_equal(cycle_position(hours, Step(seconds=3600))[0],
+                                  np.arange(30) % 24)
+    days = np.datetime64("2021-01-01") + np.arange(365)
+    np.testing.assert_array_equal(cycle_position(days, DAILY)[0], np.arange(365))
+    weeks = np.datetime64("2021-01-01") + 7 * np.arange(52)
+    np.testing.assert_array_equal(cycle_position(weeks, Step(seconds=7 * DAY))[0],
+                                  np.arange(52))
+    months = np.arange("2020-01", "2021-06", dtype="datetime64[M]")
+    np.testing.assert_array_equal(cycle_position(months, Step(months=1))[0],
+                                  np.arange(17) % 12)
+    angle = calendar(hours, Step(seconds=3600))  # 23:00 sits next to midnight
+    assert np.linalg.norm(angle[23] - angle[24]) < 0.3
+
+
+def test_a_row_left_out_is_a_row_of_missing_cells(tmp_path) -> None:
+    dates = ["1958-03-29", "1958-04-05", "1958-04-19", "1958-04-26", "1958-05-10"]
+    table = read_table(dated_csv(tmp_path / "w.csv", dates, ["1", "2", "3", "", "5"]),
+                       ["x"], ["when"])
+    assert table.step.label == "1 week"
+    np.testing.assert_array_equal(table.file_rows, [0, 1, -1, 2, 3, -1, 4])
+    np.testing.assert_array_equal(np.isnan(table.values[:, 0]),
+                                  [False, False, True, False, True, True, False])
+    assert str(table.dates[2])[:10] == "1958-04-12" and str(table.dates[5])[:10] == "1958-05-03"
+    months = read_table(dated_csv(tmp_path / "m.csv", ["2020-01-31", "2020-02-29",
+                                                      "2020-04-30"]), ["x"], ["when"])
+    assert str(months.dates[2])[:10] == "2020-03-31"
+
+
+@pytest.mark.parametrize("dates, message", [
+    (["2020-01-01 00:00", "2020-01-02 00:00", "2020-01-03 00:00", "2020-01-04 07:00"],
+     "no regular step: rows 4 and 5 are 2020-01-03 then 2020-01-04 07:00"),
+    (["2020-01-01", "2020-01-08", "2020-01-15", "2020-01-19"],
+     "4 days apart, not a whole number of 1 week"),
+    (["2020-01-01", "2020-01-03", "2020-01-02"], "rows 3 and 4 are 2020-01-03 then 2020-01-02"),
+    (["2020-01-01", "2020-01-01", "2020-01-02"], "the dates must rise, oldest first, each once"),
+])
+def test_a_series_with_no_regular_step_is_refused_naming_its_rows(tmp_path, dates,
+                                                                  message) -> None:
+    with pytest.raises(UserError, match=message):
+        read_table(dated_csv(tmp_path / "bad.csv", dates), ["x"], ["when"])
+
+
+def test_a_huge_cell_is_not_echoed_whole(tmp_path) -> None:
+    huge = "9" * 5_000 + "x" * 5_000
+    for dates, values in [(["2020-01-01", "2020-01-02"], ["1", huge]),
+                          (["2020-01-01", huge], ["1", "2"])]:
+        with pytest.raises(UserError) as error:
+            read_table(dated_csv(tmp_path / "huge.csv", dates, values), ["x"], ["when"])
+        assert len(str(error.value)) < 600 and "(10000 characters)" in str(error.value)
+
+
+def regular_csv(path: Path, dates: list[str], rows: int, left_out: int = 0) -> Path:
+    """when,a,b on the given dates, a few empty cells; `left_out` rows dropped."""
+    values = series(rows, 2)
+    body = [[d, f"{v[0]:.2f}" if i % 17 else "", f"{v[1]:.2f}"]
+            for i, (d, v) in enumerate(zip(dates, values, strict=True))]
+    if left_out:
+        del body[100:100 + left_out]
+    return write_csv(path, [["when", "a", "b"], *body])
+
+
+def train_quietly(source: Path, run_dir: Path, *extra: str) -> dict:
+    task.main(["--csv", str(source), "--columns", "a", "b", "--date-columns", "when",
+               "--dry-run", "--run-dir", str(run_dir), "--threads", "1", "--mask-draws", "3",
+               *extra])
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_a_weekly_series_with_missing_rows_trains_and_fills(tmp_path) -> None:
+    """The issue's case: a weekly record with left-out rows, trained on and filled."""
+    source = regular_csv(tmp_path / "weekly.csv", stamps("1958-03-29", 400, weeks=1), 400,
+                         left_out=2)
+    run_dir = tmp_path / "run"
+    metrics = train_quietly(source, run_dir, "--calendar")
+    assert set(metrics["test"]) == {"model", *task.BASELINES}
+    out = tmp_path / "filled.csv"
+    status = fill.main([str(source), "--output", str(out), "--run-dir", str(run_dir)])
+    assert status == 1  # the two left-out rows are not answered
+    assert out.read_text().count("\n") == source.read_text().count("\n")
+    filled = read_table(out, ["a", "b"], ["when"])
+    present = filled.file_rows >= 0
+    assert np.isfinite(filled.values[present]).all()
+    assert np.isnan(filled.values[~present]).all() and (~present).sum() == 2
+
+
+def test_a_yearly_series_has_no_seasonal_baseline_and_refuses_calendar(tmp_path,
+                                                                      capsys) -> None:
+    source = regular_csv(tmp_path / "yearly.csv", [str(1700 + i) for i in range(90)], 90)
+    metrics = train_quietly(source, tmp_path / "run", "--window", "10")
+    assert set(metrics["test"]) == {"model", *task.BASELINES} - {"seasonal"}
+    assert "seasonal baseline: none, rows 1 year apart" in capsys.readouterr().out
+    err = one_line_error(task.main, ["--csv", str(source), "--columns", "a", "b",
+                                     "--date-columns", "when", "--calendar", "--window",
+                                     "10", "--run-dir", str(tmp_path / "other")], capsys)
+    assert "rows are 1 year apart, so they have no place in a day or a year" in err
+
+
+def test_two_runs_with_one_seed_give_identical_numbers(tmp_path) -> None:
+    source = regular_csv(tmp_path / "daily.csv", stamps("2020-01-01", 320, days=1), 320)
+    first, second = (train_quietly(source, tmp_path / name, "--window", "40")["test"]
+                     for name in ("one", "two"))
+    assert first == second
+
+
+# ---- fill: cells it cannot answer, and files it cannot read or write
+
+
+def test_fill_says_which_cells_it_left_empty_and_why(tmp_path, capsys) -> None:
+    rows = [["date", "a", "b", "c"], ["2021-03-01", "1", "", "2"],
+            ["2021-03-02", "", "", "3"], ["2021-03-04", "2", "", ""]]
+    source = write_csv(tmp_path / "in.csv", rows)
+    run_dir = saved_model(tmp_path / "run", ["a", "b", "c"], ["date"])
+    out = tmp_path / "out.csv"
+    assert fill.main([str(source), "--output", str(out), "--run-dir", str(run_dir)]) == 1
+    printed = capsys.readouterr().out
+    assert "filled 2 of 8 missing cells (a 1 of 2, b 0 of 4, c 1 of 2)" in printed
+    assert ("not answered: 3 cell(s) of a, b, c on 2021-03-03: the file has no row for "
+            "these dates (its step is 1 day)") in printed
+    assert "not answered: 3 cell(s) of b on 2021-03-01, 2021-03-02, 2021-03-04: the column " \
+           "has no value anywhere" in printed
+    with open(out, newline="") as f:
+        written = list(csv.reader(f))
+    assert [row[2] for row in written[1:]] == ["", "", ""] and len(written) == 4
+
+
+def test_the_shipped_example_fills_every_cell(tmp_path, capsys) -> None:
+    example = ROOT / "tasks" / "series_impute" / "gaps.csv"
+    columns = ["precipitation", "temp_max", "temp_min", "wind"]
+    run_dir = saved_model(tmp_path / "run", columns, ["date"])
+    assert fill.main([str(example), "--output", str(tmp_path / "filled.csv"), "--run-dir",
+                      str(run_dir)]) == 0
+    assert "filled 13 of 13 missing cells" in capsys.readouterr().out
+    assert np.isfinite(read_table(tmp_path / "filled.csv", columns, ["date"]).values).all()
+
+
+def test_a_full_disk_is_an_error_and_leaves_no_file(files, monkeypatch, capsys) -> None:
+    class FullDisk:
+        def __init__(self, path, *args, **kwargs):
+            self.file = open(path, "w")
+
+        def write(self, text: str) -> int:
+            self.file.write(text[:len(text) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            self.file.close()
+
+    monkeypatch.setattr(core.files, "open", FullDisk, raising=False)
+    err = one_line_error(fill.main, [str(files["good"]), "--output", str(files["out"]),
+                                     "--run-dir", str(files["run"])], capsys)
+    assert "no space left" in err
+    assert list(files["out"].parent.glob("out.csv*")) == []
+
+
+def test_unreadable_input_is_one_line_saying_permission(files, monkeypatch, capsys) -> None:
+    source = files["good"]
+    source.chmod(0)
+    if os.access(source, os.R_OK):  # root reads anything: make open refuse as it would
+        real_open = open
+
+        def refusing(path, *args, **kwargs):
+            if Path(path) == source:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr("builtins.open", refusing)
+    try:
+        for main, argv in [(task.main, ["--csv", str(source), "--columns", "a",
+                                        "--date-columns", "date"]),
+                           (fill.main, [str(source), "--run-dir", str(files["run"])])]:
+            err = one_line_error(main, [*argv, "--output" if main is fill.main else
+                                        "--run-dir", str(files["out"])], capsys)
+            assert "permission denied" in err, err
+    finally:
+        source.chmod(0o644)
+
+
+def test_output_naming_a_folder_is_one_line(files, capsys) -> None:
+    err = one_line_error(fill.main, [str(files["good"]), "--output", str(files["out"].parent),
+                                     "--run-dir", str(files["run"])], capsys)
+    assert "is a folder; give a file name" in err
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x00garbage" * 10, "not a model file torch can load"),
+    (None, "not this task's model.pt"),
+])
+def test_a_damaged_or_foreign_model_is_one_line(files, content, message, capsys) -> None:
+    run_dir = files["out"].parent / "bad_run"
+    run_dir.mkdir()
+    if content is None:
+        torch.save({"model": {}, "weights": [1, 2]}, run_dir / "model.pt")
+    else:
+        (run_dir / "model.pt").write_bytes(content)
+    err = one_line_error(fill.main, [str(files["good"]), "--output", str(files["out"]),
+                                     "--run-dir", str(run_dir)], capsys)
+    assert message in err and not files["out"].exists()
+
+
+def test_a_bad_fill_flag_is_one_line(files, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        fill.main([str(files["good"]), "--output", str(files["out"]), "--no-such-flag"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--no-such-flag" in err, err

@@ -1,31 +1,37 @@
 """Fill the missing cells of a CSV with the imputer train.py saved.
 
-    python -m tasks.series_impute.fill INPUT.csv --output FILLED.csv
+    python -m tasks.series_impute.fill tasks/series_impute/gaps.csv --output filled.csv
     python -m tasks.series_impute.fill INPUT.csv --output FILLED.csv --run-dir runs/mine
 
-Reads <run-dir>/model.pt (weights, the columns and date columns it was trained on, their
-training mean, standard deviation and range; no pickled code). INPUT needs those columns
-(other columns are kept as they are) and rows of consecutive days or months, as in
-training; a cell is missing when it is empty or NA. Only the missing cells of the trained
-columns change, written with as many decimals as the column's other cells; every other
-cell is written back as it was. FILLED is written whole or not at all, and never over
-INPUT.
+Reads <run-dir>/model.pt (default: the newest trained run's; weights, the columns and
+date columns it was trained on, its step, their training mean, standard deviation and
+range; no pickled code). INPUT needs those columns (other columns are kept as they are)
+and rows on the step the model was trained on; a cell is missing when it is empty or NA.
+Only the missing cells of the trained columns change, written with as many decimals as
+the column's other cells; every other cell is written back as it was. FILLED is written
+whole or not at all, and never over INPUT.
+
+A cell it cannot answer stays empty, and a line says which and why: a row the file
+leaves out (a date missing from its regular step; add the row with empty cells to have
+it filled), or a column with no value anywhere in the file (nothing to anchor it). The
+exit status is then 1, as for core.answers' commands; 0 when every cell was filled.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
-from core.config import UserError, run_main
+from core.config import OneLineParser, UserError, run_main
+from core.run import trained_run
 
-from .model import calendar, impute, load_model
-from .table import read_table, write_filled
+from .model import impute, load_model
+from .steps import Step, calendar
+from .table import Table, read_table, write_filled
 
 TASK = __package__.rsplit(".", 1)[-1]
-DEFAULT_RUN_DIR = Path("runs") / TASK
+SHOWN_DATES = 5  # dates listed in a line about cells not answered
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -35,48 +41,88 @@ def same_file(a: Path, b: Path) -> bool:
     return a.exists() and b.exists() and a.samefile(b)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m {__package__}.fill",
-                                     description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def parse_args(argv: list[str] | None):
+    parser = OneLineParser(prog=f"python -m {__package__}.fill",
+                           description=__doc__.split("\n\n")[0])
     parser.add_argument("input", help="CSV with missing cells, in the trained columns")
-    parser.add_argument("--output", required=True, default=argparse.SUPPRESS,
+    parser.add_argument("--output", required=True,
                         help="where to write the filled CSV (never INPUT itself)")
-    parser.add_argument("--run-dir", default=str(DEFAULT_RUN_DIR),
-                        help="folder holding the model.pt that train.py wrote")
-    args = parser.parse_args(argv)
-    source, target, run_dir = Path(args.input), Path(args.output), Path(args.run_dir)
+    parser.add_argument("--run-dir", default="",
+                        help="folder holding the model.pt that train.py wrote (default: "
+                             f"the newest of runs/{TASK}*)")
+    return parser.parse_args(argv)
+
+
+def check_output(source: Path, target: Path) -> None:
+    if target.is_dir():
+        raise UserError(f"--output {target} is a folder; give a file name, such as "
+                        f"{target / 'filled.csv'}")
     if same_file(source, target):
         raise UserError(f"--output {target} is the input file; give another path (the "
                         "input is never overwritten)")
 
+
+def unanswered(table: Table) -> list[tuple[np.ndarray, str]]:
+    """The missing cells fill leaves empty, (N, F) bool, each with why."""
+    missing = np.isnan(table.values)
+    left_out = np.zeros(missing.shape, bool)
+    left_out[table.file_rows < 0] = True
+    never_seen = np.zeros(missing.shape, bool)
+    never_seen[:, missing.all(axis=0)] = True
+    step = table.step.label if table.step else ""
+    return [(left_out, f"the file has no row for these dates (its step is {step}); add "
+                       "each as a row with empty cells to have it filled"),
+            (never_seen & ~left_out, "the column has no value anywhere in the file, so "
+                                     "nothing anchors it")]
+
+
+def describe(table: Table, cells: np.ndarray, reason: str) -> str:
+    """One line: how many cells, of which columns, on which dates (the first few), why."""
+    rows = np.nonzero(cells.any(axis=1))[0]
+    dates = [str(d).replace("T00:00:00", "") for d in table.dates[rows[:SHOWN_DATES]]]
+    more = f", ... ({len(rows)} rows)" if len(rows) > SHOWN_DATES else ""
+    columns = [name for f, name in enumerate(table.columns) if cells[:, f].any()]
+    return (f"not answered: {int(cells.sum())} cell(s) of {', '.join(columns)} on "
+            f"{', '.join(dates)}{more}: {reason}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    source, target = Path(args.input), Path(args.output)
+    check_output(source, target)
+    run_dir = trained_run(TASK, args.run_dir)
     train_command = f"python -m {__package__}.train --run-dir {run_dir}"
     imputer, saved = load_model(run_dir / "model.pt", train_command)
-    columns, date_columns = saved["columns"], saved["date_columns"]
+    columns, date_columns, step = saved["columns"], saved["date_columns"], saved["step"]
     trained_on = (f"the model in {run_dir} was trained on columns {', '.join(columns)} with "
                   f"dates in {', '.join(date_columns)}")
     table = read_table(source, columns, date_columns, min_rows=1, hint=trained_on)
-    if len(table.values) > 1 and table.frequency != saved["frequency"]:
-        raise UserError(f"{source.name} has {table.frequency} rows but {trained_on} from "
-                        f"{saved['frequency']} rows; train on this kind of file first: "
+    if table.step is not None and table.step.label != step:
+        raise UserError(f"{source.name} has rows {table.step.label} apart but {trained_on} "
+                        f"from rows {step} apart; train on this kind of file first: "
                         f"{train_command} --csv {source} ...")
 
     mean, std = np.array(saved["mean"]), np.array(saved["std"])
     seen = np.isfinite(table.values)
-    extra = (calendar(table.dates, saved["frequency"]) if saved["calendar"]
+    extra = (calendar(table.dates, Step.from_label(step)) if saved["calendar"]
              else np.zeros((len(seen), 0)))
     z = np.where(seen, (table.values - mean) / std, 0.0)
     low, high = (np.array(saved["low"]) - mean) / std, (np.array(saved["high"]) - mean) / std
     filled = impute(imputer, z[None], seen[None], extra[None], low, high)[0] * std + mean
-    count = write_filled(table, filled, target)
-    per_column = ", ".join(f"{name} {int((~seen[:, f]).sum())}"
+    refused, settled = [], seen.copy()  # settled: seen, or refused for an earlier reason
+    for cells, why in [*unanswered(table), (~np.isfinite(filled), "the model gave no "
+                                            "finite value")]:
+        refused.append((cells & ~settled, why))
+        settled |= cells
+    answered = ~settled
+    count = write_filled(table, filled, answered, target)
+    per_column = ", ".join(f"{name} {int(answered[:, f].sum())} of {int((~seen[:, f]).sum())}"
                            for f, name in enumerate(table.columns))
-    print(f"filled {count} of {seen.size} cells ({per_column}) into {target}")
-    never_seen = [name for f, name in enumerate(table.columns) if not seen[:, f].any()]
-    if never_seen:
-        print(f"note: {', '.join(never_seen)} has no value at all in {source.name}: its "
-              "cells are guesses from the other columns alone")
-    return count
+    print(f"filled {count} of {int((~seen).sum())} missing cells ({per_column}) into {target}")
+    for cells, reason in refused:
+        if cells.any():
+            print(describe(table, cells, reason))
+    return 0 if count == (~seen).sum() else 1
 
 
 if __name__ == "__main__":

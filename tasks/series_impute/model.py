@@ -26,7 +26,7 @@ the state and of the mix over the time since a variable was seen, the estimate f
 into the cell, the two directions and the consistency loss between them, the loss on
 every seen entry. Changed: a GRU cell instead of an LSTM; the main loss is on entries
 hidden on purpose with fresh masks every epoch (SAITS's "masked imputation task");
-optionally each row's position in the year (sin, cos) as an extra input (--calendar);
+optionally each row's place in its day or year (sin, cos) as an extra input (--calendar);
 the final imputation is clipped to the training range; no classification head and no
 time stamps other than one row per step.
 
@@ -35,7 +35,6 @@ Shapes: B windows, T rows, F variables, H hidden units, E calendar features (0 o
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -46,23 +45,6 @@ from torch import Tensor, nn
 from core import model_file
 from core.cells import GRUCell
 from core.layers import recurrent
-
-PERIOD = {"daily": 365.25, "monthly": 12.0}  # rows per year
-
-
-def year_position(dates: np.ndarray, frequency: str) -> np.ndarray:
-    """Dates (N,) -> each row's place in its year: day 0..365, or month 0..11."""
-    dates = np.asarray(dates, dtype="datetime64[D]")
-    if frequency == "daily":
-        return (dates - dates.astype("datetime64[Y]")).astype(np.int64)
-    return dates.astype("datetime64[M]").astype(np.int64) % 12
-
-
-def calendar(dates: np.ndarray, frequency: str) -> np.ndarray:
-    """Dates (N,) -> (N, 2) sin and cos of the row's position in the year, so December
-    sits next to January."""
-    angle = 2 * math.pi * year_position(dates, frequency) / PERIOD[frequency]
-    return np.stack([np.sin(angle), np.cos(angle)], axis=-1)
 
 
 def time_gaps(seen: np.ndarray) -> np.ndarray:
@@ -198,14 +180,14 @@ class Model(nn.Module):
 
 # ---- model.pt: what fill.py needs, tensors, strings and numbers only (no pickled code)
 
-SAVED = ("model", "config", "columns", "date_columns", "frequency", "calendar", "mean",
-         "std", "low", "high")
+SAVED = ("model", "config", "columns", "date_columns", "step", "calendar", "mean", "std",
+         "low", "high")
 
 
 def save_model(path: Path, imputer: Imputer, **metadata: Any) -> None:
-    """The imputer's weights and config, with `metadata`: columns, date_columns,
-    frequency, calendar (bool), the scaler's mean and std and the clipping range low
-    and high, as lists; checksummed (core.model_file)."""
+    """The imputer's weights and config, with `metadata`: columns, date_columns, step
+    (its label, "1 day"), calendar (bool), the scaler's mean and std and the clipping
+    range low and high, as lists; checksummed (core.model_file)."""
     model_file.save(path, imputer, config=dict(imputer.config), **metadata)
 
 

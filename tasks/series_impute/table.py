@@ -1,14 +1,15 @@
-"""A multivariate series in a CSV, daily or monthly, with missing cells allowed: reading it
-with one-line errors, and writing it back with only the missing cells filled.
+"""A multivariate series in a CSV, with missing cells allowed: reading it with one-line
+errors, and writing it back with only the missing cells filled.
 
-Time runs down the rows, which must be consecutive days or consecutive months, oldest
-first. A day with no measurement is a row of empty cells, not a row left out: the row's
-position is its time. A cell is missing when it is empty or says NA, N/A, NaN, null or
+Time runs down the rows, oldest first, on one regular step (10 minutes, hours, days,
+weeks, months, years: steps.py finds it from the dates). A row the file leaves out is a
+row of missing cells. A cell is missing when it is empty or says NA, N/A, NaN, null or
 none (any case); any other text that is not a number is an error naming its row.
 
 The cells are kept as the file writes them, so `write_filled` changes the missing cells
 of the series' columns and nothing else: every other cell comes back character for
-character (only the quoting and line endings are the csv module's).
+character (only the quoting and line endings are the csv module's). A row the file left
+out stays out.
 """
 
 from __future__ import annotations
@@ -25,23 +26,23 @@ import pandas as pd
 
 from core.config import UserError
 from core.files import atomic_write_text
-from core.series import check_date_columns, find_column, parse_dates
+from core.series import SEPARATORS, check_date_columns, find_column, parse_dates
+from core.text import shorten
+
+from .steps import Step, grid_dates, infer_step
 
 MISSING = {"", "na", "n/a", "nan", "null", "none"}
-# Spreadsheets export with commas, or with semicolons where the comma is the decimal mark.
-SEPARATORS = (",", ";", "\t", "|")
-DATE_ADVICE = ("write dates as YYYY-MM-DD (daily rows) or YYYY-MM (monthly rows), e.g. "
-               "2012-01-31, one row per day or per month")
 
 
 @dataclass
 class Table:
-    """The series' columns as numbers (NaN where missing), each row's date, and the whole
-    file as text for writing it back."""
+    """The series' columns as numbers (NaN where missing) on a regular grid of dates, and
+    the whole file as text for writing it back. N counts the rows the file left out."""
 
     values: np.ndarray      # (N, F) float64, NaN where a cell is missing
-    dates: np.ndarray       # (N,) datetime64[D]
-    frequency: str          # "daily" or "monthly"
+    dates: np.ndarray       # (N,) datetime64[s]
+    step: Step | None       # None for a single row
+    file_rows: np.ndarray   # (N,) int: each grid row's data row in the file, -1 if left out
     columns: list[str]      # the series' column names, as the file spells them
     positions: list[int]    # where those columns sit in the file
     rows: list[list[str]]   # every row, header first, each cell exactly as written
@@ -52,8 +53,8 @@ def read_table(path: Path, columns: Sequence[str], date_columns: Sequence[str],
                min_rows: int = 2, hint: str = "") -> Table:
     """Read `columns` and the dates from a CSV, or raise a UserError saying what was found:
     a missing or repeated column, a cell that is neither a number nor missing, a date that
-    cannot be read, rows that are not consecutive days or months, too few rows. `hint`
-    ends the message about a missing column (what the caller expected)."""
+    cannot be read, dates on no regular step, too few rows. `hint` ends the message about
+    a missing column (what the caller expected)."""
     path = Path(path)
     check_date_columns(date_columns)
     if not path.is_file():
@@ -71,10 +72,24 @@ def read_table(path: Path, columns: Sequence[str], date_columns: Sequence[str],
         raise UserError(f"{path.name} has {len(cells)} rows after the header; this needs "
                         f"at least {min_rows}")
     values = np.column_stack([_numbers(cells[i], header[i], path.name) for i in positions])
-    stamps = parse_dates(cells, header, dates, path.name)
-    frequency = _frequency(stamps, cells, dates, path.name)
-    return Table(values, stamps.to_numpy().astype("datetime64[D]"), frequency,
+    stamps = _dates(cells, header, dates, path.name)
+    step, grid = infer_step(stamps, path.name,
+                            lambda r: shorten(" ".join(cells[c].iloc[r] for c in dates)))
+    file_rows = np.full(int(grid[-1]) + 1, -1)
+    file_rows[grid] = np.arange(len(grid))
+    on_grid = np.full((len(file_rows), len(positions)), np.nan)
+    on_grid[grid] = values
+    return Table(on_grid, grid_dates(stamps, step, grid), step, file_rows,
                  [header[i] for i in positions], positions, rows, separator)
+
+
+def _dates(cells: pd.DataFrame, header: list[str], dates: list[int],
+           filename: str) -> pd.Series:
+    """Each row's date (core.series.parse_dates); one column of years alone (1958) is a
+    yearly series, each row on January 1."""
+    if len(dates) == 1 and cells[dates[0]].str.fullmatch(r"\d{4}").all():
+        return pd.to_datetime(cells[dates[0]], format="%Y")
+    return parse_dates(cells, header, dates, filename)
 
 
 def _read_rows(path: Path) -> tuple[list[list[str]], str]:
@@ -86,6 +101,11 @@ def _read_rows(path: Path) -> tuple[list[list[str]], str]:
     except UnicodeDecodeError as error:
         raise UserError(f"cannot read {path} as CSV: not UTF-8 text ({error.reason} at "
                         f"byte {error.start}); save it as UTF-8") from None
+    except PermissionError:
+        raise UserError(f"cannot read {path}: permission denied; make it readable "
+                        f"(chmod u+r {path}) or give another file") from None
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror}") from None
     first = text.split("\n", 1)[0]
     # max keeps the first of equals, so a one-column header reads as comma-separated
     separator = max(SEPARATORS, key=lambda s: len(next(csv.reader([first], delimiter=s), [])))
@@ -114,31 +134,11 @@ def _numbers(text: pd.Series, name: str, filename: str) -> np.ndarray:
         cell = text.iloc[row]
         advice = (" (write decimals with a point, e.g. 1.5)"
                   if re.fullmatch(r"[-+]?\d+,\d+", cell) else "")
-        raise UserError(f"{filename} column {name!r} row {row + 2} (counting the header as "
-                        f"row 1) holds {cell!r}, not a number{advice}; a missing value is "
+        raise UserError(f"{filename} column {shorten(name)} row {row + 2} (counting the "
+                        f"header as row 1) holds {shorten(cell)}, not a number{advice}; a "
+                        "missing value is "
                         f"an empty cell or NA ({int(bad.sum())} such cells in the column)")
     return numbers
-
-
-def _frequency(stamps: pd.Series, cells: pd.DataFrame, dates: list[int],
-               filename: str) -> str:
-    """"daily" when each row is the day after the one before, "monthly" when each is the
-    next calendar month; anything else is an error naming the first wrong pair of rows."""
-    days = np.diff(stamps.to_numpy().astype("datetime64[D]").astype(np.int64))
-    months = np.diff(stamps.dt.year.to_numpy() * 12 + stamps.dt.month.to_numpy())
-    if (days == 1).all():
-        return "daily"
-    if (months == 1).all():
-        return "monthly"
-    daily = np.median(days) < 28  # what the file mostly is, to word the message
-    row = int(np.nonzero((days if daily else months) != 1)[0][0])
-    unit = "day" if daily else "month"
-    shown = "%Y-%m-%d" if daily else "%Y-%m"
-    raw = [" ".join(cells[c].iloc[r] for c in dates) for r in (row, row + 1)]
-    raise UserError(f"{filename} rows {row + 2} and {row + 3} are "
-                    f"{stamps.iloc[row]:{shown}} then {stamps.iloc[row + 1]:{shown}} (the "
-                    f"file has {raw[0]!r} then {raw[1]!r}): the rows must be consecutive "
-                    f"{unit}s, oldest first; give a {unit} without data a row of empty cells")
 
 
 def decimals(table: Table, column: int) -> int:
@@ -150,21 +150,21 @@ def decimals(table: Table, column: int) -> int:
     return min(max(found, default=1), 6)
 
 
-def write_filled(table: Table, filled: np.ndarray, path: Path) -> int:
-    """Write the file again with the missing cells of the series' columns set to `filled`
-    (N, F); every other cell as it was read. Atomic: `path` is whole or untouched. Returns
-    the number of cells filled."""
+def write_filled(table: Table, filled: np.ndarray, answered: np.ndarray, path: Path) -> int:
+    """Write the file again with the cells `answered` (N, F), missing cells of rows the
+    file has, set to `filled` (N, F); every other cell as it was read. Atomic: `path` is
+    whole or untouched. Returns the number of cells filled."""
+    assert not (answered & ~np.isnan(table.values)).any(), "only missing cells are filled"
+    assert (table.file_rows[answered.any(axis=1)] >= 0).all(), "only rows of the file"
     rows = [list(row) for row in table.rows]
     width = len(rows[0])
-    count = 0
     for j, position in enumerate(table.positions):
         places = decimals(table, j)
-        for i in np.nonzero(np.isnan(table.values[:, j]))[0]:
-            row = rows[i + 1]
+        for i in np.nonzero(answered[:, j])[0]:
+            row = rows[table.file_rows[i] + 1]
             row += [""] * (width - len(row))
             row[position] = f"{filled[i, j]:.{places}f}"
-            count += 1
     out = io.StringIO()
     csv.writer(out, delimiter=table.separator, lineterminator="\n").writerows(rows)
     atomic_write_text(path, out.getvalue())
-    return count
+    return int(answered.sum())

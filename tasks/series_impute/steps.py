@@ -1,0 +1,186 @@
+"""The step between a series' rows, found from its dates, and the cycle each row sits in.
+
+A regular series has one step: a fixed length of time (10 minutes, an hour, a day, a
+week) or a number of calendar months (a month, a quarter, a year), whose length in days
+varies. The step is the most common gap between consecutive rows; every other gap must
+be a whole number of steps, and the steps skipped are rows the file left out:
+
+    dates   03-01  03-08  03-15  03-29  04-05      step 1 week (the most common gap)
+    grid    0      1      2      4      5          row 3 (03-22) left out: missing cells
+
+A gap that is not a whole number of steps (03-08 then 03-11) leaves the series with no
+regular step, and reading it is an error naming the rows.
+
+The cycle gives the seasonal baseline its profile and --calendar its sin and cos:
+
+    step under a day        the day   (position: the step of the day, hour 0..23)
+    a day to under a year   the year  (day or week of the year, or the month)
+    a year or more          none      (no seasonal baseline, no --calendar)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.config import UserError
+
+DAY = 86_400  # seconds
+YEAR_DAYS = 365.25
+# (name, seconds): a fixed step is written in the largest unit that divides it
+UNITS = (("week", 7 * DAY), ("day", DAY), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def plural(count: int, unit: str) -> str:
+    return f"{count} {unit}{'' if count == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class Step:
+    """Rows `seconds` apart (a fixed step), or `months` calendar months apart."""
+
+    seconds: int = 0
+    months: int = 0
+
+    @property
+    def label(self) -> str:
+        """"10 minutes", "1 day", "1 week", "3 months", "1 year": how messages and model.pt
+        write the step (`from_label` reads it back)."""
+        if self.months:
+            return (plural(self.months // 12, "year") if self.months % 12 == 0
+                    else plural(self.months, "month"))
+        name, size = next((n, s) for n, s in UNITS if self.seconds % s == 0)
+        return plural(self.seconds // size, name)
+
+    @classmethod
+    def from_label(cls, label: str) -> Step:
+        count, unit = label.split()
+        unit = unit.rstrip("s")
+        if unit in ("month", "year"):
+            return cls(months=int(count) * (12 if unit == "year" else 1))
+        return cls(seconds=int(count) * dict(UNITS)[unit])
+
+    @property
+    def coarse(self) -> bool:
+        """A month or longer: hidden blocks are counted in a few rows, not weeks of them."""
+        return self.months > 0 or self.seconds >= 28 * DAY
+
+    @property
+    def cycle(self) -> str | None:
+        """"day", "year", or None for a step of a year or more."""
+        if self.months:
+            return "year" if self.months < 12 else None
+        if self.seconds < DAY:
+            return "day"
+        return "year" if self.seconds < 365 * DAY else None
+
+
+def seconds_of(dates: np.ndarray) -> np.ndarray:
+    """datetime64 (N,) -> int64 seconds since 1970."""
+    return np.asarray(dates, dtype="datetime64[s]").astype(np.int64)
+
+
+def into_cycle(dates: np.ndarray, step: Step) -> np.ndarray:
+    """Seconds since the start of each row's cycle (its day or its year)."""
+    seconds = seconds_of(dates)
+    unit = "datetime64[D]" if step.cycle == "day" else "datetime64[Y]"
+    start = seconds_of(np.asarray(dates, dtype="datetime64[s]").astype(unit))
+    return seconds - start
+
+
+def cycle_position(dates: np.ndarray, step: Step) -> tuple[np.ndarray, int]:
+    """Dates (N,) -> each row's place in its cycle, 0..period-1, and the period: the hour
+    of the day (hourly rows), the day of the year (daily), the month (monthly)."""
+    if step.cycle is None:
+        raise ValueError(f"rows {step.label} apart are in no cycle")
+    if step.months:
+        months = np.asarray(dates, dtype="datetime64[M]").astype(np.int64) % 12
+        return months // step.months, math.ceil(12 / step.months)
+    length = DAY if step.cycle == "day" else 366 * DAY
+    return into_cycle(dates, step) // step.seconds, math.ceil(length / step.seconds)
+
+
+def calendar(dates: np.ndarray, step: Step) -> np.ndarray:
+    """Dates (N,) -> (N, 2) sin and cos of the row's place in its cycle (the day or the
+    year), so December sits next to January and 23:00 next to midnight."""
+    if step.months:
+        fraction = np.asarray(dates, dtype="datetime64[M]").astype(np.int64) % 12 / 12
+    else:
+        length = DAY if step.cycle == "day" else YEAR_DAYS * DAY
+        fraction = into_cycle(dates, step) / length
+    angle = 2 * math.pi * fraction
+    return np.stack([np.sin(angle), np.cos(angle)], axis=-1)
+
+
+def shown(stamp: pd.Timestamp) -> str:
+    """A date as messages write it: with the time of day only when it has one."""
+    return f"{stamp:%Y-%m-%d %H:%M}" if stamp != stamp.normalize() else f"{stamp:%Y-%m-%d}"
+
+
+def _in_months(stamps: pd.Series) -> bool:
+    """True when every row is on one day of the month (or on every month's last day) at
+    one time of day: a step of calendar months."""
+    day, time = stamps.dt.day, stamps - stamps.dt.normalize()
+    return bool((time == time.iloc[0]).all()
+                and ((day == day.iloc[0]).all() or stamps.dt.is_month_end.all()))
+
+
+def infer_step(stamps: pd.Series, filename: str,
+               raw: Callable[[int], str]) -> tuple[Step | None, np.ndarray]:
+    """The step of rows dated `stamps` (oldest first) and each row's place on the grid of
+    steps (0, 1, 2, 4, ... where a row is left out); None and [0] for a single row.
+    `raw(row)` is a row's date as the file writes it, for messages. A UserError when the
+    dates do not rise or no step fits every gap."""
+    if len(stamps) < 2:
+        return None, np.zeros(len(stamps), dtype=np.int64)
+    seconds = seconds_of(stamps.to_numpy())
+    falling = np.nonzero(np.diff(seconds) <= 0)[0]
+    if len(falling):
+        r = int(falling[0])
+        raise UserError(f"{filename} rows {r + 2} and {r + 3} are {shown(stamps.iloc[r])} then "
+                        f"{shown(stamps.iloc[r + 1])} (the file has {raw(r)} then "
+                        f"{raw(r + 1)}): the dates must rise, oldest first, each once")
+    months = _in_months(stamps)
+    if months:
+        index = (stamps.dt.year * 12 + stamps.dt.month).to_numpy(np.int64)
+        gaps = np.diff(index)
+    else:
+        gaps = np.diff(seconds)
+    values, counts = np.unique(gaps, return_counts=True)
+    size = int(values[np.argmax(counts)])  # the most common gap (the smallest of a tie)
+    step = Step(months=size) if months else Step(seconds=size)
+    off = np.nonzero(gaps % size)[0]
+    if len(off):
+        r = int(off[0])
+        gap = Step(months=int(gaps[r])) if months else Step(seconds=int(gaps[r]))
+        pairs = ", ".join(f"{i + 2}-{i + 3}" for i in off[:5])
+        raise UserError(f"{filename} has no regular step: rows {r + 2} and {r + 3} are "
+                        f"{shown(stamps.iloc[r])} then {shown(stamps.iloc[r + 1])} (the "
+                        f"file has {raw(r)} then {raw(r + 1)}), {gap.label} apart, not a "
+                        f"whole number of {step.label} (the most common gap); "
+                        f"{len(off)} of {len(gaps)} gaps break it (rows {pairs}"
+                        f"{', ...' if len(off) > 5 else ''}); give every row a date on "
+                        "one regular step")
+    return step, np.concatenate([[0], np.cumsum(gaps // size)])
+
+
+def grid_dates(stamps: pd.Series, step: Step | None, grid: np.ndarray) -> np.ndarray:
+    """The date of every row of the grid (N,) datetime64[s], the left-out rows included."""
+    first = stamps.iloc[0]
+    everywhere = np.arange(int(grid[-1]) + 1)
+    if step is None:
+        return stamps.to_numpy().astype("datetime64[s]")
+    if not step.months:
+        return (np.datetime64(first.to_datetime64(), "s")
+                + everywhere * np.timedelta64(step.seconds, "s"))
+    month = np.datetime64(first.to_datetime64(), "M") + everywhere * step.months
+    time = first - first.normalize()
+    if stamps.dt.is_month_end.all():
+        days = (month + 1).astype("datetime64[D]") - 1  # each month's last day
+    else:
+        days = month.astype("datetime64[D]") + (first.day - 1)
+    return days.astype("datetime64[s]") + np.timedelta64(int(time.total_seconds()), "s")
