@@ -59,7 +59,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -73,7 +73,6 @@ from core.data import fetch
 from core.files import atomic_write_text
 from core.report import comparison_table
 from core.run import Run, SeedResult
-from core.train import fit, set_threads
 
 from .model import Discriminator, Imputer, Model, as_inputs, impute, save_model
 from .steps import Step, calendar, cycle_position
@@ -527,7 +526,10 @@ def adversarial_loss(cfg: Config, discriminator: Discriminator, x: torch.Tensor,
     return cfg.adversarial_weight * g_loss + d_loss
 
 
-def loss_fn(cfg: Config, model: Model, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+def step(cfg: Config, model: Model, batch: tuple[torch.Tensor, ...],
+         carried: None) -> tuple[torch.Tensor, None]:
+    """One training step's loss (the shared loop then does zero_grad, backward, clipping
+    and the optimizer's step); nothing is carried from one batch to the next."""
     x, m, e, target, hidden = batch
     out = model.imputer(x, m, e)
     # the imputation itself, on the entries hidden on purpose
@@ -540,7 +542,7 @@ def loss_fn(cfg: Config, model: Model, batch: tuple[torch.Tensor, ...]) -> torch
     loss = loss + cfg.consistency * (out["forwards"][2] - out["backwards"][2]).abs().mean()
     if model.discriminator is not None:
         loss = loss + adversarial_loss(cfg, model.discriminator, x, m, out["imputed"])
-    return loss
+    return loss, None
 
 
 def impute_split(imputer: Imputer, data: Data, split: str,
@@ -642,19 +644,15 @@ def main(argv: list[str] | None = None) -> dict:
     device = run.device
 
     # ---- train, one model per seed; each scored on the test draws once, at its best
-    def train_seed(seed: int, seed_dir: Path, resume: bool) -> SeedResult:
+    def train_seed(seed: int) -> SeedResult:
         model = build_model(cfg, data).to(device)
-        set_threads(cfg.threads, model)
-        if seed == cfg.seed:
-            run.describe(model, f"bidirectional GRU imputer ({cfg.impl})"
-                         + (" + discriminator" if cfg.adversarial else ""))
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-        history = fit(model, optimizer, partial(batches, cfg, data, device),
-                      partial(loss_fn, cfg), partial(validate, data), epochs=cfg.epochs,
-                      run_dir=seed_dir, config=asdict(cfg), monitor="val_mae",
-                      clip_norm=cfg.clip_norm, scheduler=scheduler, resume=resume,
-                      eval_only=cfg.eval_only, desc=f"{run.task} seed {seed}")
+        about = (f"bidirectional GRU imputer ({cfg.impl})"
+                 + (" + discriminator" if cfg.adversarial else ""))
+        history = run.fit(model, optimizer, partial(batches, cfg, data, device),
+                          partial(step, cfg), partial(validate, data), seed=seed, about=about,
+                          monitor="val_mae", clip_norm=cfg.clip_norm, scheduler=scheduler)
         filled = impute_split(model.imputer, data, "test", data.test_masks)
         scores = (draw_scores(data.truth("test"), filled, data.test_masks)
                   | paired_ratios(filled, best, draws, data))
@@ -673,7 +671,7 @@ def main(argv: list[str] | None = None) -> dict:
     print_verdicts(results, best)
 
     # the seed best on validation is the one fill.py uses
-    chosen = min(seeds.results, key=lambda r: r.history.best_value)
+    chosen = seeds.best_on_validation()
     imputer = Imputer(data.z.shape[1], cfg.hidden_size, data.extra.shape[1], cfg.impl)
     imputer.load_state_dict(chosen.outputs["state"])
     save_model(run.dir / "model.pt", imputer, columns=data.table.columns,
