@@ -35,8 +35,10 @@ test: $(VENV)/.installed  ## create the environment, run the test suite and ruff
 lint: $(VENV)/.installed  ## ruff over the whole tree
 	$(VENV)/bin/ruff check .
 
-bench: $(VENV)/.installed  ## speed and quality targets, as ratios measured in one run
-	$(PY) -m bench $(ARGS)
+# bench writes results/ and docs/figures/, then README.md and docs/ from them; its exit
+# status is the targets' (1 when one is missed), after the README is brought up to date.
+bench: $(VENV)/.installed  ## speed and quality targets as ratios in one run; results/, README
+	$(PY) -m bench $(ARGS); status=$$?; $(PY) -m bench --readme && exit $$status
 
 data: $(VENV)/.installed  ## fetch every dataset into data/ (checksummed)
 	$(PY) -m core.data

@@ -1,37 +1,111 @@
-"""`make bench`: the speed and quality targets, each printed as a ratio measured in this run.
+"""`make bench`: the speed and quality targets, each a ratio measured in this run, and the
+files in results/ that every measured number of README.md and docs/ comes from.
 
 1. core's layers against torch.nn, forward + backward on the same weights and inputs, in
    one process, after warm-up, the fastest of 3 x --repeats alternated passes, at a fixed
    thread count; with an input that needs no gradient and with one that does (as in
    training, where the input comes from an embedding or a layer below). Then how the
-   time grows with the sequence length and the batch: it must double when T doubles.
-2. Each task present under tasks/ runs with its benchmark flags into runs/bench/<task>;
-   its metrics.json is read and the headline metric printed beside the baseline and the
-   issue's target.
+   time grows with the sequence length and the batch, the thread counts for a small and
+   a larger GRU, and torch.tanh against the sigmoid. -> results/core.json
+2. name_classifier in 1 and 2 processes under torchrun. -> results/processes.json
+3. Each task under tasks/ runs with the benchmark flags of its spec in TASKS (below) into
+   runs/bench/<task>; its metrics.json, the commit, the date, the machine, the command and
+   its wall time go to results/<task>.json (results/<task>.cuda.json with --device cuda),
+   and its headline figure, downscaled, to docs/figures/<task>.png.
 
-    python -m bench                    # everything (about 15 minutes on 2 CPU cores)
-    python -m bench --only core sin2cos
+`--readme` trains nothing: it rewrites the blocks between `<!-- bench:NAME -->` and
+`<!-- /bench:NAME -->` in README.md and docs/*.md from results/ alone, so the same files
+give the same text on every clone (tests/test_readme.py checks they agree).
+
+    python -m bench                            # everything: every task trains
+    python -m bench --only core sin2cos        # some parts; the other results/ files stay
+    python -m bench --device cuda --only sin2cos
+    python -m bench --readme                   # README.md and docs/ from results/
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
+import math
+import os
+import platform
 import random
+import re
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+import matplotlib.image
 import torch
 
 from core.layers import recurrent
 
 ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+FIGURES = ROOT / "docs" / "figures"
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FIGURE_BYTES = 150_000  # a gallery picture stays under this size
+FIGURE_WIDTH = 800  # pixels; wider pictures are shrunk by averaging blocks of pixels
 
+
+# ---------------------------------------------------------------------------------------
+# Where and how a measurement was made: stored beside every number in results/.
+
+def commit() -> str:
+    """The checked-out commit, with "+changes" when the tree differs from it."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+    head = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(device: str) -> dict:
+    gpu = torch.cuda.get_device_name(0) if device == "cuda" else None
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(),
+            "device": device, **({"gpu": gpu} if gpu else {})}
+
+
+def provenance(command: str, seconds: float, device: str = "cpu") -> dict:
+    return {"commit": commit(),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine(device), "command": command,
+            "wall_seconds": round(seconds, 1)}
+
+
+def write_result(name: str, record: dict) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    temporary = path.with_suffix(".json.part")
+    temporary.write_text(json.dumps(record, indent=1) + "\n")
+    os.replace(temporary, path)
+    print(f"  wrote results/{path.name}")
+    return path
+
+
+def read_result(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+# ---------------------------------------------------------------------------------------
+# 1. core against torch.nn
 
 def time_pass(layer: torch.nn.Module, x: torch.Tensor) -> float:
     """Seconds of one forward + backward pass."""
@@ -57,13 +131,16 @@ CORE_SHAPES = [
 ]
 
 
-def bench_core(threads: list[int], repeats: int) -> list[tuple[str, float, float]]:
+def bench_core(threads: list[int], repeats: int) -> list[dict]:
     rows = []
     for cell, batch, length, inputs, hidden, options, target in CORE_SHAPES:
         torch.manual_seed(0)
         reference = recurrent(cell, "torch", inputs, hidden, batch_first=True, **options)
         ours = recurrent(cell, "core", inputs, hidden, batch_first=True, **options)
         ours.load_state_dict(reference.state_dict())
+        bi = " bi" if options.get("bidirectional") else ""
+        layer = (f"{cell.upper()} B{batch} T{length} {inputs}->{hidden}"
+                 + (f" {options['num_layers']}L" if "num_layers" in options else "") + bi)
         # Both paths: without an input gradient (data straight from the loader) and with
         # one, as in training behind an embedding, a convolution or another layer.
         for input_grad in (False, True):
@@ -80,14 +157,13 @@ def bench_core(threads: list[int], repeats: int) -> list[tuple[str, float, float
                     t_torch.append(time_pass(reference, x))
                     t_core.append(time_pass(ours, x))
                 ratio = min(t_core) / min(t_torch)
-                bi = " bi" if options.get("bidirectional") else ""
-                name = (f"{cell.upper()} B{batch} T{length} {inputs}->{hidden} "
-                        f"{options.get('num_layers', 1)}L{bi}, x grad "
-                        f"{'yes' if input_grad else 'no '}, {count} thread(s)")
+                name = f"{layer}, x grad {'yes' if input_grad else 'no '}, {count} thread(s)"
                 print(f"{name:<58} torch {min(t_torch) * 1e3:7.1f} ms   core "
                       f"{min(t_core) * 1e3:7.1f} ms   core/torch {ratio:5.2f}x  (target <= "
                       f"{target}x) {'OK' if ratio <= target else 'MISSED'}", flush=True)
-                rows.append((name, ratio, target))
+                rows.append({"layer": layer, "input_grad": input_grad, "threads": count,
+                             "torch_ms": round(min(t_torch) * 1e3, 2),
+                             "core_ms": round(min(t_core) * 1e3, 2), "target": target})
     return rows
 
 
@@ -95,7 +171,7 @@ SCALING_LENGTHS = [25, 50, 100, 200, 400]
 SCALING_BATCHES = [16, 64, 256]
 
 
-def bench_scaling(threads: int, repeats: int) -> None:
+def bench_scaling(threads: int, repeats: int) -> list[dict]:
     """Forward + backward time against the sequence length and the batch, on the LSTM
     shape of CORE_SHAPES (input 32, hidden 256), the input needing its gradient.
 
@@ -111,7 +187,7 @@ def bench_scaling(threads: int, repeats: int) -> None:
     print(f"LSTM 32->256, x grad yes, {threads} thread(s); fastest of N interleaved passes")
     print(f"{'B':>5} {'T':>5} {'N':>3} {'torch ms':>10} {'core ms':>10} {'core/torch':>11}"
           f" {'torch T/(T/2)':>14} {'core T/(T/2)':>13}")
-    start = time.perf_counter()
+    rows = []
     for batch in SCALING_BATCHES:
         previous = None
         for length in SCALING_LENGTHS:
@@ -132,13 +208,16 @@ def bench_scaling(threads: int, repeats: int) -> None:
                 if not all(1.6 <= g <= 2.4 for g in growth):
                     line += "  <- not linear in T"
             print(line, flush=True)
+            rows.append({"batch": batch, "length": length, "threads": threads,
+                         "torch_ms": round(now[0] * 1e3, 2), "core_ms": round(now[1] * 1e3, 2)})
             previous = now
-    print(f"({time.perf_counter() - start:.0f} s)")
+    return rows
 
 
-def bench_threads(repeats: int) -> None:
+def bench_threads(repeats: int) -> list[dict]:
     """Why core.train.set_threads gives small models one thread: time a sin2cos-sized
     GRU (about 3k parameters) and a larger one at 1 and 2 threads."""
+    rows = []
     for hidden, batch in [(32, 64), (256, 64)]:
         torch.manual_seed(0)
         layer = recurrent("gru", "torch", 1 if hidden == 32 else 64, hidden, batch_first=True)
@@ -151,225 +230,592 @@ def bench_threads(repeats: int) -> None:
         print(f"GRU {layer.input_size}->{hidden} ({parameters} parameters) B{batch} T50: "
               f"1 thread {times[1] * 1e3:6.1f} ms, 2 threads {times[2] * 1e3:6.1f} ms, "
               f"2/1 = {times[2] / times[1]:.2f}x")
+        rows.append({"layer": f"GRU {layer.input_size}->{hidden} B{batch} T50",
+                     "parameters": parameters, "ms_1_thread": round(times[1] * 1e3, 2),
+                     "ms_2_threads": round(times[2] * 1e3, 2)})
+    return rows
 
 
-def run_task(task: str, args: list[str], run_dir: Path) -> dict:
-    """Run one task as a user would and return its metrics.json."""
-    command = [sys.executable, "-m", f"tasks.{task}.train", "--run-dir", str(run_dir),
-               "--overwrite", *args]
-    print(f"$ python {' '.join(command[1:])}", flush=True)
-    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    return json.loads((run_dir / "metrics.json").read_text())
+def bench_tanh(repeats: int) -> dict:
+    """Why core's LSTM layer computes tanh as 2 sigmoid(2x) - 1: torch.tanh against
+    torch.sigmoid on a gate-sized tensor (B64 x 256), 1 thread."""
+    torch.set_num_threads(1)
+    x = torch.randn(64, 256)
+    seconds = {}
+    for name, function in [("tanh", torch.tanh), ("sigmoid", torch.sigmoid),
+                           ("2 sigmoid(2x) - 1", lambda v: 2 * torch.sigmoid(2 * v) - 1)]:
+        passes = []
+        for _ in range(3 * repeats):
+            start = time.perf_counter()
+            for _ in range(100):
+                function(x)
+            passes.append((time.perf_counter() - start) / 100)
+        seconds[name] = min(passes)
+    print("  " + ", ".join(f"{k} {v * 1e6:.1f} us" for k, v in seconds.items()))
+    return {name: round(s * 1e6, 2) for name, s in seconds.items()} | {"unit": "us"}
 
 
-def check(label: str, value: float, target: float, lower_is_better: bool = True) -> bool:
-    ok = value <= target if lower_is_better else value >= target
-    sign = "<=" if lower_is_better else ">="
-    print(f"  {label:<58} {value:10.4g}   target {sign} {target:<8g} "
-          f"{'OK' if ok else 'MISSED'}")
-    return ok
-
-
-def bench_sin2cos(out: Path) -> list[bool]:
-    m = run_task("sin2cos", [], out)
-    test = m["test"]
-    print(f"  model MSE after the first point / zero's: "
-          f"{test['model']['mse_after_first'] / test['zero']['mse_after_first']:.2e}; "
-          f"linear 2-lag ceiling {test['linear_2lag']['mse_after_first']:.1e}; the seeds' "
-          "RNN(1,16) on 1000 pi-aligned windows: 0.295 over all points, 0.046 after the "
-          "fifth (measured when the issue was written)")
-    return [check("model MSE after the first point", test["model"]["mse_after_first"], 1e-4),
-            check("training seconds", m["train_seconds"], 10)]
-
-
-def random_pair(rng: random.Random) -> tuple[str, str]:
-    """A random same-length pair, the target drawn from the source's characters."""
-    length = rng.randint(5, 12)
-    src = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(length))
-    return src, "".join(rng.choice(src) for _ in range(length))
-
-
-def bench_char_transduce(out: Path) -> list[bool]:
-    rng = random.Random(2024)
-    pairs = [("hello", "ohlol")] + [random_pair(rng) for _ in range(5)]
-    results = []
-    for model in ["cell", "rnn", "embed"]:
-        for src, tgt in pairs:
-            m = run_task("char_transduce", ["--model", model, "--src", src, "--tgt", tgt,
-                                            "--seeds", "20", "--epochs", "15"],
-                         out / f"{model}-{src}")
-            solved = m["test"]["model"]["solved_fraction"]
-            results.append(check(f"--model {model} {src}->{tgt}: seeds exact within 15 "
-                                 "epochs (of 20)", 20 * solved, 20, lower_is_better=False))
-    print("  the seeds' RNNCell(4,4) and RNN(4,4) on hello->ohlol: 14/20 and 11/20")
-    return results
-
-
-def bench_rainfall_uni(out: Path) -> list[bool]:
-    m = run_task("rainfall_uni", ["--seeds", "5"], out)
-    test = m["test"]
-    for method in ["climatology", "ar12", "seasonal_naive", "persistence"]:
-        print(f"  model RMSE / {method}: {test['model']['rmse'] / test[method]['rmse']:.3f}")
-    best_baseline = min(test[k]["rmse"] for k in test if k != "model")
-    return [check("model RMSE, median of 5 seeds (mm)", test["model"]["rmse"], 140),
-            check("model RMSE / best baseline's", test["model"]["rmse"] / best_baseline, 1.0),
-            check("model MAE (mm), climatology's is the target", test["model"]["mae"],
-                  test["climatology"]["mae"]),
-            check("training seconds", m["train_seconds"], 30)]
-
-
-def bench_rainfall_multi(out: Path) -> list[bool]:
-    m = run_task("rainfall_multi", ["--seeds", "5"], out)
-    test, results = m["test"], []
-    horizons = sorted(k.split("@")[1] for k in test["model"] if k.startswith("rmse@")
-                      and not k.endswith("_seeds"))
-    for h in horizons:
-        model = test["model"][f"rmse@{h}"]
-        for rival in ["climatology", "univariate"]:
-            results.append(check(f"{h}: model RMSE / {rival}'s", model /
-                                 test[rival][f"rmse@{h}"], 1.0))
-    return results + [check("training seconds", m["train_seconds"], 60)]
-
-
-def bench_convlstm_grid(out: Path) -> list[bool]:
-    m = run_task("convlstm_grid", [], out)
-    test, results = m["test"], []
-    steps = sorted(k for k in test["model"] if k.startswith("mse@"))
-    for step in steps:
-        results.append(check(f"{step}: model MSE / persistence's",
-                             test["model"][step] / test["persistence"][step], 0.35))
-    last = steps[-1]
-    results.append(check(f"{last}: model MSE / the zero field's",
-                         test["model"][last] / test["zero"][last], 0.5))
-    return results + [check("training seconds", m["train_seconds"], 180)]
-
-
-def bench_name_classifier(out: Path) -> list[bool]:
-    m = run_task("name_classifier", ["--seeds", "3"], out)
-    test = m["test"]
-    print(f"  majority class: accuracy {test['majority']['accuracy']:.3f}, macro-F1 "
-          f"{test['majority']['macro_f1']:.3f}; the seeds' course model plateaus at 0.843 / "
-          "0.545 (measured when the issue was written)")
-    ngram = test["ngram_linear"]
-    print(f"  n-gram linear baseline: accuracy {ngram['accuracy']:.3f}, macro-F1 "
-          f"{ngram['macro_f1']:.3f}; on test names absent from the training file: model "
-          f"{test['model']['accuracy_unseen']:.3f}, n-gram {ngram['accuracy_unseen']:.3f}")
-    return [check("test accuracy, median of 3 seeds", test["model"]["accuracy"], 0.87,
-                  lower_is_better=False),
-            check("model accuracy / n-gram linear baseline's",
-                  test["model"]["accuracy"] / ngram["accuracy"], 1.0, lower_is_better=False),
-            check("test macro-F1, median of 3 seeds", test["model"]["macro_f1"], 0.62,
-                  lower_is_better=False),
-            check("training seconds per seed", m["train_seconds"] / len(m["seeds"]), 60)]
-
-
-def bench_date_seq2seq(out: Path) -> list[bool]:
-    m = run_task("date_seq2seq", [], out)
-    test = m["test"]
-    print(f"  no_attention exact match {test['no_attention']['exact_match']:.3f}, pandas "
-          f"{test['pandas']['exact_match']:.3f}; per format family: {out}/per_format.csv")
-    return [check("test exact match, greedy", test["model"]["exact_match"], 0.995,
-                  lower_is_better=False),
-            check("exact match with beam / greedy", test["model"]["exact_match_beam"] /
-                  test["model"]["exact_match"], 1.0, lower_is_better=False),
-            check("training seconds (both networks)", m["train_seconds"], 180)]
-
-
-def bench_processes(out: Path) -> None:
+def bench_processes(out: Path) -> dict:
     """name_classifier's seconds per epoch in 1 process and in 2 processes under torchrun,
     each process on one thread, the same global batch."""
-    seconds = {}
+    seconds, commands = {}, []
     for nproc in (1, 2):
         run_dir = out / f"nproc{nproc}"
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                     "--nproc-per-node", str(nproc)] if nproc > 1 else [sys.executable]
         command = [*launcher, "-m", "tasks.name_classifier.train", "--run-dir", str(run_dir),
                    "--overwrite", "--epochs", "2", "--threads", "1"]
-        print(f"$ {' '.join(['python', *command[1:]])}", flush=True)
+        commands.append(" ".join(["python", *command[1:]]))
+        print(f"$ {commands[-1]}", flush=True)
         subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         metrics = json.loads((run_dir / "metrics.json").read_text())
         seconds[nproc] = metrics["train_seconds"] / 2
         print(f"  {nproc} process(es): {seconds[nproc]:.1f} s per epoch")
     print(f"  2 processes / 1 process: {seconds[2] / seconds[1]:.2f}x the time per epoch")
+    return {"seconds_per_epoch": {"1": round(seconds[1], 2), "2": round(seconds[2], 2)},
+            "commands": commands}
 
 
-def bench_name_generator(out: Path) -> list[bool]:
-    classifier = ROOT / "runs" / "bench" / "name_classifier" / "model.pt"
-    args = ["--classifier", str(classifier)] if classifier.is_file() else []
-    m = run_task("name_generator", args, out)
-    test, results = m["test"], []
-    print(f"  n-gram: {test['ngram']['bits_per_char']:.3f} bits/char, unigram "
-          f"{test['unigram']['bits_per_char']:.3f}")
-    results.append(check("model bits per char / best n-gram's", test["model"]["bits_per_char"]
-                         / test["ngram"]["bits_per_char"], 0.92))
-    results.append(check("novel fraction of samples", test["model"]["novel_fraction"], 0.5,
-                         lower_is_better=False))
-    if "language_agreement" in test["model"]:
-        results.append(check("language agreement / real names'",
-                             test["model"]["language_agreement"] /
-                             test["real_names"]["language_agreement"], 0.9,
-                             lower_is_better=False))
-    else:
-        print("  language agreement skipped: no name_classifier model (bench it first)")
-    return results + [check("training seconds", m["train_seconds"], 120)]
+# ---------------------------------------------------------------------------------------
+# 2. The tasks. One spec each: what the bench runs, which number heads the row, which
+# methods count as rivals, and the targets. When a task renames a metric or a baseline,
+# edit its spec here (metric=, exclude=, Target(...)); nothing else in this file names a
+# task's keys, and a name the results lack fails loudly. A new baseline method needs no
+# edit: every method but the model and `exclude` is a rival. An interval the task writes
+# beside a metric (<metric>_lo/_hi, or <metric>_std) is used by the verdict by itself.
+
+@dataclass
+class Target:
+    """A bound on one number of metrics.json: the model's `metric` itself (against=None),
+    or divided by the same metric of a method named in `against`, of the best rival
+    ("best"), or by the model's own headline metric ("model": beam over greedy)."""
+    metric: str
+    bound: float
+    against: str | None = None
+    higher_is_better: bool = False
+    optional: bool = False  # skipped, not failed, when the metric is absent
 
 
-def bench_series_impute(out: Path) -> list[bool]:
-    m = run_task("series_impute", [], out)
-    test, results = m["test"], []
-    targets = {"points10": 1.0, "points50": 1.0, "block": 0.85}
-    for pattern, target in targets.items():
-        metric = f"mae@{pattern}"
-        best = min((test[k][metric], k) for k in test if k != "model")
-        results.append(check(f"{metric}: model / best baseline ({best[1]})",
-                             test["model"][metric] / best[0], target))
-    if importlib.util.find_spec("pypots") is None:
-        print("  PyPOTS BRITS/SAITS: skipped, pypots is not installed (not a requirement)")
-    else:
-        print("  PyPOTS BRITS/SAITS: pypots is installed, but this bench does not train it yet")
-    return results + [check("training seconds", m["train_seconds"], 180)]
+@dataclass
+class TaskSpec:
+    learns: str                      # the "learns" column of the table (no numbers)
+    metric: str                      # the headline metric, a key of test["model"]
+    higher_is_better: bool = False
+    exclude: tuple[str, ...] = ()    # methods that are no rivals (a ceiling, real data)
+    flags: list[str] = field(default_factory=list)          # added to the task's defaults
+    variants: list[list[str]] = field(default_factory=lambda: [[]])  # one run per entry
+    optional_files: dict[str, str] = field(default_factory=dict)  # flag: file, if present
+    targets: list[Target] = field(default_factory=list)
+    seconds: float | None = None     # training seconds (per seed with per_seed_seconds)
+    per_seed_seconds: bool = False
+    figure: str | None = None        # glob in the run folder; its first match is shown
+    missing_figure: str = ""         # what the task should draw, when figure is None
 
 
-TASK_BENCHES: dict[str, Callable[[Path], list[bool]]] = {
-    "sin2cos": bench_sin2cos,
-    "char_transduce": bench_char_transduce,
-    "rainfall_uni": bench_rainfall_uni,
-    "rainfall_multi": bench_rainfall_multi,
-    "convlstm_grid": bench_convlstm_grid,
-    "name_classifier": bench_name_classifier,
-    "date_seq2seq": bench_date_seq2seq,
-    "name_generator": bench_name_generator,
-    "series_impute": bench_series_impute,
+def char_pairs() -> list[tuple[str, str]]:
+    """hello -> ohlol and five random same-length pairs, each target drawn from its
+    source's characters."""
+    rng = random.Random(2024)
+    pairs = [("hello", "ohlol")]
+    for _ in range(5):
+        length = rng.randint(5, 12)
+        src = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(length))
+        pairs.append((src, "".join(rng.choice(src) for _ in range(length))))
+    return pairs
+
+
+TASKS: dict[str, TaskSpec] = {
+    "sin2cos": TaskSpec(
+        "a window of sin(t) -> cos(t) at every step", "mse_after_first",
+        exclude=("linear_2lag",),  # the exact 2-lag formula: a ceiling, not a rival
+        targets=[Target("mse_after_first", 1e-4)], seconds=10,
+        figure="test_window_0.png"),
+    "char_transduce": TaskSpec(
+        '"hello" -> "ohlol", and five random same-length pairs', "accuracy",
+        higher_is_better=True, flags=["--seeds", "20", "--epochs", "15"],
+        variants=[["--model", model, "--src", src, "--tgt", tgt]
+                  for model in ["cell", "rnn", "embed"] for src, tgt in char_pairs()],
+        targets=[Target("solved_fraction", 1.0, higher_is_better=True)],
+        missing_figure="predictions.png: each pair's source, target and the model's output "
+                       "per seed, correct characters in one colour"),
+    "rainfall_uni": TaskSpec(
+        "next month's rainfall (walk-forward over the last 50 months)", "rmse",
+        flags=["--seeds", "5"],
+        targets=[Target("rmse", 140), Target("rmse", 1.0, "best"),
+                 Target("mae", 1.0, "climatology")], seconds=30,
+        figure="test_forecasts.png"),
+    "rainfall_multi": TaskSpec(
+        "rainfall 1-3 months ahead from 4 weather variables", "rmse@h1",
+        flags=["--seeds", "5"],
+        targets=[Target(f"rmse@h{h}", 1.0, rival) for h in (1, 2, 3)
+                 for rival in ("climatology", "univariate")], seconds=60,
+        figure="test_forecasts_h1.png"),
+    "convlstm_grid": TaskSpec(
+        "the next 5 frames of moving blobs on a 32x32x2 grid", "mse",
+        targets=[*(Target(f"mse@h{h}", 0.35, "persistence") for h in range(1, 6)),
+                 Target("mse@h5", 0.5, "zero")], seconds=180,
+        figure="predictions.png"),
+    "name_classifier": TaskSpec(
+        "surname -> one of 18 languages", "accuracy", higher_is_better=True,
+        flags=["--seeds", "3"],
+        targets=[Target("accuracy", 0.87, higher_is_better=True),
+                 Target("accuracy", 1.0, "best", higher_is_better=True),
+                 Target("macro_f1", 0.62, higher_is_better=True)],
+        seconds=60, per_seed_seconds=True, figure="confusion.png"),
+    "date_seq2seq": TaskSpec(
+        'a date as people write it ("Tue 3 Mar 98") -> ISO 8601', "exact_match",
+        higher_is_better=True,
+        targets=[Target("exact_match", 0.995, higher_is_better=True),
+                 Target("exact_match_beam", 1.0, "model", higher_is_better=True)],
+        seconds=180, figure="attention_0.png"),
+    "name_generator": TaskSpec(
+        "a surname for a given language, one character at a time", "bits_per_char",
+        exclude=("model+ngram", "real_names"),  # a mixture with the model; real data
+        optional_files={"--classifier": "runs/bench/name_classifier/model.pt"},
+        targets=[Target("bits_per_char", 0.92, "best"),
+                 Target("novel_fraction", 0.5, higher_is_better=True),
+                 Target("language_agreement", 0.9, "real_names", higher_is_better=True,
+                        optional=True)],
+        seconds=120, figure="bits_by_language.png",
+        missing_figure="samples_by_language.png: a few sampled names per language, "
+                       "beside real ones (today the gallery shows bits_by_language.png)"),
+    "series_impute": TaskSpec(
+        "the hidden entries of a 4-variable daily weather series", "mae@block",
+        targets=[Target("mae@points10", 1.0, "best"), Target("mae@points50", 1.0, "best"),
+                 Target("mae@block", 0.85, "best")], seconds=180,
+        figure="test_block_temp_max.png"),
 }
 
 
+def rivals(test: dict, spec: TaskSpec, metric: str) -> dict[str, float]:
+    """The baselines' values of `metric`: every method but the model and spec.exclude."""
+    return {method: scores[metric] for method, scores in test.items()
+            if method != "model" and method not in spec.exclude
+            and isinstance(scores.get(metric), (int, float))}
+
+
+def best_rival(test: dict, spec: TaskSpec, metric: str) -> tuple[str, float] | None:
+    values = rivals(test, spec, metric)
+    if not values:
+        return None
+    pick = max if spec.higher_is_better else min
+    name = pick(values, key=values.get)
+    return name, values[name]
+
+
+def interval(scores: dict, metric: str) -> tuple[float, float] | None:
+    """The spread a method's results carry for `metric`: <metric>_lo/_hi, else the value
+    +- <metric>_std, else the range of <metric>_seeds; None when they carry none."""
+    value = scores[metric]
+    if f"{metric}_lo" in scores and f"{metric}_hi" in scores:
+        return scores[f"{metric}_lo"], scores[f"{metric}_hi"]
+    if f"{metric}_std" in scores:
+        return value - scores[f"{metric}_std"], value + scores[f"{metric}_std"]
+    seeds = [v for v in scores.get(f"{metric}_seeds", []) if v is not None]
+    return (min(seeds), max(seeds)) if len(seeds) > 1 else None
+
+
+def verdict(test: dict, spec: TaskSpec) -> dict | None:
+    """Model against its best rival on the headline metric: who wins, model / rival, and
+    whether the intervals overlap (then neither wins beyond the spread)."""
+    best = best_rival(test, spec, spec.metric)
+    model = test["model"].get(spec.metric)
+    if best is None or not isinstance(model, (int, float)):
+        return None
+    name, value = best
+    ratio = model / value if value else math.inf
+    model_wins = model > value if spec.higher_is_better else model < value
+    spans = [interval(test["model"], spec.metric) or (model, model),
+             interval(test[name], spec.metric) or (value, value)]
+    overlap = spans[0][0] <= spans[1][1] and spans[1][0] <= spans[0][1]
+    has_interval = spans != [(model, model), (value, value)]
+    return {"rival": name, "rival_value": value, "model": model, "ratio": ratio,
+            "winner": "tie" if model == value or (has_interval and overlap)
+            else "model" if model_wins else name}
+
+
+def check_target(test: dict, spec: TaskSpec, target: Target) -> dict:
+    """One target's value, its label and whether it was met (None: skipped)."""
+    sign = ">=" if target.higher_is_better else "<="
+    model = test["model"].get(target.metric)
+    if target.against is None:
+        label, value = f"{target.metric} {sign} {target.bound:g}", model
+    else:
+        rival = (best_rival(test, spec, target.metric) if target.against == "best" else
+                 (target.against, test.get(target.against, {}).get(target.metric)))
+        name = rival[0] if rival else "best rival"
+        other = rival[1] if rival else None
+        if target.against == "model":
+            label = f"{target.metric} / {spec.metric} {sign} {target.bound:g}"
+            other = test["model"].get(spec.metric)
+        else:
+            label = f"{target.metric} / {name}'s {sign} {target.bound:g}"
+        value = model / other if model is not None and other else None
+    if value is None:
+        if not target.optional:
+            raise KeyError(f"target {label}: no such number in metrics.json; edit its "
+                           "spec in bench.py's TASKS")
+        return {"label": label, "value": None, "met": None}
+    met = value >= target.bound if target.higher_is_better else value <= target.bound
+    return {"label": label, "value": value, "met": met}
+
+
+def task_checks(record: dict, spec: TaskSpec) -> list[dict]:
+    """Every target of the spec on every run of the record, then the training seconds."""
+    checks = []
+    for run in record["runs"]:
+        for target in spec.targets:
+            checks.append(check_target(run["metrics"]["test"], spec, target) |
+                          {"run": run["command"]})
+    if spec.seconds is not None:
+        worst = max(run_seconds(run["metrics"], spec) for run in record["runs"])
+        checks.append({"label": f"training seconds{' per seed' if spec.per_seed_seconds else ''}"
+                       f" <= {spec.seconds:g}", "value": worst,
+                       "met": worst <= spec.seconds, "run": "slowest run"})
+    return checks
+
+
+def run_seconds(metrics: dict, spec: TaskSpec) -> float:
+    seeds = len(metrics["seeds"]) if spec.per_seed_seconds else 1
+    return metrics["train_seconds"] / seeds
+
+
+def bench_task(task: str, spec: TaskSpec, out: Path, device: str) -> dict:
+    """Run the task's variants as a user would; return the record for results/."""
+    extra = []
+    for flag, file in spec.optional_files.items():
+        if (ROOT / file).is_file():
+            extra += [flag, file]
+        else:
+            print(f"  {flag} left out: no {file} (bench the task that writes it first)")
+    runs, folders = [], []
+    for variant in spec.variants:
+        # one folder per variant, named by its flags' values: runs/bench/<task>/cell-hello-ohlol
+        run_dir = out / "-".join(v for v in variant if not v.startswith("--")) if variant else out
+        args = [*spec.flags, *variant, *extra, "--device", device]
+        command = [sys.executable, "-m", f"tasks.{task}.train", "--run-dir",
+                   str(run_dir.relative_to(ROOT)), "--overwrite", *args]
+        shown = "python " + " ".join(command[1:])
+        print(f"$ {shown}", flush=True)
+        folders.append(run_dir)
+        start = time.perf_counter()
+        subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        runs.append({"command": shown, "wall_seconds": round(wall, 1),
+                     "metrics": json.loads((run_dir / "metrics.json").read_text())})
+    if spec.figure:
+        copy_figure(task, folders[0], spec.figure)
+    wall = sum(run["wall_seconds"] for run in runs)
+    command = "python -m bench --only " + task + (f" --device {device}" if device != "cpu"
+                                                   else "")
+    return {"task": task, **provenance(command, wall, device), "runs": runs}
+
+
+def copy_figure(task: str, run_dir: Path, pattern: str) -> None:
+    """The run's headline PNG, downscaled by averaging blocks of pixels until it is at
+    most FIGURE_WIDTH wide and under FIGURE_BYTES, to docs/figures/<task>.png."""
+    found = sorted(run_dir.glob(pattern))
+    if not found:
+        print(f"  no figure {pattern} in {run_dir}: docs/figures/{task}.png left as it is")
+        return
+    image = matplotlib.image.imread(found[0])[..., :3]  # (H, W, RGB) floats; alpha dropped
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    path = FIGURES / f"{task}.png"
+    factor = max(1, math.ceil(image.shape[1] / FIGURE_WIDTH))
+    while True:
+        h, w = image.shape[0] // factor * factor, image.shape[1] // factor * factor
+        small = image[:h, :w].reshape(h // factor, factor, w // factor, factor, 3)
+        matplotlib.image.imsave(path, small.mean(axis=(1, 3)).clip(0, 1))
+        if path.stat().st_size < FIGURE_BYTES:
+            break
+        factor += 1
+    print(f"  wrote docs/figures/{path.name} from {found[0].name} "
+          f"({path.stat().st_size // 1000} kB)")
+
+
+def print_checks(checks: list[dict]) -> list[bool]:
+    for c in checks:
+        value = "-" if c["value"] is None else f"{c['value']:.4g}"
+        state = {True: "OK", False: "MISSED", None: "skipped"}[c["met"]]
+        print(f"  {c['label']:<52} {value:>10}  {state}")
+    return [c["met"] for c in checks if c["met"] is not None]
+
+
+# ---------------------------------------------------------------------------------------
+# 3. README.md and docs/ from results/ alone
+
+def number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.1e}"
+    return f"{value:.4g}"
+
+
+def ratio_text(ratio: float) -> str:
+    return f"{ratio:.3f}x" if 0.01 <= ratio < 100 else f"{ratio:.1e}x"
+
+
+def seconds_text(record: dict | None, spec: TaskSpec) -> str:
+    if record is None:
+        return "not run"
+    worst = max(run_seconds(run["metrics"], spec) for run in record["runs"])
+    return f"{worst:.3g} s{' per seed' if spec.per_seed_seconds else ''}"
+
+
+def task_row(task: str, spec: TaskSpec) -> str:
+    record, gpu = read_result(task), read_result(f"{task}.cuda")
+    gpu_text = seconds_text(gpu, spec) if gpu else "no GPU run"
+    if record is None:
+        return (f"| `{task}` | {spec.learns} | not measured yet: `make bench "
+                f'ARGS="--only {task}"` | | | | | {gpu_text} |')
+    test = record["runs"][0]["metrics"]["test"]
+    seeds = len(record["runs"][0]["metrics"]["seeds"])
+    model = f"{spec.metric} {number(test['model'][spec.metric])}"
+    if seeds > 1:
+        model += f" (median of {seeds} seeds)"
+    if len(record["runs"]) > 1:
+        model += (f"; {len(record['runs'])} runs, this one "
+                  f"`{' '.join(spec.variants[0])}`")
+    v = verdict(test, spec)
+    rival = f"{v['rival']} {number(v['rival_value'])}" if v else "-"
+    shown = [f"{m} {number(test[m][spec.metric])}" for m in spec.exclude
+             if isinstance(test.get(m, {}).get(spec.metric), (int, float))]
+    if shown:
+        rival += f" (not a rival: {', '.join(shown)})"
+    if not v:
+        outcome = "-"
+    elif v["winner"] == "tie":
+        outcome = f"tie ({ratio_text(v['ratio'])}, within the spread)"
+    else:
+        outcome = f"{v['winner']} ({ratio_text(v['ratio'])})"
+    checks = task_checks(record, spec)
+    missed = sorted({c["label"] for c in checks if c["met"] is False})
+    counted = [c for c in checks if c["met"] is not None]
+    targets = f"{sum(c['met'] for c in counted)} of {len(counted)} met"
+    if missed:
+        targets += "; **missed: " + ", ".join(missed) + "**"
+    return (f"| `{task}` | {spec.learns} | {model} | {rival} | {outcome} | {targets} | "
+            f"{seconds_text(record, spec)} | {gpu_text} |")
+
+
+def render_tasks() -> str:
+    dates = sorted({r["date"][:10] for t in TASKS if (r := read_result(t))})
+    machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores, torch "
+                       f"{r['machine']['torch']}" for t in TASKS if (r := read_result(t))})
+    wall = sum(r["wall_seconds"] for name in ["core", "processes", *TASKS]
+               if (r := read_result(name)))
+    lines = [
+        "| task | learns | model (test) | best baseline | winner (model / baseline) | "
+        "targets | CPU training | GPU training |",
+        "|---|---|---|---|---|---|---|---|",
+        *(task_row(task, spec) for task, spec in TASKS.items()),
+        "",
+        f"Measured {' and '.join(dates) or 'never'} on {'; '.join(machines) or '-'}, "
+        f"{wall / 60:.0f} minutes of bench in all; every file in results/ names its commit, "
+        "machine and command.",
+    ]
+    return "\n".join(lines)
+
+
+def render_gallery() -> str:
+    cells = []
+    for task, spec in TASKS.items():
+        path = FIGURES / f"{task}.png"
+        if spec.figure and path.is_file():
+            cells.append(f"[![{task}](docs/figures/{task}.png)](docs/figures/{task}.png)"
+                         f"<br>`{task}`")
+        elif spec.figure:
+            cells.append(f"`{task}`: no picture yet (`make bench ARGS=\"--only {task}\"`)")
+        else:
+            cells.append(f"`{task}`: no picture yet; the task should write "
+                         f"{spec.missing_figure}")
+    rows = ["| | | |", "|---|---|---|"]
+    for i in range(0, len(cells), 3):
+        rows.append("| " + " | ".join(cells[i:i + 3] + [""] * (3 - len(cells[i:i + 3])))
+                    + " |")
+    return "\n".join(rows)
+
+
+def render_core_speed() -> str:
+    record = read_result("core")
+    if record is None:
+        return 'Not measured yet: `make bench ARGS="--only core"`.'
+    rows = record["rows"]
+    columns = sorted({(r["input_grad"], r["threads"]) for r in rows})
+    header = ["core/torch.nn", *(f"x grad {'yes' if g else 'no'}, {t} thread{'s' * (t > 1)}"
+                                 for g, t in columns), "target"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for layer in dict.fromkeys(r["layer"] for r in rows):
+        mine = {(r["input_grad"], r["threads"]): r for r in rows if r["layer"] == layer}
+        ratios = []
+        for key in columns:
+            r = mine[key]
+            ratio = r["core_ms"] / r["torch_ms"]
+            ratios.append(f"{ratio:.2f}" if ratio <= r["target"] else f"**{ratio:.2f}**")
+        lines.append(f"| {layer} | " + " | ".join(ratios) + f" | <= {r['target']} |")
+    lines += ["", f"{record['date']}, {record['machine']['cpu']}, "
+              f"{record['machine']['cores']} cores, torch {record['machine']['torch']}, "
+              f"commit {record['commit']}; **bold**: over the target."]
+    return "\n".join(lines)
+
+
+def render_growth() -> str:
+    record = read_result("core")
+    if record is None:
+        return 'Not measured yet: `make bench ARGS="--only core"`.'
+    rows = record["growth"]
+    lengths = sorted({r["length"] for r in rows})
+    lines = ["| B \\ T | " + " | ".join(map(str, lengths)) + " |",
+             "|---|" + "---|" * len(lengths)]
+    for batch in sorted({r["batch"] for r in rows}):
+        cells = []
+        for length in lengths:
+            r = next(r for r in rows if r["batch"] == batch and r["length"] == length)
+            cells.append(f"{r['core_ms']:.4g} / {r['torch_ms']:.4g}, "
+                         f"{r['core_ms'] / r['torch_ms']:.2f}")
+        lines.append(f"| {batch} | " + " | ".join(cells) + " |")
+    lines += ["", f"core ms / torch.nn ms, core/torch; LSTM 32->256, x grad yes, "
+              f"{rows[0]['threads']} threads, {record['date']}."]
+    return "\n".join(lines)
+
+
+def render_threads() -> str:
+    record = read_result("core")
+    if record is None:
+        return 'Not measured yet: `make bench ARGS="--only core"`.'
+    lines = ["| layer | parameters | 1 thread | 2 threads | 2 / 1 |", "|---|---|---|---|---|"]
+    for r in record["threads"]:
+        lines.append(f"| {r['layer']} | {r['parameters']} | {r['ms_1_thread']:.3g} ms | "
+                     f"{r['ms_2_threads']:.3g} ms | "
+                     f"{r['ms_2_threads'] / r['ms_1_thread']:.2f}x |")
+    tanh = record["tanh"]
+    lines += ["", f"On a B64 x 256 tensor, 1 thread: torch.tanh {tanh['tanh']:.3g} us, "
+              f"torch.sigmoid {tanh['sigmoid']:.3g} us, 2 sigmoid(2x) - 1 "
+              f"{tanh['2 sigmoid(2x) - 1']:.3g} us ({record['date']})."]
+    return "\n".join(lines)
+
+
+def render_processes() -> str:
+    record = read_result("processes")
+    if record is None:
+        return ('Not measured yet: `make bench ARGS="--only processes"` times '
+                "name_classifier in 1 and 2 processes.")
+    one, two = (record["seconds_per_epoch"][k] for k in ("1", "2"))
+    return (f"name_classifier, one thread per process: {one:.3g} s per epoch in 1 process, "
+            f"{two:.3g} s in 2 ({two / one:.2f}x the time); {record['machine']['cpu']}, "
+            f"{record['machine']['cores']} cores, {record['date']}, from `make bench "
+            f'ARGS="--only processes"`.')
+
+
+def render_targets() -> str:
+    """The specs themselves: what `make bench` runs and demands of each task."""
+    lines = ["| task | bench flags | headline (rival: the best of) | targets |",
+             "|---|---|---|---|"]
+    for task, spec in TASKS.items():
+        flags = f"`{' '.join(spec.flags)}`" if spec.flags else "the defaults"
+        if len(spec.variants) > 1:
+            varied = dict.fromkeys(v for variant in spec.variants for v in variant
+                                   if v.startswith("--"))
+            flags += f", {len(spec.variants)} runs varying {' '.join(varied)}"
+        rivals_text = "every baseline" + (f" but {', '.join(spec.exclude)}" if spec.exclude
+                                          else "")
+        better = "higher" if spec.higher_is_better else "lower"
+        targets = []
+        for t in spec.targets:
+            sign = ">=" if t.higher_is_better else "<="
+            over = {None: "", "best": " / best rival's",
+                    "model": f" / {spec.metric}"}.get(t.against, f" / {t.against}'s")
+            targets.append(f"{t.metric}{over} {sign} {t.bound:g}")
+        if spec.seconds is not None:
+            targets.append(f"< {spec.seconds:g} s training"
+                           + (" per seed" if spec.per_seed_seconds else ""))
+        lines.append(f"| `{task}` | {flags} | {spec.metric}, {better} is better "
+                     f"({rivals_text}) | {'; '.join(targets)} |")
+    return "\n".join(lines)
+
+
+BLOCKS = {"tasks": render_tasks, "targets": render_targets, "gallery": render_gallery,
+          "core-speed": render_core_speed, "growth": render_growth,
+          "threads": render_threads, "processes": render_processes}
+BLOCK = re.compile(r"(<!-- bench:([a-z-]+) -->\n)(.*?)(<!-- /bench:\2 -->)", re.DOTALL)
+
+
+def rendered(text: str) -> str:
+    """`text` with every bench block filled in from results/."""
+    return BLOCK.sub(lambda m: m[1] + BLOCKS[m[2]]() + "\n" + m[4], text)
+
+
+def write_documents() -> None:
+    for path in DOCUMENTS:
+        text = path.read_text()
+        new = rendered(text)
+        if new != text:
+            path.write_text(new)
+            print(f"rewrote {path.relative_to(ROOT)}")
+        else:
+            print(f"{path.relative_to(ROOT)} already agrees with results/")
+
+
+# ---------------------------------------------------------------------------------------
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    present = [t for t in TASK_BENCHES if (ROOT / "tasks" / t / "train.py").exists()]
+    present = [t for t in TASKS if (ROOT / "tasks" / t / "train.py").exists()]
     parser.add_argument("--only", nargs="+", default=None,
                         choices=["core", "processes", *present],
                         help="run only these parts: core, processes (torchrun) and/or task "
-                             "names")
+                             "names; results/ of the other parts stay as they are")
     parser.add_argument("--repeats", type=int, default=10,
                         help="timed passes per layer (x3 for the core-vs-torch rows)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="the tasks' device; cuda writes results/<task>.cuda.json "
+                             "(core and processes are timed on the CPU)")
+    parser.add_argument("--readme", action="store_true",
+                        help="train nothing: rewrite README.md and docs/ from results/")
     args = parser.parse_args()
+    if args.readme:
+        write_documents()
+        return
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: torch sees no GPU here")
     wanted = args.only or ["core", "processes", *present]
     results: list[bool] = []
-    if "core" in wanted:
+    if "core" in wanted and args.device == "cpu":
         print("== core layers vs torch.nn, forward + backward")
-        results += [ratio <= target for _, ratio, target in bench_core([1, 2], args.repeats)]
-        bench_threads(args.repeats)
+        start = time.perf_counter()
+        rows = bench_core([1, 2], args.repeats)
+        results += [r["core_ms"] / r["torch_ms"] <= r["target"] for r in rows]
+        threads = bench_threads(args.repeats)
+        tanh = bench_tanh(args.repeats)
         print("== core LSTM vs torch.nn as the sequence and the batch grow")
-        bench_scaling(2, args.repeats)
-    if "processes" in wanted:
+        growth = bench_scaling(2, args.repeats)
+        write_result("core", provenance(f"python -m bench --only core --repeats "
+                                        f"{args.repeats}", time.perf_counter() - start)
+                     | {"rows": rows, "threads": threads, "tanh": tanh, "growth": growth})
+    if "processes" in wanted and args.device == "cpu":
         print("== name_classifier in 1 and 2 processes (torchrun)")
-        bench_processes(ROOT / "runs" / "bench" / "processes")
+        start = time.perf_counter()
+        measured = bench_processes(ROOT / "runs" / "bench" / "processes")
+        write_result("processes", provenance("python -m bench --only processes",
+                                             time.perf_counter() - start) | measured)
+    suffix = "" if args.device == "cpu" else f".{args.device}"
     for task in present:
         if task in wanted:
             print(f"== {task}")
-            results += TASK_BENCHES[task](ROOT / "runs" / "bench" / task)
+            try:
+                record = bench_task(task, TASKS[task], ROOT / "runs" / "bench" / task,
+                                    args.device)
+            except subprocess.CalledProcessError as error:  # the other tasks still run
+                print(f"  FAILED with exit status {error.returncode}: results/{task}"
+                      f"{suffix}.json left as it was")
+                results.append(False)
+                continue
+            results += print_checks(task_checks(record, TASKS[task]))
+            write_result(task + suffix, record)
     if results:
-        print(f"\n{sum(results)} of {len(results)} targets met")
+        print(f"\n{sum(results)} of {len(results)} targets met; "
+              "`python -m bench --readme` puts them into README.md and docs/")
     sys.exit(0 if all(results) else 1)
 
 
