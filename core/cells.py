@@ -1,4 +1,5 @@
-"""Recurrent cells written out in plain PyTorch: RNNCell, LSTMCell, GRUCell.
+"""Recurrent cells written out in plain PyTorch: RNNCell, LSTMCell, GRUCell, and the
+char-RNN tutorial's TutorialRNNCell, which torch.nn does not have.
 
 They keep torch.nn's parameter names, shapes, gate order, initialisation and call
 signature, so `cell.load_state_dict(torch.nn.GRUCell(...).state_dict())` works and the
@@ -10,10 +11,11 @@ Each cell is split in two, because a layer runs many steps:
 - the `*_step` functions below take that projection for one step and apply the update
   equations with the recurrent weights.
 
-core.layers runs the GRU and RNN layers on these steps; its LSTM layer runs the same
-equations in `LSTMThroughTime`, whose backward through time is written out for speed.
+core.layers runs its RNN, LSTM and GRU layers on these steps under autograd; core.bptt
+runs the LSTM's equations again with the backward through time written out by hand.
 
-Shapes: B batch, I input size, H hidden size, G gates * H.
+A cell takes a batch x (B, I) or, as torch.nn's cells do, one unbatched input x (I,)
+with a state (H,). Shapes: B batch, I input size, H hidden size, G gates * H.
 """
 
 from __future__ import annotations
@@ -47,8 +49,12 @@ def rnn_step(gi: Tensor, h: Tensor, weight_hh_t: Tensor, nonlinearity: str = "ta
     return torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
 
 
-def lstm_step(gi: Tensor, h: Tensor, c: Tensor, weight_hh_t: Tensor) -> tuple[Tensor, Tensor]:
-    """One LSTM step from gi = x W_ih^T + b_ih + b_hh (B, 4H); torch's gate order i, f, g, o."""
+def lstm_step(gi: Tensor, h: Tensor, c: Tensor, weight_hh_t: Tensor,
+              weight_hr_t: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """One LSTM step from gi = x W_ih^T + b_ih + b_hh (B, 4H); torch's gate order i, f, g, o.
+
+    With W_hr^T (H, P), torch.nn.LSTM's proj_size P, h' is projected to P columns: the
+    state h and the output are (B, P), the cell c stays (B, H), and W_hh is (4H, P)."""
     i, f, g, o = torch.addmm(gi, h, weight_hh_t).chunk(4, dim=1)
     i = torch.sigmoid(i)  # i = σ(W_ii x + b_ii + W_hi h + b_hi)   input gate
     f = torch.sigmoid(f)  # f = σ(W_if x + b_if + W_hf h + b_hf)   forget gate
@@ -56,6 +62,8 @@ def lstm_step(gi: Tensor, h: Tensor, c: Tensor, weight_hh_t: Tensor) -> tuple[Te
     o = torch.sigmoid(o)  # o = σ(W_io x + b_io + W_ho h + b_ho)   output gate
     c = f * c + i * g     # c' = f ⊙ c + i ⊙ g
     h = o * torch.tanh(c)  # h' = o ⊙ tanh(c')
+    if weight_hr_t is not None:
+        h = h @ weight_hr_t  # h' = W_hr (o ⊙ tanh(c'))   with proj_size
     return h, c
 
 
@@ -84,6 +92,19 @@ def init_uniform(module: nn.Module, hidden_size: int) -> None:
         nn.init.uniform_(weight, -bound, bound)
 
 
+def check_cell_call(cell: nn.Module, x: Tensor, hx: tuple[Tensor, ...]) -> None:
+    """Raise ValueError naming the expected shapes when x or a part of hx does not fit."""
+    size = cell.input_size
+    if x.dim() not in (1, 2) or x.shape[-1] != size:
+        raise ValueError(f"{type(cell).__name__} expects input (B, {size}) or unbatched "
+                         f"({size},), got {tuple(x.shape)}")
+    expected = (*x.shape[:-1], cell.hidden_size)
+    for part in hx:
+        if tuple(part.shape) != expected:
+            raise ValueError(f"{type(cell).__name__} expects a state {expected} for input "
+                             f"{tuple(x.shape)}, got {tuple(part.shape)}")
+
+
 class _Cell(nn.Module):
     """Parameters shared by the three cells, named and shaped as in torch.nn."""
 
@@ -98,11 +119,6 @@ class _Cell(nn.Module):
         self.bias_ih = nn.Parameter(torch.empty(gates)) if bias else None
         self.bias_hh = nn.Parameter(torch.empty(gates)) if bias else None
         init_uniform(self, hidden_size)
-
-    def _check(self, x: Tensor) -> None:
-        if x.dim() != 2 or x.shape[1] != self.input_size:
-            raise ValueError(f"{type(self).__name__} expects input (B, {self.input_size}), "
-                             f"got {tuple(x.shape)}")
 
     def _zeros(self, x: Tensor) -> Tensor:
         return x.new_zeros(x.shape[0], self.hidden_size)
@@ -121,8 +137,10 @@ class RNNCell(_Cell):
         self.nonlinearity = nonlinearity
 
     def forward(self, x: Tensor, hx: Tensor | None = None) -> Tensor:
-        """x (B, I), hx (B, H) or None for zeros -> h' (B, H)."""
-        self._check(x)
+        """x (B, I), hx (B, H) or None for zeros -> h' (B, H); or x (I,), hx (H,) -> (H,)."""
+        check_cell_call(self, x, () if hx is None else (hx,))
+        if x.dim() == 1:  # unbatched: run a batch of one
+            return self.forward(x[None], None if hx is None else hx[None])[0]
         h = self._zeros(x) if hx is None else hx
         gi = project_input(x, self.weight_ih, self.bias_ih, self.bias_hh)
         return rnn_step(gi, h, self.weight_hh.t(), self.nonlinearity)
@@ -135,8 +153,12 @@ class LSTMCell(_Cell):
 
     def forward(self, x: Tensor,
                 hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        """x (B, I), hx (h, c) each (B, H) or None for zeros -> (h', c')."""
-        self._check(x)
+        """x (B, I), hx (h, c) each (B, H) or None for zeros -> (h', c'); or unbatched
+        x (I,), h and c (H,)."""
+        check_cell_call(self, x, () if hx is None else tuple(hx))
+        if x.dim() == 1:  # unbatched: run a batch of one
+            h, c = self.forward(x[None], None if hx is None else (hx[0][None], hx[1][None]))
+            return h[0], c[0]
         h, c = (self._zeros(x), self._zeros(x)) if hx is None else hx
         gi = project_input(x, self.weight_ih, self.bias_ih, self.bias_hh)
         return lstm_step(gi, h, c, self.weight_hh.t())
@@ -148,8 +170,41 @@ class GRUCell(_Cell):
     kind = "gru"
 
     def forward(self, x: Tensor, hx: Tensor | None = None) -> Tensor:
-        """x (B, I), hx (B, H) or None for zeros -> h' (B, H)."""
-        self._check(x)
+        """x (B, I), hx (B, H) or None for zeros -> h' (B, H); or x (I,), hx (H,) -> (H,)."""
+        check_cell_call(self, x, () if hx is None else (hx,))
+        if x.dim() == 1:  # unbatched: run a batch of one
+            return self.forward(x[None], None if hx is None else hx[None])[0]
         h = self._zeros(x) if hx is None else hx
         gi = project_input(x, self.weight_ih, self.bias_ih)
         return gru_step(gi, h, self.weight_hh.t(), self.bias_hh)
+
+
+class TutorialRNNCell(nn.Module):
+    """The RNN of PyTorch's char-RNN tutorial, as our lesson writes it; torch.nn has no
+    such class. Two Linear layers read the same combined vector [x, h]:
+
+        combined = [x, h]                (B, I + H)
+        h' = σ(W_i2h combined + b_i2h)   (B, H)  the new hidden state
+        y  = σ(W_i2o combined + b_i2o)   (B, O)  the output
+
+    Unlike RNNCell, whose output is h' itself, y is read from the combined vector beside
+    h': the output of step t sees x_t and h_{t-1}, never the state the step makes. The
+    parameters keep the tutorial's names i2h and i2o, so its weights load here.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.output_size = output_size
+        self.i2h = nn.Linear(input_size + hidden_size, hidden_size)  # (H, I + H)
+        self.i2o = nn.Linear(input_size + hidden_size, output_size)  # (O, I + H)
+
+    def forward(self, x: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """x (B, I), hx (B, H) or None for zeros -> (y (B, O), h' (B, H)), the tutorial's
+        (output, hidden); or unbatched x (I,), hx (H,) -> (y (O,), h' (H,))."""
+        check_cell_call(self, x, () if hx is None else (hx,))
+        h = x.new_zeros(*x.shape[:-1], self.hidden_size) if hx is None else hx
+        combined = torch.cat([x, h], dim=-1)     # [x, h]
+        h_new = torch.sigmoid(self.i2h(combined))  # h' = σ(W_i2h [x, h] + b_i2h)
+        y = torch.sigmoid(self.i2o(combined))      # y = σ(W_i2o [x, h] + b_i2o), from h, not h'
+        return y, h_new

@@ -10,10 +10,13 @@ e, h, l, o), as in the seeds' code; targets are written in that same alphabet, s
 character that no source uses is an error. Inputs are one-hot vectors (or an embedding
 with --model embed) and a Linear head reads logits off a hidden state larger than the
 vocabulary: the seeds' design that used the hidden state itself as the logits caps its
-confidence at tanh's range and often fails to converge.
+confidence at tanh's range and often fails to converge. --model tutorial trains the RNN of
+PyTorch's char-RNN tutorial (core.cells.TutorialRNNCell), whose output comes from the
+combined [x, h] beside the new state rather than from it, and is itself the logits.
 
     python -m tasks.char_transduce.train                     # 20 seeds, --model rnn
     python -m tasks.char_transduce.train --model cell --src abcde --tgt edcba
+    python -m tasks.char_transduce.train --model tutorial    # how often does it solve?
     python -m tasks.char_transduce.train --pairs my_pairs.tsv   # src<TAB>tgt per line
 
 The default run's numbers, and the command that made them, are in the README's table.
@@ -44,9 +47,12 @@ class Config(RunConfig):
     tgt: str = arg("ohlol", "target string, as long as the source")
     pairs: str = arg("", "file of src<TAB>tgt lines; replaces --src/--tgt")
     model: str = arg("rnn", "cell: an RNNCell stepped in a Python loop; rnn: one "
-                            "whole-sequence RNN call; embed: Embedding -> RNN -> Linear",
-                     choices=["cell", "rnn", "embed"])
-    impl: str = arg("torch", "torch.nn's modules or core's hand-written cells",
+                            "whole-sequence RNN call; embed: Embedding -> RNN -> Linear; "
+                            "tutorial: the char-RNN tutorial's cell stepped in a loop, its "
+                            "output the logits",
+                     choices=["cell", "rnn", "embed", "tutorial"])
+    impl: str = arg("torch", "torch.nn's modules or core's hand-written cells (tutorial "
+                             "is core's only: torch.nn has no such class)",
                     choices=["torch", "core"])
     hidden_size: int = arg(16, "hidden units (larger than the vocabulary)", minimum=1)
     embedding_size: int = arg(8, "embedding width for --model embed", minimum=1)
@@ -103,6 +109,9 @@ class Transducer(nn.Module):
                  embedding_size: int) -> None:
         super().__init__()
         self.kind, self.vocab_size = kind, vocab_size
+        if kind == "tutorial":  # no head: the cell's output y (B, V) is the logits
+            self.cell = cells.TutorialRNNCell(vocab_size, hidden_size, vocab_size)
+            return
         if kind == "cell":
             self.cell = cells.RNNCell(vocab_size, hidden_size) if impl == "core" else \
                 nn.RNNCell(vocab_size, hidden_size)
@@ -114,6 +123,12 @@ class Transducer(nn.Module):
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.kind == "tutorial":  # the tutorial's loop: output read beside the new state
+            h, outputs = None, []
+            for x in one_hot(ids, self.vocab_size).unbind(1):  # T tensors (B, V)
+                y, h = self.cell(x, h)
+                outputs.append(y)
+            return torch.stack(outputs, dim=1)  # (B, T, V)
         if self.kind == "cell":  # the seeds' loop: one character at a time
             h, outputs = None, []
             for x in one_hot(ids, self.vocab_size).unbind(1):  # T tensors (B, V)
