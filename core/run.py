@@ -281,8 +281,9 @@ class Run:
             name: str = "", about: str = "", **loop: Any) -> History:
         """Train one seed's model with the shared loop (core.train.fit, whose keyword
         arguments `loop` passes on: monitor, mode, patience, clip_norm, scheduler, stop;
-        epochs defaults to --epochs) in seed<N>/ (seed<N>/<name>/ for a second model),
-        resuming or only evaluating as the flags say. The model's size is printed once
+        epochs defaults to --epochs, config (what a resume must match) to the flags) in
+        seed<N>/ (seed<N>/<name>/ for a second model), resuming or only evaluating as the
+        flags say. The model's size is printed once
         per `name`, with `about` (e.g. "gru (torch)")."""
         self._move_earlier_run_aside()
         set_threads(self.cfg.threads, model)
@@ -291,8 +292,9 @@ class Run:
             self.describe(model, about or name or "model")
         folder = self.seed_dir(seed, name)
         loop.setdefault("epochs", self.cfg.epochs)
+        loop.setdefault("config", asdict(self.cfg))
         return fit(model, optimizer, batches, step, validate, run_dir=folder,
-                   config=asdict(self.cfg), resume=self.cfg.resume and (
+                   resume=self.cfg.resume and (
                        folder / "last.pt").exists(), eval_only=self.cfg.eval_only,
                    desc=f"{self.task} seed {seed}" + (f" {name}" if name else ""),
                    task=self.task, resume_dir=self.dir, **loop)

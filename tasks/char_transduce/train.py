@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -38,7 +39,6 @@ from core.layers import recurrent
 from core.report import comparison_table, median_over_seeds
 from core.run import Run, SeedResult
 from core.text import Vocab, one_hot, pad_batch, shorten
-from core.train import fit, set_threads
 
 
 @dataclass
@@ -169,38 +169,36 @@ def main(argv: list[str] | None = None) -> None:
     counts = torch.bincount(targets[mask], minlength=len(vocab))
     majority = {"accuracy": (counts.max() / mask.sum()).item()}
     loss_of = nn.CrossEntropyLoss(ignore_index=-100)
-    showing = {"on": False}
 
-    def loss_fn(model: Transducer, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    def step(model: Transducer, batch: tuple[torch.Tensor, ...], carried: None):
+        """One training step's loss: cross-entropy of every target character (padding
+        ignored). The shared loop then does zero_grad, backward and the optimizer's step."""
         x, y = batch
-        return loss_of(model(x).flatten(0, 1), y.flatten())
+        return loss_of(model(x).flatten(0, 1), y.flatten()), None
 
-    def validate(model: Transducer) -> dict[str, float]:
+    def validate(model: Transducer, show: bool = False) -> dict[str, float]:
         logits = model(inputs)
         predicted = logits.argmax(-1)
         accuracy = (predicted == targets)[mask].float().mean().item()
-        if showing["on"]:  # the first seed shows its strings as they form
+        if show:  # the first seed shows its strings as they form
             words = [shorten(vocab.decode(row[m].tolist()))
                      for row, m in zip(predicted, mask, strict=True)]
             tqdm.write(f"  predicted {' '.join(words)!r:<24} char accuracy {accuracy:.2f}")
         return {"accuracy": accuracy,
                 "loss": loss_of(logits.flatten(0, 1), targets.flatten()).item()}
 
-    def train_seed(seed: int, seed_dir: Path, resume: bool) -> SeedResult:
+    def train_seed(seed: int) -> SeedResult:
         """Train one seed until every character is right."""
         model = Transducer(cfg.model, cfg.impl, len(vocab), cfg.hidden_size,
                            cfg.embedding_size).to(device)
-        set_threads(cfg.threads, model)
-        showing["on"] = seed == cfg.seed and len(pairs) <= 3
-        if seed == cfg.seed:
-            run.describe(model, f"{cfg.model} ({cfg.impl})")
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        show = seed == cfg.seed and len(pairs) <= 3
         # the whole set of pairs is one batch, the same every epoch
-        history = fit(model, optimizer, [(inputs, targets)], loss_fn, validate,
-                      epochs=cfg.epochs, run_dir=seed_dir,
-                      config=asdict(cfg) | {"vocab": vocab.to_dict()}, monitor="accuracy",
-                      mode="max", stop=lambda m: m["accuracy"] == 1.0, resume=resume,
-                      eval_only=cfg.eval_only, desc=f"{run.task} seed {seed}")
+        history = run.fit(model, optimizer, [(inputs, targets)], step,
+                          partial(validate, show=show), seed=seed,
+                          about=f"{cfg.model} ({cfg.impl})",
+                          config=asdict(cfg) | {"vocab": vocab.to_dict()}, monitor="accuracy",
+                          mode="max", stop=lambda m: m["accuracy"] == 1.0)
         accuracy = history.best_value
         return SeedResult({"model": {"accuracy": accuracy, "solved": float(accuracy == 1.0),
                                      "epochs_to_solve": history.best_epoch + 1
