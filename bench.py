@@ -125,22 +125,25 @@ def time_forward_backward(layer: torch.nn.Module, x: torch.Tensor, repeats: int)
 
 
 CORE_SHAPES = [
-    # cell, batch, length, input, hidden, layer options, target ratio core / torch
-    ("gru", 256, 12, 100, 100, {"num_layers": 2, "bidirectional": True}, 1.1),
-    ("lstm", 64, 100, 32, 256, {}, 1.2),
+    # cell, batch, length, input, hidden, layer options, core-only options, target ratio
+    ("gru", 256, 12, 100, 100, {"num_layers": 2, "bidirectional": True}, {}, 1.1),
+    ("lstm", 64, 100, 32, 256, {}, {}, 1.2),  # the cell's equations under autograd
+    ("lstm", 64, 100, 32, 256, {}, {"backward": "bptt"}, 1.2),  # core/bptt.py's backward
 ]
 
 
 def bench_core(threads: list[int], repeats: int) -> list[dict]:
     rows = []
-    for cell, batch, length, inputs, hidden, options, target in CORE_SHAPES:
+    for cell, batch, length, inputs, hidden, options, core_options, target in CORE_SHAPES:
         torch.manual_seed(0)
         reference = recurrent(cell, "torch", inputs, hidden, batch_first=True, **options)
-        ours = recurrent(cell, "core", inputs, hidden, batch_first=True, **options)
+        ours = recurrent(cell, "core", inputs, hidden, batch_first=True, **options,
+                         **core_options)
         ours.load_state_dict(reference.state_dict())
         bi = " bi" if options.get("bidirectional") else ""
         layer = (f"{cell.upper()} B{batch} T{length} {inputs}->{hidden}"
-                 + (f" {options['num_layers']}L" if "num_layers" in options else "") + bi)
+                 + (f" {options['num_layers']}L" if "num_layers" in options else "") + bi
+                 + (" (bptt)" if core_options.get("backward") == "bptt" else ""))
         # Both paths: without an input gradient (data straight from the loader) and with
         # one, as in training behind an embedding, a convolution or another layer.
         for input_grad in (False, True):
