@@ -31,13 +31,18 @@ Month and weekday names are spelled out here in English rather than taken from
 
 from __future__ import annotations
 
+import calendar
+import functools
 import random
 import re
+import zlib
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2099, 12, 31)
 TWO_DIGIT_YEARS = (1930, 2029)  # the pivot's century: 30-99 -> 19xx, 00-29 -> 20xx
 MAX_LENGTH = 50  # no generated string is longer (the tests check it)
+DAY_COUNT = (LAST_DAY - FIRST_DAY).days + 1
 SPLIT_SEED = 0  # which days are train, validation and test: fixed, whatever --seed says
 
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
@@ -52,9 +57,22 @@ FAMILIES = ["day_month_year", "month_day_year", "day_mon_dashed", "ordinal_words
             "numeric_day_first", "numeric_year_first"]
 
 
+@dataclass(frozen=True)
+class NoDay:
+    """A day that does not exist (the 31st of April), written like a date by `write`."""
+
+    year: int
+    month: int
+    day: int
+    weekday_index: int  # the weekday a string may name: any, as the day has none
+
+    def weekday(self) -> int:
+        return self.weekday_index
+
+
 def all_days() -> list[date]:
     """Every day from FIRST_DAY to LAST_DAY, in order."""
-    return [FIRST_DAY + timedelta(days=i) for i in range((LAST_DAY - FIRST_DAY).days + 1)]
+    return [FIRST_DAY + timedelta(days=i) for i in range(DAY_COUNT)]
 
 
 def split_days(val_size: int, test_size: int) -> tuple[list[date], list[date], list[date]]:
@@ -74,14 +92,14 @@ def suffixed(day: int) -> str:
     return f"{day}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(day % 10, 'th')}"
 
 
-def year_text(day: date, rng: random.Random, two_digits_share: float = 0.3) -> str:
+def year_text(day: date | NoDay, rng: random.Random, two_digits_share: float = 0.3) -> str:
     """Four digits, or two when the pivot reads them back as this year."""
     if TWO_DIGIT_YEARS[0] <= day.year <= TWO_DIGIT_YEARS[1] and rng.random() < two_digits_share:
         return f"{day.year % 100:02d}"
     return str(day.year)
 
 
-def weekday_prefix(day: date, rng: random.Random) -> str:
+def weekday_prefix(day: date | NoDay, rng: random.Random) -> str:
     """Nothing (half the time), or 'Tuesday, ', 'Tue, ', 'Tuesday ', 'Tue '."""
     if rng.random() < 0.5:
         return ""
@@ -89,12 +107,12 @@ def weekday_prefix(day: date, rng: random.Random) -> str:
     return (name if rng.random() < 0.5 else name[:3]) + rng.choice([", ", " "])
 
 
-def month_text(day: date, rng: random.Random) -> str:
+def month_text(day: date | NoDay, rng: random.Random) -> str:
     name = MONTHS[day.month - 1]
     return name if rng.random() < 0.5 else name[:3]
 
 
-def write_family(day: date, family: str, rng: random.Random) -> str:
+def write_family(day: date | NoDay, family: str, rng: random.Random) -> str:
     """`day` written in `family`, in title case; the variant is drawn with `rng`."""
     d = rng.choice([str(day.day), f"{day.day:02d}", suffixed(day.day)])
     if family == "day_month_year":
@@ -108,7 +126,8 @@ def write_family(day: date, family: str, rng: random.Random) -> str:
         d = rng.choice([str(day.day), f"{day.day:02d}"])
         return f"{d}{sep}{MONTHS[day.month - 1][:3]}{sep}{year_text(day, rng)}"
     if family == "ordinal_words":
-        ordinal = ORDINALS[day.day - 1] if rng.random() < 0.7 else suffixed(day.day)
+        in_words = day.day <= len(ORDINALS) and rng.random() < 0.7  # past 31: digits only
+        ordinal = ORDINALS[day.day - 1] if in_words else suffixed(day.day)
         the = rng.choice(["the ", ""])
         comma = rng.choice([",", ""])
         return (f"{weekday_prefix(day, rng)}{the}{ordinal} of {MONTHS[day.month - 1]}{comma} "
@@ -126,7 +145,8 @@ def write_family(day: date, family: str, rng: random.Random) -> str:
     raise ValueError(f"unknown format family {family!r}; known: {FAMILIES}")
 
 
-def write(day: date, rng: random.Random, family: str | None = None) -> tuple[str, str]:
+def write(day: date | NoDay, rng: random.Random, family: str | None = None
+          ) -> tuple[str, str]:
     """(text, family): `day` in a random (or the given) family and a random case:
     as written (half the time), lower case or upper case."""
     family = family or rng.choice(FAMILIES)
@@ -174,6 +194,7 @@ _NAMES = {name.lower(): i + 1 for i, name in enumerate(MONTHS)}
 _NAMES |= {name[:3].lower(): i + 1 for i, name in enumerate(MONTHS)}
 _WEEKDAY_WORDS = {w.lower() for w in WEEKDAYS} | {w[:3].lower() for w in WEEKDAYS}
 _ORDINAL_WORDS = {word: i + 1 for i, word in enumerate(ORDINALS)}
+_ALPHABET = set(alphabet())
 
 
 def pivot(year: str) -> int:
@@ -211,3 +232,161 @@ def read(text: str) -> date:
         return date(int(words[0]), int(words[1]), int(words[2]))  # Y M D
     return date(pivot(words[2]), int(words[1]), int(words[0]))  # D M Y, never M D Y
 
+
+
+# ---------------------------------------------------------------- strings that hold no day
+#
+# What the model must refuse, in five kinds:
+#   impossible_day  a day that does not exist, in any family: 29 February 2023, 31/04/2020,
+#                   the thirty-first of June 1999, 32-Jan-2000
+#   near_miss       an impossible day with a month misspelt or in another language:
+#                   31 Juni 2020, Febraury 30th, 1999
+#   number          digits and separators that are no date: 42, 3.14159, 555-0134, 3/3/998
+#   words           words, names and places, alone or with a number: yesterday, Mary,
+#                   hello world, room 101
+#   missing_part    a date without its day, month or year: March 1998, 3 March, 1998-03
+# Every string is checked with `read`: one that the rule reads as a day is never drawn.
+# A real day with a misspelt month ("15 Apirl 2052") is in neither set: a reader would
+# take it for that day, and so may the model. Each string belongs to one of three parts,
+# train, validation or test, by a checksum of its key (the word, the impossible day, or
+# the string itself), so the test strings are never trained on nor used to choose
+# anything. Training draws every kind but near_miss, which tests whether what the model
+# learnt of impossible days holds for a month spelt in a way it never read.
+
+NON_DATE_KINDS = ["impossible_day", "near_miss", "number", "words", "missing_part"]
+# What training draws from: missing parts twice as often, as they were refused least on
+# validation ("Mar 23" has a month and a number that could be a day or a year).
+TRAINED_NON_DATE_KINDS = ["impossible_day", "number", "words", "missing_part", "missing_part"]
+
+WORDS = """today yesterday tomorrow now never soon later tonight someday noon midnight
+morning evening afternoon weekend holiday birthday anniversary christmas easter hello
+world apple banana orange house table chair river mountain coffee bread water paper
+pencil window garden summer winter autumn spring season calendar schedule deadline
+meeting dinner lunch breakfast travel ticket train station airport hotel office school
+student teacher doctor music guitar piano letter number minute second hour moment
+century decade history future past present date time day week month year none null
+unknown empty error invalid nothing yes no maybe please thanks goodbye next last this
+Mary John Robert Patricia Jennifer Michael Linda William Elizabeth David Barbara Richard
+Susan Joseph Jessica Thomas Sarah Charles Daniel Nancy Matthew Lisa Anthony Betty Donald
+Sandra Steven Ashley Paul Dorothy Andrew Emily Joshua Donna Michelle Brian Carol George
+Amanda Edward Melissa Ronald Deborah Timothy Stephanie Jason Rebecca Jeffrey Sharon Ryan
+Laura Jacob Cynthia Gary Amy Nicholas Angela Eric Helen Jonathan Anna Stephen Brenda
+Larry Pamela Justin Nicole Scott Samantha Brandon Christine Benjamin Emma Samuel Gregory
+Rachel Patrick Raymond Janet Maria Dennis Olivia Jerry Heather Tyler Diane Aaron Julie
+Jose Joyce Adam Victoria Nathan Ruth Henry Virginia Douglas Lauren Peter London Paris
+Berlin Madrid Rome Vienna Dublin Lisbon Oslo Athens Cairo Lima Delhi Sydney Toronto
+Chicago Boston Denver Seattle Atlanta Houston Phoenix Miami Portland Nevada Texas Ohio
+Florida Iowa Utah Montana Colorado Georgia India China Japan Chile Peru Spain France
+Italy Germany Norway Sweden Poland Egypt""".split()
+FOREIGN_MONTHS = [["Januar", "Janvier", "Enero"], ["Februar", "Fevrier", "Febrero"],
+                  ["Mars"], ["Avril", "Abril"], ["Mai", "Mayo"], ["Juni", "Juin", "Junio"],
+                  ["Juli", "Juillet", "Julio"], ["Aout", "Agosto"], ["Septembre", "Septiembre"],
+                  ["Oktober", "Octobre", "Octubre"], ["Novembre", "Noviembre"],
+                  ["Decembre", "Diciembre"]]  # German, French, Spanish; none with a z
+
+
+def part_of(key: str) -> str:
+    """"train", "validation" or "test" (8:1:1) for a string's key, the same on every
+    machine (crc32, not Python's salted hash)."""
+    bucket = zlib.crc32(key.lower().encode()) % 10
+    return "test" if bucket == 0 else "validation" if bucket == 1 else "train"
+
+
+def no_day(rng: random.Random) -> NoDay:
+    """A day past its month's end: the 29th of February in a common year, the 31st of a
+    30-day month, or the 32nd of a 31-day one."""
+    year, month = rng.randint(FIRST_DAY.year, LAST_DAY.year), rng.randint(1, 12)
+    last = calendar.monthrange(year, month)[1]
+    return NoDay(year, month, rng.randint(last + 1, max(last + 1, 31)), rng.randrange(7))
+
+
+def misspelled_month(month: int, rng: random.Random) -> str:
+    """Month `month` (1-12) in another language, or in English with a letter dropped,
+    doubled or two letters swapped; never a name the formats use."""
+    while True:
+        if rng.random() < 0.4:
+            word = rng.choice(FOREIGN_MONTHS[month - 1])
+        else:
+            word, i = MONTHS[month - 1], rng.randrange(len(MONTHS[month - 1]) - 1)
+            word = rng.choice([word[:i] + word[i + 1:], word[:i] + word[i] + word[i:],
+                               word[:i] + word[i + 1] + word[i] + word[i + 2:]])
+        if word.lower() not in _NAMES and word.lower() not in _WEEKDAY_WORDS:
+            return word
+
+
+def misspelt(day: NoDay, rng: random.Random) -> str:
+    """The impossible `day` written with a month name no format has: 31 Juni 2020."""
+    family = rng.choice(["day_month_year", "month_day_year", "ordinal_words"])
+    name = MONTHS[day.month - 1]
+    return re.sub(f"{name}|{name[:3]}", misspelled_month(day.month, rng),
+                  write_family(day, family, rng), count=1)
+
+
+def missing_part(day: date, rng: random.Random) -> str:
+    """`day` without its day, month or year: March 1998, 3rd March, 1998-03."""
+    d, m = rng.choice([str(day.day), suffixed(day.day)]), month_text(day, rng)
+    year, sep = year_text(day, rng), rng.choice(["/", "-", "."])
+    return rng.choice([f"{m} {year}", f"{d} {m}", f"{m} {d}", f"{day.day}{sep}{day.month}",
+                       f"{day.month:02d}{sep}{day.year}", f"{day.year}{sep}{day.month:02d}",
+                       f"the {ORDINALS[day.day - 1]} of {MONTHS[day.month - 1]}"])
+
+
+def number_text(rng: random.Random) -> str:
+    """Digits alone or in fields that make no date: 42, 3.14159, 12 345, 555-0134."""
+    digits = [str(rng.randint(0, 10 ** rng.randint(1, 6))) for _ in range(rng.randint(1, 4))]
+    if len(digits) == 1 and rng.random() < 0.5:
+        return str(rng.randint(0, 10 ** rng.randint(1, 12)))
+    return rng.choice([" ", ".", "/", "-", ","]).join(digits)
+
+
+@functools.cache
+def part_words(part: str) -> list[str]:
+    """The WORDS of `part` (and none that names a month or a weekday: May, June)."""
+    return [w for w in WORDS if part_of(w) == part and w.lower() not in _NAMES
+            and w.lower() not in _WEEKDAY_WORDS]
+
+
+def words_text(words: list[str], rng: random.Random) -> str:
+    """One to three of `words`, sometimes with a number: Mary, hello world, room 101."""
+    text = " ".join(rng.choices(words, k=rng.choice([1, 1, 2, 3])))
+    return f"{text} {rng.randint(0, 999)}" if rng.random() < 0.2 else text
+
+
+def non_date(kind: str, part: str, rng: random.Random) -> str:
+    """One string of `kind` that belongs to `part` and that `read` reads as no day."""
+    while True:
+        if kind in ("impossible_day", "near_miss"):
+            day = no_day(rng)
+            text = (write_family(day, rng.choice(FAMILIES), rng) if kind == "impossible_day"
+                    else misspelt(day, rng))
+            key = f"{day.year}-{day.month}-{day.day}"
+        elif kind == "number":
+            text = key = number_text(rng)
+        elif kind == "words":
+            text = words_text(part_words(part), rng)
+            key = text.split()[0]  # every word of it is of the same part
+        elif kind == "missing_part":
+            text = key = missing_part(FIRST_DAY + timedelta(days=rng.randrange(DAY_COUNT)), rng)
+        else:
+            raise ValueError(f"unknown kind {kind!r}; known: {NON_DATE_KINDS}")
+        text = rng.choice([text, text, text.lower(), text.upper()])
+        if part_of(key) == part and len(text) <= MAX_LENGTH and set(text) <= _ALPHABET:
+            try:
+                read(text)
+            except ValueError:
+                return text
+
+
+def non_dates(part: str, count: int, seed: int) -> list[tuple[str, str]]:
+    """`count` distinct (text, kind) of `part`, the same share of each kind: the
+    validation and test strings that hold no day."""
+    rng, seen, drawn = random.Random(seed), set(), []
+    for _ in range(100 * count):
+        kind = NON_DATE_KINDS[len(drawn) % len(NON_DATE_KINDS)]
+        text = non_date(kind, part, rng)
+        if text not in seen:
+            seen.add(text)
+            drawn.append((text, kind))
+        if len(drawn) == count:
+            return drawn
+    raise ValueError(f"only {len(drawn)} distinct non-dates of {part} in {100 * count} draws")

@@ -18,18 +18,32 @@ One decoder step (Bahdanau et al. 2015), from the previous output y_{t-1} and st
     none:     no a_t, no c_t: the decoder knows the input only through s_0.
 
 Training feeds the true previous character (teacher forcing); decoding feeds the model's
-own. Every answer has the same length, 10 characters and </s>, so both decoders run
-exactly OUTPUT_STEPS steps and no hypothesis ends early:
+own. A string that holds no date (dates.py's non-dates) is trained to answer </s> at once
+(and </s> after it). Every date has the same length, 10 characters and </s>, so both
+decoders run exactly OUTPUT_STEPS steps and no hypothesis ends early:
 - greedy takes the most probable token at each step;
 - beam search keeps the `width` most probable prefixes (sum of log-probabilities) and
   returns the best after the last step. As all hypotheses have the same length, their
-  sums compare without a length penalty. A beam that emits </s> too early is not cut:
-  it runs on, and the answer is read up to its first </s> (and so is wrong).
+  sums compare without a length penalty.
+
+Both decoders are constrained to the calendar: at each step they may only take a token
+that continues the prefix towards a real day from 1900-01-01 to 2099-12-31 (after
+"2023-02-2", 0 to 8 but not 9; never </s> first), so the answer is always a day that
+exists. An automaton (`calendar_automaton`) holds the 88,074 prefixes of those days.
+
+The answer's probability is the product of the model's own, unconstrained, softmax
+probabilities of its tokens: the mass the model puts on tokens the calendar forbids is
+lost, not spread over the allowed ones. So "29 February 2023", which the model reads as
+2023-02-29 or as no date (it wants </s> first), gets a low probability for whatever
+real day it is forced to write, and so does any string the model takes for no date.
+train.py chooses the probability under which predict.py refuses to answer, on
+validation strings only.
 With width 1, beam search is greedy decoding.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,16 +53,18 @@ import torch
 from torch import Tensor, nn
 
 from core import cells, model_file, plots
+from core.config import UserError
 from core.layers import recurrent
 from core.text import Vocab, pad_batch
 
-from .dates import alphabet
+from .dates import all_days, alphabet, iso
 
 BOS, EOS = "<s>", "</s>"
 OUTPUT_TOKENS = [BOS, EOS, *"-0123456789"]
 OUTPUT_INDEX = {token: i for i, token in enumerate(OUTPUT_TOKENS)}
 OUTPUT_LENGTH = 10  # YYYY-MM-DD
 OUTPUT_STEPS = OUTPUT_LENGTH + 1  # and </s>
+NO_DATE = ""  # the answer to a string that holds no date: </s> at once
 
 
 @dataclass
@@ -75,9 +91,10 @@ def encode_inputs(texts: list[str], vocab: Vocab) -> tuple[Tensor, Tensor]:
 
 
 def encode_targets(dates: list[str]) -> Tensor:
-    """ISO dates -> (B, OUTPUT_STEPS): their characters and </s>."""
-    return torch.tensor([[OUTPUT_INDEX[ch] for ch in date] + [OUTPUT_INDEX[EOS]]
-                         for date in dates])
+    """ISO dates (or NO_DATE) -> (B, OUTPUT_STEPS): their characters, then </s> to the
+    end."""
+    return torch.tensor([[OUTPUT_INDEX[ch] for ch in date]
+                         + [OUTPUT_INDEX[EOS]] * (OUTPUT_STEPS - len(date)) for date in dates])
 
 
 def decode_outputs(tokens: Tensor) -> list[str]:
@@ -87,6 +104,27 @@ def decode_outputs(tokens: Tensor) -> list[str]:
         words = [OUTPUT_TOKENS[i] for i in row]
         texts.append("".join(words[:words.index(EOS)] if EOS in words else words))
     return texts
+
+
+@functools.cache
+def calendar_automaton() -> Tensor:
+    """next_state (P + 2, V): the state a token leads to from each of the P prefixes of a
+    real day's ISO string (state 0: nothing written yet). </s> after a whole date leads
+    to ACCEPT (P), and a token that leads off the calendar to the last state, DEAD
+    (P + 1); neither leads anywhere but DEAD:
+
+        "2023-02-2" --"8"--> "2023-02-28" --</s>--> ACCEPT
+                    --"9"--> DEAD                           (2023 is no leap year)
+    """
+    dates = [iso(day) for day in all_days()]
+    prefixes = sorted({date[:n] for date in dates for n in range(OUTPUT_LENGTH + 1)}, key=len)
+    index = {prefix: i for i, prefix in enumerate(prefixes)}
+    accept = len(prefixes)
+    table = torch.full((accept + 2, len(OUTPUT_TOKENS)), accept + 1, dtype=torch.long)
+    table[[index[p[:-1]] for p in prefixes[1:]], [OUTPUT_INDEX[p[-1]] for p in prefixes[1:]]] = (
+        torch.arange(1, accept))
+    table[[index[date] for date in dates], OUTPUT_INDEX[EOS]] = accept
+    return table
 
 
 class Attention(nn.Module):
@@ -179,25 +217,34 @@ class DateSeq2Seq(nn.Module):
                                         else None)
 
     @torch.no_grad()
-    def greedy(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
-        """The most probable token at each step: tokens (B, 11), weights (B, 11, S)."""
+    def greedy(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
+        """The most probable token the calendar allows at each step: tokens (B, 11),
+        weights (B, 11, S), and the answer's log-probability (B,)."""
         encoded = self.encode(x, lengths)
         s = encoded["s"]
         y = torch.full((x.shape[0],), OUTPUT_INDEX[BOS], dtype=torch.long, device=x.device)
+        automaton = calendar_automaton().to(x.device)
+        dead = automaton.shape[0] - 1
+        state = torch.zeros_like(y)
+        log_p_answer = torch.zeros(x.shape[0], device=x.device)
         tokens, weights = [], []
         for _ in range(OUTPUT_STEPS):
             logits, s, step_weights = self.step(y, s, encoded)
-            y = logits.argmax(dim=-1)
+            log_p = torch.log_softmax(logits, dim=-1)  # the model's own, unconstrained
+            y = log_p.masked_fill(automaton[state] == dead, float("-inf")).argmax(dim=-1)
+            log_p_answer += log_p.gather(1, y[:, None]).squeeze(1)
+            state = automaton[state, y]
             tokens.append(y)
             weights.append(step_weights)
-        return torch.stack(tokens, 1), (torch.stack(weights, 1) if weights[0] is not None
-                                        else None)
+        return (torch.stack(tokens, 1), (torch.stack(weights, 1) if weights[0] is not None
+                                         else None), log_p_answer)
 
     @torch.no_grad()
     def beam_search(self, x: Tensor, lengths: Tensor, width: int
-                    ) -> tuple[Tensor, Tensor | None]:
-        """The most probable of `width` hypotheses kept at each step (see the module's
-        docstring): tokens (B, 11), weights (B, 11, S) of the best hypothesis.
+                    ) -> tuple[Tensor, Tensor | None, Tensor]:
+        """The most probable of `width` hypotheses the calendar allows, kept at each step
+        (see the module's docstring): tokens (B, 11), weights (B, 11, S) and the
+        log-probability (B,) of the best hypothesis.
 
         Each input's K = width hypotheses sit in consecutive rows of a (B*K, ...) batch:
 
@@ -218,53 +265,60 @@ class DateSeq2Seq(nn.Module):
         tokens = torch.empty(batch * k, 0, dtype=torch.long, device=x.device)
         weights = None if self.attention is None else s.new_empty(batch * k, 0, x.shape[1])
         rows = torch.arange(batch, device=x.device)[:, None] * k  # each input's first row
+        automaton = calendar_automaton().to(x.device)
+        dead = automaton.shape[0] - 1
+        state = torch.zeros_like(y)
         for _ in range(OUTPUT_STEPS):
             logits, s, step_weights = self.step(y, s, encoded)
-            log_p = torch.log_softmax(logits, dim=-1).view(batch, k, vocabulary)
-            total = (scores[:, :, None] + log_p).view(batch, k * vocabulary)
+            log_p = torch.log_softmax(logits, dim=-1)  # the model's own, unconstrained
+            log_p = log_p.masked_fill(automaton[state] == dead, float("-inf"))
+            total = (scores[:, :, None] + log_p.view(batch, k, vocabulary)).view(batch, -1)
             scores, best = total.topk(k, dim=1)  # (B, K), sorted best first
             parent = (rows + best // vocabulary).view(-1)  # the row each new one extends
             y = (best % vocabulary).view(-1)
+            state = automaton[state[parent], y]
             s = s[parent]
             tokens = torch.cat([tokens[parent], y[:, None]], dim=1)
             if weights is not None:
                 weights = torch.cat([weights[parent], step_weights[parent][:, None]], dim=1)
         first = rows.view(-1)  # hypothesis 0 of each input: the best
-        return tokens[first], (weights[first] if weights is not None else None)
+        return tokens[first], (weights[first] if weights is not None else None), scores[:, 0]
 
     def decode(self, x: Tensor, lengths: Tensor, beam: int = 1
-               ) -> tuple[Tensor, Tensor | None]:
+               ) -> tuple[Tensor, Tensor | None, Tensor]:
         """Greedy for beam 1, else beam search."""
         return self.greedy(x, lengths) if beam == 1 else self.beam_search(x, lengths, beam)
 
 
 def translate(model: DateSeq2Seq, texts: list[str], vocab: Vocab, beam: int = 1,
-              batch_size: int = 1000) -> tuple[list[str], list[Tensor | None]]:
-    """Texts -> ISO dates as the model writes them, and each one's attention weights
-    (11, its length) when the model attends."""
+              batch_size: int = 1000
+              ) -> tuple[list[str], list[float], list[Tensor | None]]:
+    """Texts (non-empty, of known characters) -> the real days the model writes for them
+    as ISO dates, each one's probability, and each one's attention weights (11, its
+    length) when the model attends."""
     device = next(model.parameters()).device
     model.eval()
-    outputs, attention = [], []
+    outputs, probabilities, attention = [], [], []
     for start in range(0, len(texts), batch_size):
         chunk = texts[start:start + batch_size]
         x, lengths = encode_inputs(chunk, vocab)
-        tokens, weights = model.decode(x.to(device), lengths.to(device), beam)
+        tokens, weights, log_p = model.decode(x.to(device), lengths.to(device), beam)
         outputs += decode_outputs(tokens.cpu())
+        probabilities += log_p.exp().cpu().tolist()
         for row, length in enumerate(lengths.tolist()):
             attention.append(None if weights is None else weights[row, :, :length].cpu())
-    return outputs, attention
+    return outputs, probabilities, attention
 
 
 def plot_attention(weights: Tensor, text: str, output: str, path: Path, title: str) -> Path:
     """A heatmap of one string's attention: input characters across, output characters
     (and </s>) down; each row sums to 1."""
     plt = plots.plt
-    steps = list(output[:OUTPUT_LENGTH]) + [EOS]
-    steps += ["?"] * (weights.shape[0] - len(steps))  # an answer cut short by an early </s>
+    steps = [*output, EOS]
     fig, ax = plt.subplots(figsize=(1.6 + 0.28 * len(text), 1.4 + 0.28 * len(steps)))
     ax.imshow(weights.numpy(), cmap="Greys", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(text)), [ch if ch != " " else "␣" for ch in text])
-    ax.set_yticks(range(len(steps)), steps[:weights.shape[0]])
+    ax.set_yticks(range(len(steps)), steps)
     ax.set_xlabel("input")
     ax.set_ylabel("output")
     ax.set_title(title, fontsize=9)
@@ -276,20 +330,43 @@ def plot_attention(weights: Tensor, text: str, output: str, path: Path, title: s
 
 # ---------------------------------------------------------------- the model file
 
-def save_model(path: Path, model: DateSeq2Seq, vocab: Vocab, **extra: Any) -> None:
-    """Weights, vocabulary and model config with their checksum (core.model_file)."""
-    model_file.save(path, model, vocab=vocab.to_dict(), config=asdict(model.config), **extra)
+@dataclass
+class TrainedModel:
+    """What model.pt holds: the model, its vocabulary, and the probability under which
+    its answer is refused, chosen on validation with beam search of width `beam`."""
+
+    model: DateSeq2Seq
+    vocab: Vocab
+    threshold: float
+    beam: int
 
 
-def load_model(path: Path) -> tuple[DateSeq2Seq, Vocab]:
-    """The model `save_model` wrote (in eval mode on the CPU) and its vocabulary; a
-    missing, damaged or foreign file is one UserError naming the command that makes one."""
-    make = f"python -m {__package__}.train --run-dir {Path(path).parent}"
-    saved = model_file.load(path, ("vocab", "config"), "a date model", make)
+def save_model(path: Path, trained: TrainedModel, **extra: Any) -> None:
+    """Weights, vocabulary, model config and threshold with their checksum
+    (core.model_file)."""
+    model_file.save(path, trained.model, vocab=trained.vocab.to_dict(),
+                    config=asdict(trained.model.config), threshold=trained.threshold,
+                    beam=trained.beam, **extra)
+
+
+def load_model(path: Path) -> TrainedModel:
+    """The model `save_model` wrote (in eval mode on the CPU); a missing, unreadable,
+    damaged or foreign file is one UserError naming the command that makes one."""
+    path = Path(path)
+    make = f"python -m {__package__}.train --run-dir {path.parent}"
+    if path.is_file():  # core.model_file would call a file it may not open damaged
+        try:
+            path.open("rb").close()
+        except OSError as error:
+            raise UserError(f"cannot read {path}: {error.strerror.lower()}; check its "
+                            f"permissions, or make a new one with `{make}`") from None
+    saved = model_file.load(path, ("vocab", "config", "threshold", "beam"), "a date model",
+                            make)
     try:
         vocab = Vocab.from_dict(saved["vocab"])
         model = DateSeq2Seq(len(vocab), ModelConfig(**saved["config"]), vocab.pad_index)
         model.load_state_dict(saved["model"])
+        threshold, beam = float(saved["threshold"]), int(saved["beam"])
     except Exception as error:  # another version's model
-        raise model_file.rebuild_error(Path(path), error, make) from None
-    return model.eval(), vocab
+        raise model_file.rebuild_error(path, error, make) from None
+    return TrainedModel(model.eval(), vocab, threshold, beam)
