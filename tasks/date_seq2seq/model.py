@@ -323,9 +323,7 @@ def plot_attention(weights: Tensor, text: str, output: str, path: Path, title: s
     ax.set_ylabel("output")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return plots.save(fig, path)
 
 
 # ---------------------------------------------------------------- the model file

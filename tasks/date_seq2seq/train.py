@@ -51,10 +51,9 @@ from __future__ import annotations
 import random
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -66,7 +65,7 @@ from core.config import RunConfig, arg, parse, require, run_main
 from core.report import comparison_table
 from core.run import Run, SeedResult
 from core.text import Vocab
-from core.train import History, fit, set_threads
+from core.train import History
 
 from .dates import (
     FAMILIES,
@@ -237,37 +236,42 @@ def training_batches(cfg: Config, data: Data, device: torch.device
     return batches
 
 
-def loss_fn(model: DateSeq2Seq, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+def loss(model: DateSeq2Seq, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Cross-entropy of every answer token, the decoder fed the true previous token."""
     x, lengths, y = batch
     logits, _ = model(x, lengths, y)  # (B, 11, V)
     return nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
+
+
+def step(model: DateSeq2Seq, batch: tuple[torch.Tensor, ...],
+         carried: None) -> tuple[torch.Tensor, None]:
+    """One training step's loss; the shared loop then does zero_grad, backward, clipping,
+    the optimizer's and the one-cycle schedule's step. Nothing is carried over."""
+    return loss(model, batch), None
 
 
 def validate(model: DateSeq2Seq, data: Data, device: torch.device) -> dict[str, float]:
     """Loss and scores on the validation dates, greedy."""
     x, lengths = encode_inputs(data.val_text, data.vocab)
     y = encode_targets(data.val_truth)
-    loss = loss_fn(model, (x.to(device), lengths.to(device), y.to(device)))
+    value = loss(model, (x.to(device), lengths.to(device), y.to(device)))
     answers, _, _ = translate(model, data.val_text, data.vocab)
-    return {"loss": loss.item(), **scores(answers, data.val_truth)}
+    return {"loss": value.item(), **scores(answers, data.val_truth)}
 
 
-def train_one(cfg: Config, run: Run, data: Data, attention: str, seed: int, folder: Path,
-              resume: bool) -> tuple[DateSeq2Seq, History]:
+def train_one(cfg: Config, run: Run, data: Data, attention: str, seed: int,
+              name: str) -> tuple[DateSeq2Seq, History]:
+    """Train one network of the seed (name "": the model; else a baseline network in
+    seed<N>/<name>/)."""
     model = DateSeq2Seq(len(data.vocab), model_config(cfg, attention), data.vocab.pad_index)
     model = model.to(run.device)
-    set_threads(cfg.threads, model)
-    if seed == cfg.seed:
-        run.describe(model, f"attention {attention} ({cfg.impl})")
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, cfg.lr, total_steps=cfg.epochs * cfg.batches_per_epoch)
-    history = fit(model, optimizer, training_batches(cfg, data, run.device), loss_fn,
-                  partial(validate, data=data, device=run.device), epochs=cfg.epochs,
-                  run_dir=folder, config=asdict(cfg), monitor="loss",
-                  clip_norm=cfg.clip_norm, scheduler=scheduler, scheduler_step="batch",
-                  resume=resume, eval_only=cfg.eval_only,
-                  desc=f"{run.task} {attention} seed {seed}")
+    history = run.fit(model, optimizer, training_batches(cfg, data, run.device), step,
+                      partial(validate, data=data, device=run.device), seed=seed, name=name,
+                      about=f"attention {attention} ({cfg.impl})", monitor="loss",
+                      clip_norm=cfg.clip_norm, scheduler=scheduler, scheduler_step="batch")
     return model, history
 
 
@@ -382,12 +386,11 @@ def main(argv: list[str] | None = None) -> dict:
     baselines = {"pandas": pandas_test}
     print(comparison_table(baselines, METRICS[:1] + METRICS[2:]))
 
-    def train_seed(seed: int, seed_dir: Path, resume: bool) -> SeedResult:
+    def train_seed(seed: int) -> SeedResult:
         results, outputs, histories = {}, {}, {}
         for name, attention in [("model", cfg.attention), ("no_attention", "none")]:
-            folder = seed_dir if name == "model" else seed_dir / name
-            model, histories[name] = train_one(cfg, run, data, attention, seed, folder,
-                                               resume and (folder / "last.pt").exists())
+            model, histories[name] = train_one(cfg, run, data, attention, seed,
+                                               "" if name == "model" else name)
             results[name], outputs[name] = evaluate(model, data, cfg.beam,
                                                     cfg.abstain_budget)
         history = histories["model"]
@@ -405,8 +408,8 @@ def main(argv: list[str] | None = None) -> dict:
     run.finish(test, seeds.seconds)
 
     # The seed best on validation is the one predict.py uses and the tables show.
-    best_index = min(range(len(run.seeds)), key=lambda i: seeds.results[i].history.best_value)
-    best_seed, best = run.seeds[best_index], seeds.results[best_index]
+    best = seeds.best_on_validation()
+    best_seed = best.seed
     mine = best.outputs["model"]
     save_model(run.dir / "model.pt", TrainedModel(mine["model"], data.vocab,
                                                   mine["threshold"], cfg.beam),
