@@ -13,21 +13,20 @@ import pytest
 import torch
 
 from core.config import UserError
+from core.name_model import ModelConfig, NameClassifier, build_vocab, save_model
+from core.name_model import load_model as core_load_model
 from core.text import shorten
 from tasks.char_transduce import train as char_transduce
-from tasks.name_classifier.model import (
-    ModelConfig,
-    NameClassifier,
-    build_vocab,
-    load_model,
-    save_model,
-)
 from tasks.name_classifier.predict import predict
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_COMMAND = "python -m tasks.name_classifier.train"
 NAMES = ["Smith", "O'Neill", "Schmidt", "Nguyen", "Tanaka", "Smith-Jones"]
 LABELS = ["English", "Irish", "German", "Vietnamese", "Japanese"]
+
+
+def load_model(path: Path):
+    return core_load_model(path, f"{TRAIN_COMMAND} --run-dir {path.parent}")
 
 
 # ---- core.text.shorten
@@ -144,8 +143,9 @@ def test_flipped_bytes_in_the_weights_fail_the_checksum(tmp_path: Path) -> None:
 def test_capitals_and_lower_case_read_as_the_title_case_names_trained_on(
         tmp_path: Path) -> None:
     model, vocab, labels = load_model(small_model(tmp_path))
-    lines = predict(["SMITH", "smith", "Smith", "O'NEILL", "O'Neill"], model, vocab, labels, 3)
-    scores = [line.split(": ", 1)[1] for line in lines]
+    answers = predict(["SMITH", "smith", "Smith", "O'NEILL", "O'Neill"], model, vocab, labels,
+                      3)
+    scores = [answer.text.split(": ", 1)[1] for answer in answers]
     assert scores[0] == scores[1] == scores[2] and scores[3] == scores[4]
 
 
@@ -164,12 +164,17 @@ def test_predict_with_a_corrupt_model_exits_2_with_one_line(tmp_path: Path) -> N
     assert "Traceback" not in done.stderr and TRAIN_COMMAND in done.stderr
 
 
-@pytest.mark.parametrize("stdin", ["", "\n  \n"])
-def test_predict_with_no_names_on_stdin_exits_2(tmp_path: Path, stdin: str) -> None:
+def test_predict_with_no_names_on_stdin_exits_2(tmp_path: Path) -> None:
     small_model(tmp_path)
-    done = predict_cli("--run-dir", str(tmp_path), stdin=stdin)
+    done = predict_cli("--run-dir", str(tmp_path), stdin="")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("error: no names given") and done.stderr.count("\n") == 1
+
+
+def test_predict_answers_blank_lines_each_with_a_refusal(tmp_path: Path) -> None:
+    small_model(tmp_path)
+    done = predict_cli("--run-dir", str(tmp_path), stdin="\n  \n")
+    assert done.returncode == 1 and done.stdout.count("not answered: empty name") == 2
 
 
 def test_predict_help_says_names_are_read_in_title_case() -> None:

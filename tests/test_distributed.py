@@ -96,8 +96,7 @@ def test_name_classifier_two_processes_train_like_one(tmp_path):
         shutil.copyfile(FIXTURES / f"names_tiny_{split}.csv", data / f"names_{split}.csv")
     # no dropout: its random masks are drawn per row, so they differ between the two
     args = ["--data-dir", str(data), "--epochs", "2", "--batch-size", "16", "--dropout", "0",
-            "--hidden-size", "16", "--embedding-dim", "8", "--conv-channels", "8",
-            "--ngram-epochs", "1"]
+            "--hidden-size", "16", "--embedding-dim", "8", "--conv-channels", "8"]
     one, two = tmp_path / "one", tmp_path / "two"
     launch(1, "tasks.name_classifier.train", *args, "--run-dir", str(one))
     result = launch(2, "tasks.name_classifier.train", *args, "--run-dir", str(two))

@@ -20,24 +20,29 @@ import torch
 from core import names
 from core.config import UserError, run_main
 from core.data import MIRROR_ENV
-from core.text import UNK
-from tasks.name_classifier import train
-from tasks.name_classifier.model import (
+from core.name_model import (
     ModelConfig,
     NameClassifier,
     build_vocab,
     encode,
-    load_model,
     logits_for,
     save_model,
     transliterate,
 )
+from core.name_model import load_model as core_load_model
+from core.text import UNK
+from tasks.name_classifier import train
 from tasks.name_classifier.predict import main as predict_main
 from tasks.name_classifier.predict import predict, problem_with
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TXT_DIR = FIXTURES / "names_txt"
+MAKE = "python -m tasks.name_classifier.train"
+
+
+def load_model(path: Path):
+    return core_load_model(path, MAKE)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +53,8 @@ def csv_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for split in ("train", "test"):
         shutil.copyfile(FIXTURES / f"names_tiny_{split}.csv", folder / f"names_{split}.csv")
     return folder
+
+
 NAMES = ["O'Neill", "Li", "Abramovich", "Nguyen", "Schmidt", "Yamamoto-Watanabe", "Ng"]
 LABELS = ["English", "German", "Irish"]
 
@@ -99,6 +106,17 @@ def test_saved_model_reloads_and_predicts_identically(tmp_path: Path) -> None:
                                                                        LABELS, 2)
 
 
+def test_unreadable_model_file_says_permission_not_damaged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "model.pt").write_bytes(b"anything")
+    def refuse(*args, **kwargs):  # as open() does without read permission (tests run as root)
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(torch, "load", refuse)
+    with pytest.raises(UserError, match="Permission denied") as error:
+        load_model(tmp_path / "model.pt")
+    assert "damaged" not in str(error.value)
+
+
 def test_broken_model_file_is_a_user_error(tmp_path: Path) -> None:
     (tmp_path / "model.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="cannot read"):
@@ -127,10 +145,11 @@ def test_odd_inputs_get_a_reason_instead_of_a_guess() -> None:
     config = model_config()
     vocab = build_vocab(NAMES, config)
     model = NameClassifier(len(vocab), len(LABELS), config, vocab.pad_index).eval()
-    lines = predict(["", "42", "Müller", "Đặng"], model, vocab, LABELS, 5)
-    assert "empty" in lines[0] and "no letters" in lines[1]
-    assert lines[2].startswith("Müller: ") and lines[2].count(",") == len(LABELS) - 1
-    assert "unknown" in lines[3]
+    answers = predict(["", "42", "Müller", "Đặng"], model, vocab, LABELS, 5)
+    assert "empty" in answers[0].refused and "no letters" in answers[1].refused
+    assert answers[2].refused is None and answers[2].text.startswith("Müller: ")
+    assert answers[2].text.count(",") == len(LABELS) - 1 and len(answers[2].fields["top"]) == 3
+    assert "unknown" in answers[3].text and answers[3].fields["unknown"] == "Đ"
 
 
 def test_stratified_split_keeps_every_language_and_is_fixed(csv_dir: Path) -> None:
@@ -166,8 +185,12 @@ def test_dry_run_writes_the_artefacts(dry_run: Path) -> None:
     for method in ("model", "majority", "ngram_linear"):
         assert set(metrics["test"][method]) >= {"accuracy", "macro_f1", "balanced_accuracy",
                                                 "accuracy_unseen"}
+    assert set(metrics["config"]["ngram_linear_chosen"]) == {"l2", "iterations",
+                                                             "validation_accuracy"}
     table = pd.read_csv(dry_run / "per_language.csv")
-    assert list(table.columns) == ["language", "precision", "recall", "f1", "support"]
+    assert list(table.columns) == ["language", "support", "precision", "recall", "f1",
+                                   "ngram_linear_precision", "ngram_linear_recall",
+                                   "ngram_linear_f1"]
     for name in ("confusion.png", "training_curve.png", "model.pt", "seed0/best.pt",
                  "seed0/last.pt", "seed0/history.csv"):
         assert (dry_run / name).is_file(), name
@@ -176,14 +199,54 @@ def test_dry_run_writes_the_artefacts(dry_run: Path) -> None:
 def test_predict_reads_the_saved_model_from_arguments_and_stdin(
         dry_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     done = subprocess_run("tasks.name_classifier.predict", "Nguyen", "Müller", "", "...",
-                          "x" * 100, "--top", "2", "--run-dir", str(dry_run))
-    assert done.returncode == 0, done.stderr
+                          "x" * 100, "Tanaka", "--top", "2", "--run-dir", str(dry_run))
+    assert done.returncode == 1, done.stderr  # some names refused, the others answered
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("Nguyen: ") and lines[0].count(",") == 1
-    assert lines[1].startswith("Müller: ")
+    assert len(lines) == 6 and lines[0].startswith("Nguyen: ") and lines[0].count(",") == 1
+    assert lines[1].startswith("Müller: ") and lines[5].startswith("Tanaka: ")
     assert "empty" in lines[2] and "no letters" in lines[3] and "characters" in lines[4]
+    assert done.stderr.strip() == "3 of 6 input(s) not answered"
     monkeypatch.setattr(sys, "stdin", io.StringIO("Nguyen\nTanaka\n"))
-    assert len(predict_main(["--run-dir", str(dry_run)])) == 2
+    assert predict_main(["--run-dir", str(dry_run)]) == 0
+
+
+def test_predict_json_is_one_object_per_name_in_order(dry_run: Path) -> None:
+    done = subprocess_run("tasks.name_classifier.predict", "--json", "--run-dir",
+                          str(dry_run), stdin="Nguyen\n42\nSchmidt\n")
+    assert done.returncode == 1, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["input"] for r in records] == ["Nguyen", "42", "Schmidt"]
+    assert len(records[0]["top"]) == 3 and "no letters" in records[1]["refused"]
+
+
+def test_predict_into_a_closed_pipe_ends_quietly(dry_run: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(f"seq -f 'Smith%g' 1 30000 | {sys.executable} -m "
+                          f"tasks.name_classifier.predict --run-dir {dry_run} | head -1",
+                          shell=True, cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.stdout.startswith("Smith1: ") and done.stdout.count("\n") == 1
+    assert done.stderr == ""
+
+
+def test_same_seed_gives_the_same_baselines(dry_run: Path, csv_dir: Path,
+                                            tmp_path: Path) -> None:
+    again = train.main(["--dry-run", "--threads", "1", "--data-dir", str(csv_dir),
+                        "--run-dir", str(tmp_path)])
+    first = json.loads((dry_run / "metrics.json").read_text())["test"]
+    for method in ("majority", "ngram_linear"):
+        assert again[method] == first[method]
+
+
+def test_tfidf_rows_have_unit_length_and_common_grams_weigh_least() -> None:
+    features = train.TfidfGrams(["Abe", "Abel", "Li"])
+    assert features.idf[features.index["<"]] == pytest.approx(1.0)  # in every name
+    assert features.idf[features.index["Abe"]] < features.idf[features.index["Li"]]
+    ids, offsets, weights = features(["Abe", "Lia", "zzz"])
+    rows = torch.tensor_split(weights, offsets[1:])
+    for row in rows:
+        torch.testing.assert_close(row.norm(), torch.tensor(1.0))
+    assert len(rows[2]) == 2  # "zzz": only < and > are training n-grams
 
 
 def exits_with_one_line(main, argv: list[str], capsys: pytest.CaptureFixture) -> str:
@@ -217,6 +280,25 @@ def test_bad_data_dir_is_one_clear_line(tmp_path: Path,
                                         capsys: pytest.CaptureFixture) -> None:
     argv = ["--dry-run", "--data-dir", str(tmp_path / "nowhere"), "--run-dir", str(tmp_path)]
     assert "not a folder" in exits_with_one_line(train.main, argv, capsys)
+
+
+def test_data_that_cannot_train_says_what_it_lacks(tmp_path: Path, csv_dir: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copyfile(csv_dir / "names_test.csv", data / "names_test.csv")
+    argv = ["--dry-run", "--data-dir", str(data), "--run-dir", str(tmp_path / "run")]
+    (data / "names_train.csv").write_text("Name,Language\n")  # a header line only
+    assert "holds no names" in exits_with_one_line(train.main, argv, capsys)
+    (data / "names_train.csv").write_text("Smith,English\nJones,English\nAbe,Japanese\n")
+    error = exits_with_one_line(train.main, argv, capsys)
+    assert "'Japanese' has 1 name(s)" in error and "at least 2 per language" in error
+    txt = tmp_path / "txt"
+    shutil.copytree(TXT_DIR, txt)
+    (txt / "Greek.txt").write_text("")
+    argv = ["--dry-run", "--data-dir", str(txt), "--run-dir", str(tmp_path / "run")]
+    error = exits_with_one_line(train.main, argv, capsys)
+    assert f"{txt / 'Greek.txt'} is empty" in error and "at least 3 names" in error
 
 
 @pytest.mark.skipif(not os.environ.get(MIRROR_ENV),

@@ -155,7 +155,12 @@ def sample(model: NameGenerator, vocab: Vocab, language: int, count: int,
             if temperature == 0:
                 chosen = logits.argmax(dim=1)
             else:
-                probabilities = torch.softmax(logits / temperature, dim=1)
+                # Less the largest logit first, and in float64 (float32 rounds 1e-300 to 0):
+                # dividing by a tiny temperature then gives 0 for the most likely tokens and
+                # -inf for the others, never inf - inf (nan), so a temperature towards 0
+                # tends to the argmax, as 0 is.
+                shifted = (logits - logits.amax(dim=1, keepdim=True)).double()
+                probabilities = torch.softmax(shifted / temperature, dim=1)
                 chosen = torch.multinomial(probabilities, 1, generator=generator)[:, 0]
             for row, token in enumerate(chosen.tolist()):
                 tokens[row].append(token)

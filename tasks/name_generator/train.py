@@ -13,8 +13,8 @@ What is scored on the test file:
 - language_agreement: the share of those samples that the name_classifier model assigns
   to the asked language, averaged over languages; the same for the real test names is
   method real_names, the most the classifier can confirm. It needs a trained classifier
-  (runs/name_classifier/model.pt, or --classifier); without one it is left out, and the
-  run says so.
+  (runs/name_classifier/model.pt, or --classifier), read through core.name_model, so this
+  folder imports no other task; without one it is left out, and the run says so.
 
 Baselines in the same run, on the same names and with the same bits per character: one
 character n-gram model per language, add-k or interpolated Kneser-Ney, n = 1..--max-order,
@@ -38,6 +38,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -48,10 +49,13 @@ from torch import nn
 from core import plots
 from core.config import RunConfig, UserError, arg, parse, require, run_main
 from core.files import atomic_write_text
+from core.name_model import encode as classifier_encode
+from core.name_model import load_model as load_classifier
+from core.name_model import logits_for
 from core.names import SPLIT_SEED, load_names, shrink, stratified_split
 from core.report import comparison_table
 from core.run import Run, SeedResult
-from core.text import length_buckets
+from core.text import Vocab, length_buckets
 from core.train import fit, set_threads
 
 from . import ngram
@@ -111,30 +115,81 @@ class Config(RunConfig):
                 "name_classifier`, or leave --classifier out)")
 
 
-# ---------------------------------------------------------------- data
+@dataclass
+class Data:
+    """The three splits as (name, language) rows and encoded, and what the scores need."""
 
-# ---------------------------------------------------------------- training
+    train: Rows
+    validation: Rows
+    test: Rows
+    languages: list[str]
+    vocab: Vocab
+    encoded: dict[str, tuple[list[list[int]], list[int]]]  # split -> (names, languages)
+    known_names: set[str]  # every name of the training file, to tell novel samples
 
-# ---------------------------------------------------------------- evaluation
+
+def read_data(cfg: Config) -> Data:
+    """The training file gives train and a stratified validation, the test file is scored
+    once; the alphabet is every character of both files, so a test character that no
+    training name uses still gets a (small) probability where an error would end the run
+    (in the real files every test character also occurs in training)."""
+    train_frame, test_frame, source = load_names(cfg.data_dir)
+    if cfg.dry_run:
+        train_frame, test_frame = shrink(train_frame, 30), shrink(test_frame, 10)
+    train, validation = (as_rows(f) for f in stratified_split(train_frame, VALIDATION_SHARE,
+                                                              SPLIT_SEED))
+    train_file, test_file = as_rows(train_frame), as_rows(test_frame)
+    languages = sorted({language for _, language in train_file})
+    unseen = sorted({language for _, language in test_file} - set(languages))
+    if unseen:
+        raise UserError(f"the test file has languages the training file lacks: {unseen}")
+    vocab = build_vocab([name for name, _ in train_file + test_file])
+    index = {language: i for i, language in enumerate(languages)}
+    print(f"data ({source}): {len(train)} train, {len(validation)} validation, "
+          f"{len(test_file)} test names, {len(languages)} languages, "
+          f"{len(vocab)} tokens (characters and <end>)")
+    encoded = {split: ([encode(name, vocab) for name, _ in rows],
+                       [index[language] for _, language in rows])
+               for split, rows in [("train", train), ("validation", validation),
+                                   ("test", test_file)]}
+    return Data(train, validation, test_file, languages, vocab, encoded,
+                {name for name, _ in train_file})
+
+
+def ngram_baselines(data: Data, max_order: int
+                    ) -> tuple[dict[str, ngram.Smoothing], dict[str, np.ndarray], np.ndarray]:
+    """n-gram models of the same 90%, every setting scored on validation: the settings
+    chosen for ngram and unigram, their per-token test probabilities, and the validation
+    probabilities of the chosen ngram (for the mixture with the network)."""
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
+        data.encoded[split] for split in ("train", "validation", "test"))
+    counts = ngram.NGramCounts(x_train, y_train, len(data.vocab), max_order)
+    on_validation = {s: bits_per_char(counts.token_probabilities(s, x_val, y_val))
+                     for s in ngram.candidates(max_order)}
+    print("n-gram baselines, validation bits per character, the best setting of each order:")
+    for n in range(1, max_order + 1):
+        best_n = min((s for s in on_validation if s.n == n), key=on_validation.get)
+        print(f"  {best_n}: {on_validation[best_n]:.4f}")
+    chosen = {"ngram": min(on_validation, key=on_validation.get),
+              "unigram": min((s for s in on_validation if s.n == 1), key=on_validation.get)}
+    print(f"chosen on validation: ngram = {chosen['ngram']}, unigram = {chosen['unigram']}")
+    ngram_test = {method: counts.token_probabilities(s, x_test, y_test)
+                  for method, s in chosen.items()}
+    return chosen, ngram_test, counts.token_probabilities(chosen["ngram"], x_val, y_val)
+
 
 class Classifier:
-    """The name_classifier model at `path`, as a function from names to languages.
-
-    The only use of another task here, so it is imported only when a classifier is
-    there: without one this folder runs alone, also when copied."""
+    """A name_classifier model.pt as a function from names to languages. It is read
+    through core.name_model, which both tasks use, so this folder imports no other task
+    and runs alone when copied."""
 
     def __init__(self, path: Path) -> None:
-        try:
-            from tasks.name_classifier.model import encode, load_model, logits_for
-        except ImportError as error:
-            raise UserError(f"the classifier {path} needs tasks/name_classifier ({error})"
-                            ) from None
-        self.encode, self.logits_for = encode, logits_for
-        self.model, self.vocab, self.labels = load_model(path)
+        self.model, self.vocab, self.labels = load_classifier(
+            path, "make name_classifier (python -m tasks.name_classifier.train)")
 
     def __call__(self, names: list[str]) -> list[str]:
-        encoded = [self.encode(name, self.vocab, self.model.config) for name in names]
-        logits = self.logits_for(self.model, encoded, self.vocab.pad_index)
+        encoded = [classifier_encode(name, self.vocab, self.model.config) for name in names]
+        logits = logits_for(self.model, encoded, self.vocab.pad_index)
         return [self.labels[i] for i in logits.argmax(1).tolist()]
 
 
@@ -165,6 +220,23 @@ def agreement(classify: Classifier, names: dict[str, list[str]]) -> float:
     return float(np.mean(shares)) if shares else float("nan")
 
 
+def names_by_language(rows: Rows) -> dict[str, list[str]]:
+    """{language: its names, in file order}."""
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for name, language in rows:
+        grouped[language].append(name)
+    return dict(grouped)
+
+
+def bits_by_language(data: Data, p: np.ndarray) -> dict[str, float]:
+    """Per-token test probabilities -> bits per character of each test language (the
+    tokens of a name are its characters and its <end>)."""
+    names, languages = data.encoded["test"]
+    token_language = np.repeat(languages, [len(x) for x in names])
+    return {data.languages[i]: bits_per_char(p[token_language == i])
+            for i in sorted(set(languages))}
+
+
 def bits_by_language_plot(per_language: dict[str, dict[str, float]], path: Path) -> None:
     """Bars of bits per character on test, per language: the model beside the n-gram."""
     languages = list(next(iter(per_language.values())))
@@ -185,6 +257,80 @@ def bits_by_language_plot(per_language: dict[str, dict[str, float]], path: Path)
     plt.close(fig)
 
 
+def samples_plot(samples: dict[str, list[str]], known_names: set[str], path: Path,
+                 title: str) -> None:
+    """A table of SHOWN sampled names per language; names of the training file grey."""
+    fig, ax = plt.subplots(figsize=(2 + 1.6 * SHOWN, 0.8 + 0.3 * len(samples)))
+    ax.set_axis_off()
+    ax.set_xlim(0, SHOWN + 1)
+    ax.set_ylim(len(samples), -1)
+    for row, (language, group) in enumerate(samples.items()):
+        ax.text(0, row, language, fontweight="bold", va="center")
+        for column, name in enumerate(group[:SHOWN], start=1):
+            ax.text(column, row, name or "(empty)", va="center",
+                    color="grey" if name in known_names else "black")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def sample_scores(model: NameGenerator, data: Data, count: int, seed: int,
+                  classify: Classifier | None) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """`count` samples per language at temperature 1 with the seed's generator, their
+    novel_fraction and (with a classifier) language_agreement."""
+    generator = torch.Generator().manual_seed(seed)
+    samples = {language: sample(model, data.vocab, i, count, generator=generator)
+               for i, language in enumerate(data.languages)}
+    every = [name for group in samples.values() for name in group]
+    novel = [name for name in every if name and name not in data.known_names]
+    scores = {"novel_fraction": len(novel) / len(every)}
+    if classify is not None:
+        scores["language_agreement"] = agreement(classify, samples)
+    return samples, scores
+
+
+def write_samples(samples: dict[str, list[str]], known_names: set[str], path: Path) -> None:
+    """samples.csv: language, name, and whether the training file holds the name."""
+    rows = [("language", "name", "in_training_file")]
+    rows += [(language, name, name in known_names)
+             for language, group in samples.items() for name in group]
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    atomic_write_text(path, out.getvalue())
+
+
+def report(run: Run, test: dict[str, dict[str, Any]], data: Data, best: SeedResult,
+           best_seed: int, ngram_per_language: dict[str, float], seconds: float) -> None:
+    """The comparison table, the samples and bits per language; samples.csv and plots."""
+    print(comparison_table(test, ["bits_per_char", "novel_fraction", "language_agreement"]))
+    ratio = test["model"]["bits_per_char"] / test["ngram"]["bits_per_char"]
+    print(f"model / ngram bits per character = {ratio:.3f}; {seconds:.1f} s training")
+    print(f"model+ngram: the mixture with the model's weight "
+          f"{test['model+ngram']['model_weight']:.2f} (chosen on validation)")
+    if "language_agreement" in test["model"]:
+        share = test["model"]["language_agreement"] / test["real_names"]["language_agreement"]
+        print(f"language_agreement of samples / of real test names = {share:.3f}")
+    samples = best.outputs["samples"]
+    print(f"samples at temperature 1 (seed {best_seed}; * = a name of the training file):")
+    for language, group in samples.items():
+        print(f"  {language:<11} " + ", ".join(name + ("*" if name in data.known_names else "")
+                                               for name in group[:SHOWN]))
+    write_samples(samples, data.known_names, run.dir / "samples.csv")
+    samples_plot(samples, data.known_names, run.dir / "samples.png",
+                 f"sampled names at temperature 1 (seed {best_seed}; grey: in the training "
+                 "file)")
+    per_language = {"model": best.outputs["per_language"], "ngram": ngram_per_language}
+    counts = {language: len(group) for language, group in names_by_language(data.test).items()}
+    print(f"test bits per character by language (seed {best_seed}; test names):")
+    for language, bits in per_language["model"].items():
+        print(f"  {language:<11} model {bits:.3f}   ngram {ngram_per_language[language]:.3f}"
+              f"   ({counts[language]})")
+    bits_by_language_plot(per_language, run.dir / "bits_by_language.png")
+    plots.training_curve(best.history.epochs, run.dir / "training_curve.png",
+                         keys=["bits_per_char"], log_scale=False, unit="bits per character")
+
+
 def main(argv: list[str] | None = None) -> dict:
     cfg = parse(Config, argv, __doc__)
     if cfg.dry_run:
@@ -192,66 +338,19 @@ def main(argv: list[str] | None = None) -> dict:
         cfg.max_order = min(cfg.max_order, 3)
     run = Run(cfg)
     device = run.device
+    data = read_data(cfg)
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
+        data.encoded[split] for split in ("train", "validation", "test"))
 
-    # Data: the training file gives train and validation, the test file is scored once.
-    train_frame, test_frame, source = load_names(cfg.data_dir)
-    if cfg.dry_run:
-        train_frame, test_frame = shrink(train_frame, 30), shrink(test_frame, 10)
-    train, validation = (as_rows(f) for f in stratified_split(train_frame, VALIDATION_SHARE,
-                                                              SPLIT_SEED))
-    train_file, test_file = as_rows(train_frame), as_rows(test_frame)
-    languages = sorted({language for _, language in train_file})
-    unseen = sorted({language for _, language in test_file} - set(languages))
-    if unseen:
-        raise UserError(f"the test file has languages the training file lacks: {unseen}")
-    # The alphabet is every character of both files: a test character that no training
-    # name uses still gets a (small) probability, where an error would end the run. (In
-    # the real files every test character also occurs in training.)
-    vocab = build_vocab([name for name, _ in train_file + test_file])
-    index = {language: i for i, language in enumerate(languages)}
-    print(f"data ({source}): {len(train)} train, {len(validation)} validation, "
-          f"{len(test_file)} test names, {len(languages)} languages, "
-          f"{len(vocab)} tokens (characters and <end>)")
-
-    def encoded(rows: Rows) -> tuple[list[list[int]], list[int]]:
-        return [encode(name, vocab) for name, _ in rows], [index[lang] for _, lang in rows]
-
-    x_train, y_train = encoded(train)
-    x_val, y_val = encoded(validation)
-    x_test, y_test = encoded(test_file)
-    known_names = {name for name, _ in train_file}
-    # The language of every test token (each name's characters and its <end>), to score
-    # the languages apart.
-    token_language = np.repeat(y_test, [len(x) for x in x_test])
-
-    def by_language(p: np.ndarray) -> dict[str, float]:
-        """Per-token test probabilities -> bits per character of each test language."""
-        return {languages[i]: bits_per_char(p[token_language == i]) for i in sorted(set(y_test))}
-
-    # Baselines: n-gram models of the same 90%, every setting scored on validation.
-    counts = ngram.NGramCounts(x_train, y_train, len(vocab), cfg.max_order)
-    on_validation = {s: bits_per_char(counts.token_probabilities(s, x_val, y_val))
-                     for s in ngram.candidates(cfg.max_order)}
-    print("n-gram baselines, validation bits per character, the best setting of each order:")
-    for n in range(1, cfg.max_order + 1):
-        best_n = min((s for s in on_validation if s.n == n), key=on_validation.get)
-        print(f"  {best_n}: {on_validation[best_n]:.4f}")
-    chosen = {"ngram": min(on_validation, key=on_validation.get),
-              "unigram": min((s for s in on_validation if s.n == 1), key=on_validation.get)}
-    print(f"chosen on validation: ngram = {chosen['ngram']}, unigram = {chosen['unigram']}")
-    ngram_test = {method: counts.token_probabilities(s, x_test, y_test)
-                  for method, s in chosen.items()}
-    ngram_val = counts.token_probabilities(chosen["ngram"], x_val, y_val)
+    # Baselines: n-gram models, and how much of the real test names the classifier confirms.
+    chosen, ngram_test, ngram_val = ngram_baselines(data, cfg.max_order)
     baselines = {method: {"bits_per_char": bits_per_char(p)} for method, p in ngram_test.items()}
     print("the chosen baselines on test:\n" + comparison_table(baselines, ["bits_per_char"]))
-
     classify, classifier_note = find_classifier(cfg)
     print(classifier_note)
-    test_names: dict[str, list[str]] = defaultdict(list)
-    for name, language in test_file:
-        test_names[language].append(name)
     if classify is not None:
-        baselines["real_names"] = {"language_agreement": agreement(classify, test_names)}
+        baselines["real_names"] = {"language_agreement": agreement(
+            classify, names_by_language(data.test))}
 
     lengths = np.array([len(x) for x in x_train])
     model_config = ModelConfig(cell=cfg.cell, impl=cfg.impl, embedding_dim=cfg.embedding_dim,
@@ -272,7 +371,7 @@ def main(argv: list[str] | None = None) -> dict:
         return {"bits_per_char": bits_per_char(token_probabilities(model, x_val, y_val))}
 
     def train_seed(seed: int, seed_dir: Path, resume: bool) -> SeedResult:
-        model = NameGenerator(len(vocab), len(languages), model_config).to(device)
+        model = NameGenerator(len(data.vocab), len(data.languages), model_config).to(device)
         set_threads(cfg.threads, model)
         if seed == cfg.seed:
             run.describe(model, f"{cfg.cell} ({cfg.impl})")
@@ -286,60 +385,28 @@ def main(argv: list[str] | None = None) -> dict:
                       resume=resume, eval_only=cfg.eval_only, desc=f"{run.task} seed {seed}")
         # Test, once, with the best-on-validation weights.
         p = token_probabilities(model, x_test, y_test)
-        generator = torch.Generator().manual_seed(seed)
-        samples = {language: sample(model, vocab, index[language], cfg.samples,
-                                    generator=generator) for language in languages}
-        every = [name for group in samples.values() for name in group]
-        novel = [name for name in every if name and name not in known_names]
-        scores = {"bits_per_char": bits_per_char(p), "novel_fraction": len(novel) / len(every)}
-        if classify is not None:
-            scores["language_agreement"] = agreement(classify, samples)
+        samples, sampled = sample_scores(model, data, cfg.samples, seed, classify)
         # The network and the n-gram err in different places: their mixture
         # w P_model + (1 - w) P_ngram, with w chosen on validation, shows how much.
         p_val = token_probabilities(model, x_val, y_val)
         weight = min(MIXTURE_WEIGHTS, key=lambda w: bits_per_char(w * p_val + (1 - w) * ngram_val))
         mixture = {"bits_per_char": bits_per_char(weight * p + (1 - weight) * ngram_test["ngram"]),
                    "model_weight": float(weight)}
-        return SeedResult({"model": scores, "model+ngram": mixture}, history,
-                          {"model": model, "samples": samples, "per_language": by_language(p)})
+        return SeedResult({"model": {"bits_per_char": bits_per_char(p), **sampled},
+                           "model+ngram": mixture}, history,
+                          {"model": model, "samples": samples,
+                           "per_language": bits_by_language(data, p)})
 
     seeds = run.each_seed(train_seed)
 
     # The seed best on validation is the one sample.py uses and the report shows.
     best_index = min(range(len(run.seeds)), key=lambda i: seeds.results[i].history.best_value)
     best_seed, best = run.seeds[best_index], seeds.results[best_index]
-    save_model(run.dir / "model.pt", best.outputs["model"], vocab, languages, seed=best_seed)
-
+    save_model(run.dir / "model.pt", best.outputs["model"], data.vocab, data.languages,
+               seed=best_seed)
     test = {**seeds.test(), **baselines}
-    print(comparison_table(test, ["bits_per_char", "novel_fraction", "language_agreement"]))
-    ratio = test["model"]["bits_per_char"] / test["ngram"]["bits_per_char"]
-    print(f"model / ngram bits per character = {ratio:.3f} ({chosen['ngram']}); "
-          f"{seeds.seconds:.1f} s training")
-    print(f"model+ngram: the mixture with the model's weight "
-          f"{test['model+ngram']['model_weight']:.2f} (chosen on validation)")
-    if classify is not None:
-        share = test["model"]["language_agreement"] / test["real_names"]["language_agreement"]
-        print(f"language_agreement of samples / of real test names = {share:.3f}")
-
-    samples = best.outputs["samples"]
-    rows = [("language", "name", "in_training_file")]
-    print(f"samples at temperature 1 (seed {best_seed}; * = a name of the training file):")
-    for language, group in samples.items():
-        print(f"  {language:<11} " + ", ".join(name + ("*" if name in known_names else "")
-                                               for name in group[:SHOWN]))
-        rows += [(language, name, name in known_names) for name in group]
-    out = io.StringIO()
-    csv.writer(out).writerows(rows)
-    atomic_write_text(run.dir / "samples.csv", out.getvalue())
-    per_language = {"model": best.outputs["per_language"],
-                    "ngram": by_language(ngram_test["ngram"])}
-    print(f"test bits per character by language (seed {best_seed}; test names):")
-    for language, bits in per_language["model"].items():
-        print(f"  {language:<11} model {bits:.3f}   ngram {per_language['ngram'][language]:.3f}"
-              f"   ({len(test_names[language])})")
-    bits_by_language_plot(per_language, run.dir / "bits_by_language.png")
-    plots.training_curve(best.history.epochs, run.dir / "training_curve.png",
-                         keys=["bits_per_char"], log_scale=False, unit="bits per character")
+    report(run, test, data, best, best_seed, bits_by_language(data, ngram_test["ngram"]),
+           seeds.seconds)
     config = {**asdict(cfg), "ngram_chosen": str(chosen["ngram"]),
               "unigram_chosen": str(chosen["unigram"])}
     run.finish(test, seeds.seconds, config=config)

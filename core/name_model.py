@@ -1,4 +1,7 @@
-"""The name classifier's model and its name encoding, shared by train.py and predict.py.
+"""The surname classifier: its name encoding, its network and its model.pt. In core
+because two tasks read it: name_classifier trains it and answers with it (predict), and
+name_generator loads the classifier's model.pt to judge whether its samples sound like
+the asked language, so neither task imports the other.
 
 A name becomes a list of token indices, then a bidirectional recurrent layer reads the
 padded batch (packed for torch.nn, masked for core's cells) and a linear layer maps
@@ -10,8 +13,8 @@ features of the whole name to one score per language:
                                                                  -> Linear -> 18 logits
 
 The course preset uses only the final states, characters by code point and no <s> </s>.
-Everything predict.py needs to rebuild the encoder and the model (vocabulary, labels,
-`ModelConfig`) is saved beside the weights, so prediction never reads the data files.
+Everything a command needs to rebuild the encoder and the model (vocabulary, labels,
+`ModelConfig`) is saved beside the weights, so it never reads the data files.
 """
 
 from __future__ import annotations
@@ -134,11 +137,6 @@ def logits_for(model: NameClassifier, names: list[list[int]], pad_index: int,
     return torch.cat(chunks) if chunks else torch.empty(0, model.out.out_features)
 
 
-def retrain_command(run_dir: Path) -> str:
-    """The command that writes <run_dir>/model.pt."""
-    return f"python -m {__package__}.train --run-dir {run_dir}"
-
-
 def save_model(path: Path, model: NameClassifier, vocab: Vocab, labels: list[str],
                **extra: Any) -> None:
     """Weights, vocabulary, labels and model config with their checksum (core.model_file)."""
@@ -146,10 +144,10 @@ def save_model(path: Path, model: NameClassifier, vocab: Vocab, labels: list[str
                     config=model.config.to_dict(), **extra)
 
 
-def load_model(path: Path) -> tuple[NameClassifier, Vocab, list[str]]:
+def load_model(path: Path, make: str) -> tuple[NameClassifier, Vocab, list[str]]:
     """The classifier `save_model` wrote (in eval mode), its vocabulary and labels; every
-    way the file can be wrong is one UserError naming the command that writes a new one."""
-    make = retrain_command(Path(path).parent)
+    way the file can be wrong is one UserError naming `make`, the command that writes a
+    new one."""
     saved = model_file.load(path, ("vocab", "labels", "config"), "a name-classifier model",
                             make)
     try:
