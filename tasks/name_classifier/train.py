@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,7 +38,6 @@ from core.names import SPLIT_SEED, load_names, shrink, stratified_split
 from core.report import comparison_table
 from core.run import Run, SeedResult
 from core.text import length_buckets, pad_batch
-from core.train import fit, set_threads
 
 VALIDATION_SHARE = 0.1
 NGRAM_MAX = 4  # the n-gram baseline's longest character n-gram
@@ -331,9 +329,11 @@ def main(argv: list[str] | None = None) -> dict:
             x, x_lengths = pad_batch([x_train[i] for i in rows], vocab.pad_index)
             yield x.to(device), x_lengths, targets[rows].to(device)
 
-    def loss_fn(model: NameClassifier, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    def step(model: NameClassifier, batch: tuple[torch.Tensor, ...], carried: None):
+        """One training step's loss; the shared loop then does zero_grad, backward,
+        clipping, the optimizer's and the schedule's step. Nothing is carried over."""
         x, x_lengths, y = batch
-        return nn.functional.cross_entropy(model(x, x_lengths), y)
+        return nn.functional.cross_entropy(model(x, x_lengths), y), None
 
     def validate(model: NameClassifier) -> dict[str, float]:
         logits = logits_for(model, x_val, vocab.pad_index)
@@ -342,12 +342,9 @@ def main(argv: list[str] | None = None) -> dict:
                 "accuracy": metrics.accuracy(y_val, predicted),
                 "macro_f1": metrics.macro_f1(y_val, predicted, len(labels))}
 
-    def train_seed(seed: int, seed_dir: Path, resume: bool) -> SeedResult:
+    def train_seed(seed: int) -> SeedResult:
         model = NameClassifier(len(vocab), len(labels), model_config,
                                vocab.pad_index).to(device)
-        set_threads(cfg.threads, model)
-        if seed == cfg.seed:
-            run.describe(model, f"{cfg.cell} ({cfg.impl})")
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         scheduler = None
         if cfg.schedule == "onecycle":
@@ -357,10 +354,9 @@ def main(argv: list[str] | None = None) -> dict:
         # The epoch is chosen by validation accuracy, not loss: in the last epochs the loss
         # rises while accuracy still improves, as the model grows sure of names that the
         # data gives several languages (by loss, one seed in three stopped at epoch 8/12).
-        history = fit(model, optimizer, batches, loss_fn, validate, epochs=cfg.epochs,
-                      run_dir=seed_dir, config=asdict(cfg), monitor="accuracy", mode="max",
-                      clip_norm=cfg.clip_norm, scheduler=scheduler, scheduler_step="batch",
-                      resume=resume, eval_only=cfg.eval_only, desc=f"{run.task} seed {seed}")
+        history = run.fit(model, optimizer, batches, step, validate, seed=seed,
+                          about=f"{cfg.cell} ({cfg.impl})", monitor="accuracy", mode="max",
+                          clip_norm=cfg.clip_norm, scheduler=scheduler, scheduler_step="batch")
         predicted = logits_for(model, x_test, vocab.pad_index).argmax(1).numpy()
         return SeedResult({"model": test_scores(splits["test"], unseen_rows, predicted,
                                                 len(labels))}, history,
@@ -369,9 +365,8 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = run.each_seed(train_seed)
 
     # The seed best on validation is the one predict.py uses and the report shows.
-    best_index = max(range(len(run.seeds)),
-                     key=lambda i: seeds.results[i].history.best_value)
-    best_seed, best = run.seeds[best_index], seeds.results[best_index]
+    best = seeds.best_on_validation()
+    best_seed = best.seed
     save_model(run.dir / "model.pt", best.outputs["model"], vocab, labels, seed=best_seed)
 
     test = {**seeds.test(), **baseline_scores}

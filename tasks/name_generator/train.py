@@ -56,7 +56,6 @@ from core.names import SPLIT_SEED, load_names, shrink, stratified_split
 from core.report import comparison_table
 from core.run import Run, SeedResult
 from core.text import Vocab, length_buckets
-from core.train import fit, set_threads
 
 from . import ngram
 from .model import (
@@ -253,8 +252,7 @@ def bits_by_language_plot(per_language: dict[str, dict[str, float]], path: Path)
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plots.save(fig, path)
 
 
 def samples_plot(samples: dict[str, list[str]], known_names: set[str], path: Path,
@@ -271,8 +269,7 @@ def samples_plot(samples: dict[str, list[str]], known_names: set[str], path: Pat
                     color="grey" if name in known_names else "black")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plots.save(fig, path)
 
 
 def sample_scores(model: NameGenerator, data: Data, count: int, seed: int,
@@ -362,27 +359,27 @@ def main(argv: list[str] | None = None) -> dict:
             yield teacher_forcing_batch([x_train[i] for i in rows],
                                         [y_train[i] for i in rows], device)
 
-    def loss_fn(model: NameGenerator, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    def step(model: NameGenerator, batch: tuple[torch.Tensor, ...], carried: None):
+        """One training step's loss: the next character at every position, the true one
+        fed in (teacher forcing). The shared loop then does zero_grad, backward,
+        clipping, the optimizer's and the schedule's step. Nothing is carried over."""
         x, language, y = batch
         logits = model(x, language)[0]  # (B, T, V); cross_entropy wants (B, V, T)
-        return nn.functional.cross_entropy(logits.transpose(1, 2), y, ignore_index=IGNORE)
+        return nn.functional.cross_entropy(logits.transpose(1, 2), y,
+                                           ignore_index=IGNORE), None
 
     def validate(model: NameGenerator) -> dict[str, float]:
         return {"bits_per_char": bits_per_char(token_probabilities(model, x_val, y_val))}
 
-    def train_seed(seed: int, seed_dir: Path, resume: bool) -> SeedResult:
+    def train_seed(seed: int) -> SeedResult:
         model = NameGenerator(len(data.vocab), len(data.languages), model_config).to(device)
-        set_threads(cfg.threads, model)
-        if seed == cfg.seed:
-            run.describe(model, f"{cfg.cell} ({cfg.impl})")
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         steps_per_epoch = -(-len(x_train) // cfg.batch_size)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, cfg.lr, total_steps=steps_per_epoch * cfg.epochs)
-        history = fit(model, optimizer, batches, loss_fn, validate, epochs=cfg.epochs,
-                      run_dir=seed_dir, config=asdict(cfg), monitor="bits_per_char",
-                      clip_norm=cfg.clip_norm, scheduler=scheduler, scheduler_step="batch",
-                      resume=resume, eval_only=cfg.eval_only, desc=f"{run.task} seed {seed}")
+        history = run.fit(model, optimizer, batches, step, validate, seed=seed,
+                          about=f"{cfg.cell} ({cfg.impl})", monitor="bits_per_char",
+                          clip_norm=cfg.clip_norm, scheduler=scheduler, scheduler_step="batch")
         # Test, once, with the best-on-validation weights.
         p = token_probabilities(model, x_test, y_test)
         samples, sampled = sample_scores(model, data, cfg.samples, seed, classify)
@@ -400,8 +397,8 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = run.each_seed(train_seed)
 
     # The seed best on validation is the one sample.py uses and the report shows.
-    best_index = min(range(len(run.seeds)), key=lambda i: seeds.results[i].history.best_value)
-    best_seed, best = run.seeds[best_index], seeds.results[best_index]
+    best = seeds.best_on_validation()
+    best_seed = best.seed
     save_model(run.dir / "model.pt", best.outputs["model"], data.vocab, data.languages,
                seed=best_seed)
     test = {**seeds.test(), **baselines}
