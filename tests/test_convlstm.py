@@ -1,5 +1,6 @@
-"""core.convlstm (shapes, the cell's equations against nn.LSTMCell, state in and out) and
-the convlstm_grid task (its generator, a smoke run, a bad flag)."""
+"""core.convlstm (shapes, the cell's equations against nn.LSTMCell, state in and out; the
+ST-LSTM cell against its equations by hand, PredRNN's zigzag memory) and the
+convlstm_grid task (its generator, smoke runs, bad flags)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,16 @@ import pytest
 import torch
 from torch import nn
 
-from core.convlstm import ConvLSTM, ConvLSTMCell
-from tasks.convlstm_grid.train import blob_width, make_sequences, trajectories
+from core.convlstm import ConvLSTM, ConvLSTMCell, PredRNN, SpatioTemporalLSTMCell
+from tasks.convlstm_grid.train import (
+    CHANNELS,
+    Forecaster,
+    blob_width,
+    make_sequences,
+    matching_width,
+    parameter_count,
+    trajectories,
+)
 
 
 def test_cell_shapes_and_zero_initial_state():
@@ -103,6 +112,141 @@ def test_wrong_shapes_name_the_expected_shape():
         ConvLSTM(2, [4, 4, 4], 3, num_layers=2)
 
 
+def test_st_lstm_cell_shapes_and_zero_initial_state():
+    cell = SpatioTemporalLSTMCell(3, 5, kernel_size=(3, 5))
+    x = torch.randn(2, 3, 7, 9)
+    h, c, m = cell(x)
+    assert h.shape == c.shape == m.shape == (2, 5, 7, 9)
+    zeros = torch.zeros(2, 5, 7, 9)
+    for got, want in zip(cell(x, (zeros, zeros), zeros), (h, c, m), strict=True):
+        torch.testing.assert_close(got, want)
+
+
+def test_st_lstm_step_by_hand():
+    """With a 1x1 kernel on a 1x1 grid every convolution is a matrix product: write the
+    paper's equations out with the weight matrices and compare."""
+    torch.manual_seed(0)
+    cell = SpatioTemporalLSTMCell(3, 4, kernel_size=1)
+    x, h, c, m = torch.randn(5, 3), torch.randn(5, 4), torch.randn(5, 4), torch.randn(5, 4)
+
+    def weights(conv, count):
+        return conv.weight[:, :, 0, 0].chunk(count)                # (Hd, in) each
+
+    W_xi, W_xf, W_xg, W_xi_, W_xf_, W_xg_, W_xo = weights(cell.conv_x, 7)
+    b_i, b_f, b_g, b_i_, b_f_, b_g_, b_o = cell.conv_x.bias.chunk(7)
+    W_hi, W_hf, W_hg, W_ho = weights(cell.conv_h, 4)
+    W_mi, W_mf, W_mg = weights(cell.conv_m, 3)
+    W_co, W_mo = cell.conv_o.weight[:, :, 0, 0].chunk(2, dim=1)   # reads [C', M']
+    W_1x1 = cell.conv_last.weight[:, :, 0, 0]
+    i = torch.sigmoid(x @ W_xi.T + h @ W_hi.T + b_i)
+    f = torch.sigmoid(x @ W_xf.T + h @ W_hf.T + b_f)
+    g = torch.tanh(x @ W_xg.T + h @ W_hg.T + b_g)
+    c_new = f * c + i * g
+    i_ = torch.sigmoid(x @ W_xi_.T + m @ W_mi.T + b_i_)
+    f_ = torch.sigmoid(x @ W_xf_.T + m @ W_mf.T + b_f_)
+    g_ = torch.tanh(x @ W_xg_.T + m @ W_mg.T + b_g_)
+    m_new = f_ * m + i_ * g_
+    o = torch.sigmoid(x @ W_xo.T + h @ W_ho.T + c_new @ W_co.T + m_new @ W_mo.T + b_o)
+    h_new = o * torch.tanh(torch.cat([c_new, m_new], dim=1) @ W_1x1.T)
+
+    increments = []
+    grid = [t[..., None, None] for t in (x, h, c, m)]
+    out = cell(grid[0], (grid[1], grid[2]), grid[3], increments)
+    for got, want in zip(out, (h_new, c_new, m_new), strict=True):
+        torch.testing.assert_close(got[..., 0, 0], want)
+    (delta_c, delta_m), = increments
+    torch.testing.assert_close(delta_c[..., 0, 0], i * g)
+    torch.testing.assert_close(delta_m[..., 0, 0], i_ * g_)
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_predrnn_shapes(batch_first):
+    rnn = PredRNN(2, 4, [3, (5, 3)], num_layers=2, batch_first=batch_first)
+    x = torch.randn(3, 7, 2, 8, 10)                         # (B, T, C, H, W)
+    output, (layers, m) = rnn(x if batch_first else x.transpose(0, 1))
+    assert tuple(output.shape) == ((3, 7, 4, 8, 10) if batch_first else (7, 3, 4, 8, 10))
+    assert [tuple(t.shape) for pair in layers for t in pair] == [(3, 4, 8, 10)] * 4
+    assert tuple(m.shape) == (3, 4, 8, 10)
+    torch.testing.assert_close(output[:, -1] if batch_first else output[-1], layers[-1][0])
+
+
+def test_predrnn_memory_zigzags():
+    """M leaves the top layer at step t and enters the bottom layer at step t + 1; (h, c)
+    stay in their layer."""
+    torch.manual_seed(0)
+    rnn = PredRNN(2, 3, 3, num_layers=3, batch_first=True)
+    x = torch.randn(2, 4, 2, 5, 5)
+    output, (layers, m) = rnn(x)
+    bottom, middle, top = rnn.cells
+    states, memory, tops = [None] * 3, None, []
+    for t in range(x.shape[1]):
+        inputs = x[:, t]
+        for n, cell in enumerate((bottom, middle, top)):
+            h, c, memory = cell(inputs, states[n], memory)
+            states[n], inputs = (h, c), h
+        tops.append(inputs)
+    torch.testing.assert_close(torch.stack(tops, dim=1), output)
+    torch.testing.assert_close(memory, m)
+    for (h, c), (h_ref, c_ref) in zip(layers, states, strict=True):
+        torch.testing.assert_close(h, h_ref)
+        torch.testing.assert_close(c, c_ref)
+
+
+def test_predrnn_state_in_and_out_equals_running_step_by_step():
+    torch.manual_seed(0)
+    rnn = PredRNN(2, 3, 3, num_layers=2, batch_first=True)
+    x = torch.randn(2, 6, 2, 5, 5)
+    start = ([(torch.randn(2, 3, 5, 5), torch.randn(2, 3, 5, 5)) for _ in range(2)],
+             torch.randn(2, 3, 5, 5))
+    whole, (final, final_m) = rnn(x, start)
+    first, middle = rnn(x[:, :2], start)
+    second, (split_final, split_m) = rnn(x[:, 2:], middle)
+    torch.testing.assert_close(torch.cat([first, second], dim=1), whole)
+    state, steps = start, []
+    for t in range(x.shape[1]):
+        h, state = rnn.step(x[:, t], state)
+        steps.append(h)
+    torch.testing.assert_close(torch.stack(steps, dim=1), whole)
+    torch.testing.assert_close(split_m, final_m)
+    torch.testing.assert_close(state[1], final_m)
+    for (h, c), (h1, c1), (h2, c2) in zip(final, split_final, state[0], strict=True):
+        for got, want in ((h1, h), (c1, c), (h2, h), (c2, c)):
+            torch.testing.assert_close(got, want)
+    # The initial state matters: a zero start gives another output.
+    assert not torch.allclose(rnn(x)[0], whole)
+
+
+def test_predrnn_gradient_reaches_the_first_frame_and_the_initial_memory():
+    torch.manual_seed(0)
+    rnn = PredRNN(1, 2, 3, num_layers=2, batch_first=True)
+    x = torch.randn(1, 5, 1, 4, 4, requires_grad=True)
+    m0 = torch.zeros(1, 2, 4, 4, requires_grad=True)
+    zeros = torch.zeros(1, 2, 4, 4)
+    out, _ = rnn(x, ([(zeros, zeros)] * 2, m0))
+    out[:, -1].sum().backward()                             # the last step's output only
+    assert x.grad[:, 0].abs().sum() > 0 and m0.grad.abs().sum() > 0
+
+
+def test_predrnn_wrong_shapes_and_widths():
+    rnn = PredRNN(2, 3, 3, num_layers=2, batch_first=True)
+    with pytest.raises(ValueError, match=r"expected input \(B, T, C=2, H, W\)"):
+        rnn(torch.randn(4, 5, 3, 6, 6))
+    zeros = torch.zeros(4, 3, 6, 6)
+    with pytest.raises(ValueError, match=r"expected M \(B, Hd, H, W\) = \(4, 3, 6, 6\)"):
+        rnn(torch.randn(4, 5, 2, 6, 6), ([(zeros, zeros)] * 2, torch.zeros(4, 2, 6, 6)))
+    with pytest.raises(ValueError, match=r"expected a state with 2 \(h, c\) pairs"):
+        rnn.step(torch.randn(4, 2, 6, 6), ([(zeros, zeros)], zeros))
+    with pytest.raises(NotImplementedError, match="one int hidden_size"):
+        PredRNN(2, [3, 4], 3, num_layers=2)
+
+
+def test_predrnn_width_matches_the_convlstm_parameter_count():
+    convlstm = parameter_count(Forecaster(CHANNELS, [32, 32], 3, 3, 4))
+    width = matching_width(CHANNELS, [32, 32], 3, 3, 4)
+    predrnn = parameter_count(Forecaster(CHANNELS, [32, 32], 3, 3, 4, "predrnn", width))
+    assert width < 32 and abs(predrnn - convlstm) / convlstm < 0.05
+
+
 def test_generator_is_deterministic_for_a_seed():
     a = make_sequences(6, 12, 10, np.random.default_rng(7))
     b = make_sequences(6, 12, 10, np.random.default_rng(7))
@@ -141,6 +285,51 @@ def test_smoke_run_writes_metrics_and_plots(tmp_path):
     for name in ("predictions.png", "training_curve.png", "seed0/best.pt", "seed0/last.pt",
                  "seed0/history.csv"):
         assert (tmp_path / name).exists()
+
+
+def test_smoke_run_predrnn_beside_convlstm(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tasks.convlstm_grid.train", "--dry-run",
+                             "--grid", "12", "--patch", "2", "--cell", "predrnn",
+                             "--decouple-weight", "0.1", "--run-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"model", "convlstm", "persistence", "zero", "mean",
+                                    "linear_extrapolation"}
+    keys = {f"mse@h{k}" for k in range(1, 6)} | {"mse"}
+    for name in ("model", "convlstm"):
+        assert set(metrics["test"][name]) == keys | {"train_seconds"}
+    assert metrics["train_seconds"] == pytest.approx(
+        metrics["test"]["model"]["train_seconds"] + metrics["test"]["convlstm"]["train_seconds"],
+        abs=0.01)
+    for name in ("predictions.png", "seed0/best.pt", "seed0/convlstm/best.pt",
+                 "seed0/convlstm/history.csv"):
+        assert (tmp_path / name).exists()
+
+
+def test_same_seed_same_numbers_and_the_same_convlstm(tmp_path):
+    """Two --cell predrnn runs of one seed agree, and the ConvLSTM trained beside PredRNN
+    is the one --cell convlstm trains: the same start, batches and updates."""
+    runs = []
+    for folder, cell in (("a", "predrnn"), ("b", "predrnn"), ("c", "convlstm")):
+        result = subprocess.run([sys.executable, "-m", "tasks.convlstm_grid.train",
+                                 "--dry-run", "--grid", "8", "--patch", "2", "--cell", cell,
+                                 "--run-dir", str(tmp_path / folder)],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        test = json.loads((tmp_path / folder / "metrics.json").read_text())["test"]
+        runs.append({method: {k: v for k, v in scores.items() if k != "train_seconds"}
+                     for method, scores in test.items()})
+    assert runs[0] == runs[1]
+    assert runs[2]["model"] == runs[0]["convlstm"]
+
+
+def test_decouple_weight_needs_predrnn(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tasks.convlstm_grid.train", "--dry-run",
+                             "--decouple-weight", "0.1", "--run-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "--cell predrnn" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_bad_grid_is_one_line_error(tmp_path):

@@ -16,8 +16,16 @@ into patches (--patch 4: a 32x32x2 field becomes 8x8x32) so the recurrence runs 
 Baselines in the same run: persistence (repeat the last frame), the zero field, the mean
 training field, and linear extrapolation x_t + k (x_t - x_{t-1}).
 
+--cell predrnn forecasts with PredRNN instead (core.convlstm.PredRNN: a second memory
+zigzags up the stack and on to the next step) and, in the same run, from the same seed,
+on the same batches and for as many updates, trains the ConvLSTM of --hidden-size beside
+it (metrics.json's `convlstm`, in seed<N>/convlstm/). PredRNN's width is chosen for
+about the ConvLSTM's parameter count. PredRNN-V2's two training aids are flags:
+--decouple-weight and --reverse-sampling.
+
     python -m tasks.convlstm_grid.train                    # 32x32, about 2 min, 1 thread
     python -m tasks.convlstm_grid.train --grid 12 --patch 2  # the seed project's 12x12 grid
+    python -m tasks.convlstm_grid.train --cell predrnn     # PredRNN beside the ConvLSTM
 
 The default run's numbers, and the command that made them, are in the README's table.
 """
@@ -34,11 +42,11 @@ from torch import nn
 
 from core import plots
 from core.config import RunConfig, arg, parse, require, run_main
-from core.convlstm import ConvLSTM
+from core.convlstm import ConvLSTM, PredRNN
 from core.metrics import mse
 from core.report import comparison_table
 from core.run import Run, SeedResult
-from core.train import fit, set_threads
+from core.train import History, fit, seed_everything, set_threads
 
 CHANNELS = 2  # intensity, and the signed field carried beside it
 
@@ -50,11 +58,25 @@ class Config(RunConfig):
     input_steps: int = arg(5, "frames the model reads (linear extrapolation needs 2)",
                            minimum=2)
     horizon: int = arg(5, "frames it predicts after them", minimum=1)
-    hidden_size: list[int] = arg([32, 32], "hidden channels of each ConvLSTM layer")
-    kernel_size: int = arg(3, "convolution kernel of the ConvLSTM gates (odd)", minimum=1)
+    cell: str = arg("convlstm", "the network: convlstm, or predrnn, which trains PredRNN and, "
+                                "in the same run on the same batches, the ConvLSTM of "
+                                "--hidden-size (metrics.json's `convlstm`)",
+                    choices=["convlstm", "predrnn"])
+    hidden_size: list[int] = arg([32, 32], "hidden channels of each ConvLSTM layer; with "
+                                           "--cell predrnn, PredRNN gets as many layers, of "
+                                           "the width that gives it about as many parameters")
+    decouple_weight: float = arg(0.0, "--cell predrnn: weight of PredRNN-V2's decoupling "
+                                      "loss, the mean |cosine| between what a step adds to "
+                                      "C and to M (0: none)", minimum=0)
+    reverse_sampling: float = arg(0.0, "--cell predrnn: PredRNN-V2's reverse scheduled "
+                                       "sampling: in training, each input frame after the "
+                                       "first is replaced by PredRNN's own forecast with "
+                                       "this chance, falling linearly to 0 at half the "
+                                       "epochs (0: never)", minimum=0, maximum=1)
+    kernel_size: int = arg(3, "convolution kernel of the recurrent gates (odd)", minimum=1)
     head_kernel: int = arg(3, "kernel of the convolution that reads the change of the frame "
                               "from the top layer's h (odd)", minimum=1)
-    patch: int = arg(4, "fold patch x patch cells into channels before the ConvLSTM "
+    patch: int = arg(4, "fold patch x patch cells into channels before the network "
                         "(1: none); must divide --grid", minimum=1)
     batch_size: int = arg(16, "sequences per batch, drawn fresh", minimum=1)
     batches_per_epoch: int = arg(40, "batches per epoch", minimum=1)
@@ -82,6 +104,9 @@ class Config(RunConfig):
                 f"{self.head_kernel}")
         require(min(self.hidden_size) >= 1, f"--hidden-size must be positive, got "
                 f"{self.hidden_size}")
+        require((self.decouple_weight == 0 and self.reverse_sampling == 0)
+                or self.cell == "predrnn", "--decouple-weight and --reverse-sampling are "
+                "PredRNN-V2's: give --cell predrnn too")
         require(self.show <= self.eval_sequences, f"--show {self.show} is more than "
                 f"--eval-sequences {self.eval_sequences}")
 
@@ -168,38 +193,94 @@ def scores(y: torch.Tensor, prediction: torch.Tensor) -> dict[str, float]:
 # Model --------------------------------------------------------------------------------
 
 class Forecaster(nn.Module):
-    """ConvLSTM encoder, then an autoregressive rollout of `horizon` frames.
+    """A ConvLSTM or PredRNN encoder, then an autoregressive rollout of `horizon` frames.
 
-        frames (B, T, C, H, W) ─ fold patches ─> (B, T, C p², H/p, W/p) ─ ConvLSTM ─ state
+        frames (B, T, C, H, W) ─ fold patches ─> (B, T, C p², H/p, W/p) ─ RNN ─ state
         repeat horizon times:
             frame' = frame + head(h_top)         the change from the last frame
-            state  = ConvLSTM.step(frame', state)  the prediction is fed back
+            state  = RNN.step(frame', state)     the prediction is fed back
+
+    `hidden_size`: a list, one per layer, for ConvLSTM; PredRNN takes the list's length
+    as its layer count and `predrnn_width` as every layer's width. With `decouple`, a
+    1x1 convolution (PredRNN-V2's W_decouple) maps what each step adds to C and to M
+    before the decoupling loss compares them.
     """
 
     def __init__(self, channels: int, hidden_size: list[int], kernel_size: int,
-                 head_kernel: int, patch: int) -> None:
+                 head_kernel: int, patch: int, cell: str = "convlstm",
+                 predrnn_width: int = 0, decouple: bool = False) -> None:
         super().__init__()
         self.patch = patch
         folded = channels * patch**2
-        self.rnn = ConvLSTM(folded, hidden_size, kernel_size, num_layers=len(hidden_size),
-                            batch_first=True)
-        self.head = nn.Conv2d(hidden_size[-1], folded, head_kernel, padding="same")
+        if cell == "convlstm":
+            self.rnn = ConvLSTM(folded, hidden_size, kernel_size,
+                                num_layers=len(hidden_size), batch_first=True)
+            top = hidden_size[-1]
+        else:
+            self.rnn = PredRNN(folded, predrnn_width, kernel_size,
+                               num_layers=len(hidden_size), batch_first=True)
+            top = predrnn_width
+        self.head = nn.Conv2d(top, folded, head_kernel, padding="same")
+        self.decouple = nn.Conv2d(top, top, 1, bias=False) if decouple else None
 
-    def forward(self, x: torch.Tensor, horizon: int) -> torch.Tensor:
-        """x (B, T, C, H, W) -> forecast (B, horizon, C, H, W)."""
+    def forward(self, x: torch.Tensor, horizon: int, decoupling: bool = False,
+                hide: float = 0.0) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T, C, H, W) -> forecast (B, horizon, C, H, W); with `decoupling` (a
+        PredRNN built with `decouple`), (forecast, decoupling loss). `hide`: the chance
+        that each input frame after the first is replaced by the model's own forecast of
+        it (PredRNN-V2's reverse scheduled sampling, for training)."""
+        increments = [] if decoupling else None             # each layer's (ΔC, ΔM), each step
+        extra = {} if increments is None else {"increments": increments}
         b, t = x.shape[:2]
         folded = nn.functional.pixel_unshuffle(x.flatten(0, 1), self.patch)
         folded = folded.view(b, t, *folded.shape[1:])       # (B, T, C p², H/p, W/p)
-        _, state = self.rnn(folded)
-        frame, out = folded[:, -1], []
+        if hide > 0:
+            frame = folded[:, 0]
+            top, state = self.rnn.step(frame, None, **extra)
+            for s in range(1, t):
+                hidden = torch.rand(b, 1, 1, 1, device=x.device) < hide  # per sequence
+                frame = torch.where(hidden, frame + self.head(top), folded[:, s])
+                top, state = self.rnn.step(frame, state, **extra)
+        else:
+            top, state = self.rnn(folded, **extra)
+            top, frame = top[:, -1], folded[:, -1]          # the top layer's last h
+        out = []
         for k in range(horizon):
-            frame = frame + self.head(state[-1][0])
+            frame = frame + self.head(top)
             out.append(frame)
             if k + 1 < horizon:
-                _, state = self.rnn.step(frame, state)
+                top, state = self.rnn.step(frame, state, **extra)
         out = torch.stack(out, dim=1)                       # (B, horizon, C p², H/p, W/p)
-        return nn.functional.pixel_shuffle(out.flatten(0, 1), self.patch).view(
+        forecast = nn.functional.pixel_shuffle(out.flatten(0, 1), self.patch).view(
             b, horizon, *x.shape[2:])
+        if decoupling:
+            return forecast, decoupling_loss(self.decouple, increments)
+        return forecast
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def matching_width(channels: int, hidden_size: list[int], kernel_size: int,
+                   head_kernel: int, patch: int) -> int:
+    """The PredRNN width whose Forecaster has the parameter count nearest the ConvLSTM
+    Forecaster's of `hidden_size`: an ST-LSTM layer holds about 9/4 the weights of a
+    ConvLSTM layer as wide, so the fair rival is narrower."""
+    target = parameter_count(Forecaster(channels, hidden_size, kernel_size, head_kernel,
+                                        patch))
+    return min(range(1, 2 * max(hidden_size) + 1), key=lambda width: abs(target - (
+        parameter_count(Forecaster(channels, hidden_size, kernel_size, head_kernel, patch,
+                                   "predrnn", width)))))
+
+
+def decoupling_loss(adapter: nn.Conv2d, increments: list) -> torch.Tensor:
+    """PredRNN-V2: the mean over layers, steps, batch and channels of
+    |cos(W_decouple * ΔC, W_decouple * ΔM)|, each channel's cosine taken over the grid,
+    so that C and M learn to hold different things."""
+    delta_c = torch.stack([adapter(dc) for dc, _ in increments]).flatten(-2)  # (S, B, Hd, HW)
+    delta_m = torch.stack([adapter(dm) for _, dm in increments]).flatten(-2)
+    return nn.functional.cosine_similarity(delta_c, delta_m, dim=-1).abs().mean()
 
 
 def predict(model: Forecaster, x: torch.Tensor, horizon: int, device: torch.device,
@@ -212,30 +293,32 @@ def predict(model: Forecaster, x: torch.Tensor, horizon: int, device: torch.devi
 
 # Report -------------------------------------------------------------------------------
 
-def plot_predictions(y: torch.Tensor, prediction: torch.Tensor, path: Path,
+def plot_predictions(y: torch.Tensor, forecasts: dict[str, torch.Tensor], path: Path,
                      show: int) -> None:
-    """For `show` test sequences and each channel, a mosaic: rows truth / model / error,
-    columns the horizon steps (one image per panel keeps the figure quick to draw)."""
+    """For `show` test sequences and each channel, a mosaic: rows the truth, each
+    forecast, then each forecast's error; columns the horizon steps (one image per panel
+    keeps the figure quick to draw)."""
     import matplotlib.pyplot as plt  # core.plots has already chosen the Agg backend
 
     horizon, size = y.shape[1], y.shape[-1]
-    fig, axes = plt.subplots(show, CHANNELS, figsize=(2 * horizon + 1.5, 3.3 * show),
-                             squeeze=False)
+    names = ["truth", *forecasts, *(f"{name} error" for name in forecasts)]
+    fig, axes = plt.subplots(show, CHANNELS, squeeze=False,
+                             figsize=(2 * horizon + 2, 1.1 * len(names) * show))
     for s in range(show):
         for channel in range(CHANNELS):
-            truth, guess = y[s, :, channel], prediction[s, :, channel]    # (horizon, H, W)
-            rows = [torch.cat(list(frames), dim=1) for frames in (truth, guess, guess - truth)]
-            mosaic = torch.cat(rows, dim=0)                 # (3 H, horizon W)
-            limit = float(truth.abs().max()) or 1.0
+            truth = y[s, :, channel]                        # (horizon, H, W)
+            guesses = [f[s, :, channel] for f in forecasts.values()]
+            panels = [truth, *guesses, *(guess - truth for guess in guesses)]
+            mosaic = torch.cat([torch.cat(list(frames), dim=1) for frames in panels])
+            limit = float(truth.abs().max()) or 1.0         # mosaic: (rows H, horizon W)
             ax = axes[s, channel]
             ax.imshow(mosaic, cmap="RdBu_r", vmin=-limit, vmax=limit)
             ax.set_xticks([size * (k + 0.5) for k in range(horizon)],
                           [f"+{k + 1}" for k in range(horizon)], fontsize=7)
-            ax.set_yticks([size * (r + 0.5) for r in range(3)], ["truth", "model", "error"],
-                          fontsize=7)
+            ax.set_yticks([size * (r + 0.5) for r in range(len(names))], names, fontsize=7)
             for edge in range(1, horizon):
                 ax.axvline(edge * size - 0.5, color="black", linewidth=0.5)
-            for edge in (1, 2):
+            for edge in range(1, len(names)):
                 ax.axhline(edge * size - 0.5, color="black", linewidth=0.5)
             ax.set_title(f"test #{s}, channel {channel}", fontsize=8)
     fig.tight_layout()
@@ -306,46 +389,91 @@ def main(argv: list[str] | None = None) -> None:
             x, y = split(sequences(cfg.batch_size, rng), cfg.input_steps)
             yield x.to(device), y.to(device)
 
-    def loss_fn(model: Forecaster, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def loss_fn(model: Forecaster, batch: tuple[torch.Tensor, torch.Tensor],
+                decouple_weight: float = 0.0, hide: float = 0.0) -> torch.Tensor:
         x, y = batch
-        error = (model(x, cfg.horizon) - y).pow(2)          # free-running, every step
-        return (error * step_weight).mean()
+        if decouple_weight > 0:
+            forecast, decoupling = model(x, cfg.horizon, decoupling=True, hide=hide)
+        else:
+            forecast, decoupling = model(x, cfg.horizon, hide=hide), 0.0
+        error = (forecast - y).pow(2)                       # free-running, every step
+        return (error * step_weight).mean() + decouple_weight * decoupling
 
     def validate(model: Forecaster) -> dict[str, float]:
         return scores(val_y, predict(model, val_x, cfg.horizon, device))
 
-    def train_seed(seed: int, seed_dir: Path, resume: bool) -> SeedResult:
+    # PredRNN's width: about the ConvLSTM's parameter count, so neither wins by size.
+    predrnn_width = matching_width(CHANNELS, cfg.hidden_size, cfg.kernel_size, cfg.head_kernel,
+                                   cfg.patch) if cfg.cell == "predrnn" else 0
+
+    def train_one(cell: str, seed: int, folder: Path, resume: bool
+                  ) -> tuple[Forecaster, History]:
+        # Both networks start from the seed's streams: the same batches, in the same order.
+        seed_everything(seed)
+        decouple = cell == "predrnn" and cfg.decouple_weight > 0
         model = Forecaster(CHANNELS, cfg.hidden_size, cfg.kernel_size, cfg.head_kernel,
-                           cfg.patch).to(device)
+                           cfg.patch, cell, predrnn_width, decouple).to(device)
         set_threads(cfg.threads, model)
-        run.describe(model, f"ConvLSTM {cfg.hidden_size} kernel {cfg.kernel_size} patch "
-                     f"{cfg.patch}")
+        layers = (f"ConvLSTM {cfg.hidden_size}" if cell == "convlstm"
+                  else f"PredRNN {len(cfg.hidden_size)} x {predrnn_width}")
+        run.describe(model, f"{layers} kernel {cfg.kernel_size} patch {cfg.patch}")
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-        history = fit(model, optimizer, batches, loss_fn, validate, epochs=cfg.epochs,
-                      run_dir=seed_dir, config=asdict(cfg), monitor="mse",
+        weight = cfg.decouple_weight if decouple else 0.0
+        hiding = cfg.reverse_sampling if cell == "predrnn" else 0.0
+
+        def hide() -> float:  # the scheduler counts the epochs, and --resume restores it
+            return hiding * max(0.0, 1 - 2 * scheduler.last_epoch / cfg.epochs)
+
+        history = fit(model, optimizer, batches,
+                      lambda model, batch: loss_fn(model, batch, weight, hide()), validate,
+                      epochs=cfg.epochs, run_dir=folder, config=asdict(cfg), monitor="mse",
                       clip_norm=cfg.clip_norm, scheduler=scheduler, resume=resume,
-                      eval_only=cfg.eval_only, desc=f"{run.task} seed {seed}")
-        # Evaluate the best-on-validation weights on the test set, once.
-        prediction = predict(model, test_x, cfg.horizon, device)
-        return SeedResult({"model": scores(test_y, prediction)}, history, prediction)
+                      eval_only=cfg.eval_only, desc=f"{run.task} {cell} seed {seed}")
+        return model, history
+
+    # --cell predrnn: PredRNN is the model, the ConvLSTM trains beside it in seed<N>/convlstm/.
+    networks = {"model": cfg.cell} | ({"convlstm": "convlstm"} if cfg.cell == "predrnn"
+                                      else {})
+
+    def train_seed(seed: int, seed_dir: Path, resume: bool) -> SeedResult:
+        results, outputs, histories = {}, {}, {}
+        for name, cell in networks.items():
+            folder = seed_dir if name == "model" else run.seed_dir(seed, name)
+            model, histories[name] = train_one(cell, seed, folder,
+                                               resume and (folder / "last.pt").exists())
+            # Evaluate the best-on-validation weights on the test set, once.
+            outputs[name] = predict(model, test_x, cfg.horizon, device)
+            results[name] = scores(test_y, outputs[name])
+            if len(networks) > 1:
+                results[name]["train_seconds"] = histories[name].seconds
+        history = histories["model"]
+        history.seconds = sum(h.seconds for h in histories.values())  # the time all took
+        return SeedResult(results, history, outputs)
 
     seeds = run.each_seed(train_seed)
     test = {**seeds.test(), **baselines}
     columns = [f"mse@h{k + 1}" for k in range(cfg.horizon)] + ["mse"]
     print(comparison_table(test, columns))
-    width = max(len(method) for method in test)
-    for name in ("persistence", "zero"):
+    width = max(len(method) for method in test) + 9
+    for name in ["convlstm"] * (len(networks) > 1) + ["persistence", "zero"]:
         ratios = "".join(f"{test['model'][m] / test[name][m]:>14.3f}" for m in columns)
         print(f"{'model/' + name:<{width}}{ratios}")
-    print(f"{seeds.seconds:.1f} s training")
+    if len(networks) > 1:
+        mine, rival = test["model"]["train_seconds"], test["convlstm"]["train_seconds"]
+        print(f"training: PredRNN {mine:.1f} s, ConvLSTM {rival:.1f} s "
+              f"({mine / rival:.2f}x), {seeds.seconds:.1f} s in all")
+    else:
+        print(f"{seeds.seconds:.1f} s training")
 
     run.finish(test, seeds.seconds)
     shown = seeds.median("mse")
     plots.training_curve(shown.history.epochs, run.dir / "training_curve.png", keys=["mse"],
                          unit="MSE")
-    plot_predictions(test_y, shown.outputs, run.dir / "predictions.png", cfg.show)
-    animate(test_x[0], test_y[0], shown.outputs[0], run.dir / "predictions.gif")
+    names = {"model": "PredRNN", "convlstm": "ConvLSTM"} if len(networks) > 1 else {}
+    plot_predictions(test_y, {names.get(k, k): v for k, v in shown.outputs.items()},
+                     run.dir / "predictions.png", cfg.show)
+    animate(test_x[0], test_y[0], shown.outputs["model"][0], run.dir / "predictions.gif")
     print(f"wrote {run.dir}/metrics.json, seed*/best.pt, predictions.png/.gif, "
           "training_curve.png")
 
