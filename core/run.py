@@ -21,7 +21,6 @@ metrics.json it leaves. Every task goes through it, so every task keeps one cont
 from __future__ import annotations
 
 import atexit
-import inspect
 import json
 import os
 import shutil
@@ -304,16 +303,9 @@ class Run:
         `run.fit`. With --resume, a seed with a last.pt continues and one not begun starts
         afresh."""
         seeds = Seeds(self.seeds)
-        legacy = len(inspect.signature(train_seed).parameters) == 3  # TRANSITION
         for seed in self.seeds:
             seed_everything(seed)
-            if legacy:
-                seed_dir = self.seed_dir(seed)
-                self._move_earlier_run_aside()
-                result = train_seed(seed, seed_dir,
-                                    self.cfg.resume and (seed_dir / "last.pt").exists())
-            else:
-                result = train_seed(seed)
+            result = train_seed(seed)
             result.seed = seed
             seeds.results.append(result)
             history = result.history

@@ -21,7 +21,6 @@ None. A task calls the loop through `Run.fit`, which fills in the run's folder a
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import math
 import os
@@ -314,9 +313,6 @@ def fit(
     `resume_dir` goes into the command that Ctrl-C prints. On return the model holds the
     best weights.
     """
-    if len(inspect.signature(step).parameters) == 2:  # TRANSITION: loss_fn(model, batch)
-        loss_fn = step
-        step = lambda model, batch, carried: (loss_fn(model, batch), None)  # noqa: E731
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"

@@ -33,7 +33,7 @@ The default run's numbers, and the command that made them, are in the README's t
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ from core.convlstm import ConvLSTM, PredRNN
 from core.metrics import mse
 from core.report import comparison_table
 from core.run import Run, SeedResult
-from core.train import History, fit, seed_everything, set_threads
+from core.train import History, seed_everything
 
 CHANNELS = 2  # intensity, and the signed field carried beside it
 
@@ -322,8 +322,7 @@ def plot_predictions(y: torch.Tensor, forecasts: dict[str, torch.Tensor], path: 
                 ax.axhline(edge * size - 0.5, color="black", linewidth=0.5)
             ax.set_title(f"test #{s}, channel {channel}", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plots.save(fig, path, dpi=100)
 
 
 def animate(x: torch.Tensor, y: torch.Tensor, prediction: torch.Tensor, path: Path) -> None:
@@ -389,8 +388,10 @@ def main(argv: list[str] | None = None) -> None:
             x, y = split(sequences(cfg.batch_size, rng), cfg.input_steps)
             yield x.to(device), y.to(device)
 
-    def loss_fn(model: Forecaster, batch: tuple[torch.Tensor, torch.Tensor],
-                decouple_weight: float = 0.0, hide: float = 0.0) -> torch.Tensor:
+    def loss(model: Forecaster, batch: tuple[torch.Tensor, torch.Tensor],
+             decouple_weight: float = 0.0, hide: float = 0.0) -> torch.Tensor:
+        """The squared error of the free-running forecast at every step (weighted by
+        step), plus PredRNN-V2's decoupling term when asked for."""
         x, y = batch
         if decouple_weight > 0:
             forecast, decoupling = model(x, cfg.horizon, decoupling=True, hide=hide)
@@ -406,17 +407,14 @@ def main(argv: list[str] | None = None) -> None:
     predrnn_width = matching_width(CHANNELS, cfg.hidden_size, cfg.kernel_size, cfg.head_kernel,
                                    cfg.patch) if cfg.cell == "predrnn" else 0
 
-    def train_one(cell: str, seed: int, folder: Path, resume: bool
-                  ) -> tuple[Forecaster, History]:
+    def train_one(cell: str, seed: int, name: str) -> tuple[Forecaster, History]:
         # Both networks start from the seed's streams: the same batches, in the same order.
         seed_everything(seed)
         decouple = cell == "predrnn" and cfg.decouple_weight > 0
         model = Forecaster(CHANNELS, cfg.hidden_size, cfg.kernel_size, cfg.head_kernel,
                            cfg.patch, cell, predrnn_width, decouple).to(device)
-        set_threads(cfg.threads, model)
         layers = (f"ConvLSTM {cfg.hidden_size}" if cell == "convlstm"
                   else f"PredRNN {len(cfg.hidden_size)} x {predrnn_width}")
-        run.describe(model, f"{layers} kernel {cfg.kernel_size} patch {cfg.patch}")
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
         weight = cfg.decouple_weight if decouple else 0.0
@@ -425,23 +423,24 @@ def main(argv: list[str] | None = None) -> None:
         def hide() -> float:  # the scheduler counts the epochs, and --resume restores it
             return hiding * max(0.0, 1 - 2 * scheduler.last_epoch / cfg.epochs)
 
-        history = fit(model, optimizer, batches,
-                      lambda model, batch: loss_fn(model, batch, weight, hide()), validate,
-                      epochs=cfg.epochs, run_dir=folder, config=asdict(cfg), monitor="mse",
-                      clip_norm=cfg.clip_norm, scheduler=scheduler, resume=resume,
-                      eval_only=cfg.eval_only, desc=f"{run.task} {cell} seed {seed}")
+        def step(model: Forecaster, batch: tuple[torch.Tensor, torch.Tensor], carried: None):
+            """One training step's loss; the shared loop then does zero_grad, backward,
+            clipping and the optimizer's step. Nothing is carried over."""
+            return loss(model, batch, weight, hide()), None
+
+        history = run.fit(model, optimizer, batches, step, validate, seed=seed, name=name,
+                          about=f"{layers} kernel {cfg.kernel_size} patch {cfg.patch}",
+                          monitor="mse", clip_norm=cfg.clip_norm, scheduler=scheduler)
         return model, history
 
     # --cell predrnn: PredRNN is the model, the ConvLSTM trains beside it in seed<N>/convlstm/.
     networks = {"model": cfg.cell} | ({"convlstm": "convlstm"} if cfg.cell == "predrnn"
                                       else {})
 
-    def train_seed(seed: int, seed_dir: Path, resume: bool) -> SeedResult:
+    def train_seed(seed: int) -> SeedResult:
         results, outputs, histories = {}, {}, {}
         for name, cell in networks.items():
-            folder = seed_dir if name == "model" else run.seed_dir(seed, name)
-            model, histories[name] = train_one(cell, seed, folder,
-                                               resume and (folder / "last.pt").exists())
+            model, histories[name] = train_one(cell, seed, "" if name == "model" else name)
             # Evaluate the best-on-validation weights on the test set, once.
             outputs[name] = predict(model, test_x, cfg.horizon, device)
             results[name] = scores(test_y, outputs[name])
