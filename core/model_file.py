@@ -60,7 +60,7 @@ def load(path: Path, needed: Sequence[str], what: str, make: str) -> dict[str, A
         raise UserError(f"cannot read {path}: the file is empty (0 bytes); {hint}")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError as error:  # no permission to read it, a folder, a failing disk
+    except (PermissionError, IsADirectoryError) as error:  # not a damaged file: say so
         raise UserError(f"cannot read {path}: {error.strerror or error}; check that it "
                         "is a file you may read") from None
     except Exception:  # torch's own message runs to several lines of unpickling advice
