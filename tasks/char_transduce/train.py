@@ -142,6 +142,30 @@ class Transducer(nn.Module):
         return self.head(hidden)
 
 
+def plot_predictions(pairs: list[tuple[str, str]], outputs: dict[int, list[str]],
+                     path: Path) -> Path:
+    """A table: one column per pair (source -> target on top), one row per seed with what
+    its best weights write, green where exactly right, red where not."""
+    shown = list(outputs.items())[:20]
+    fig, ax = plots.plt.subplots(figsize=(max(4.0, 1.2 + 1.6 * len(pairs)),
+                                          0.9 + 0.28 * len(shown)))
+    ax.set_axis_off()
+    ax.set_xlim(-0.9, len(pairs) - 0.4)
+    ax.set_ylim(len(shown), -1.4)
+    for column, (src, tgt) in enumerate(pairs):
+        ax.text(column, -1, f"{src}\n-> {tgt}", ha="center", va="center", fontsize=8,
+                fontweight="bold", family="monospace")
+        for row, (_, words) in enumerate(shown):
+            ax.text(column, row, words[column], ha="center", va="center", fontsize=8,
+                    family="monospace", color="tab:green" if words[column] == tgt
+                    else "tab:red")
+    for row, (seed, _) in enumerate(shown):
+        ax.text(-0.85, row, f"seed {seed}", va="center", fontsize=7, color="grey")
+    ax.set_title("each seed's output (green: exactly the target)", fontsize=9)
+    fig.tight_layout()
+    return plots.save(fig, path)
+
+
 def main(argv: list[str] | None = None) -> None:
     cfg = parse(Config, argv, __doc__)
     if cfg.dry_run:
@@ -200,9 +224,12 @@ def main(argv: list[str] | None = None) -> None:
                           config=asdict(cfg) | {"vocab": vocab.to_dict()}, monitor="accuracy",
                           mode="max", stop=lambda m: m["accuracy"] == 1.0)
         accuracy = history.best_value
+        with torch.no_grad():
+            predicted = model(inputs).argmax(-1)
+        words = [vocab.decode(row[m].tolist()) for row, m in zip(predicted, mask, strict=True)]
         return SeedResult({"model": {"accuracy": accuracy, "solved": float(accuracy == 1.0),
                                      "epochs_to_solve": history.best_epoch + 1
-                                     if accuracy == 1.0 else float("nan")}}, history)
+                                     if accuracy == 1.0 else float("nan")}}, history, words)
 
     seeds = run.each_seed(train_seed)
     solved = [r for r in seeds.results if r.test["model"]["solved"]]
@@ -220,7 +247,10 @@ def main(argv: list[str] | None = None) -> None:
     run.finish(test, seeds.seconds)
     plots.training_curve(seeds.results[0].history.epochs, run.dir / "training_curve.png",
                          keys=["accuracy"], log_scale=False, unit="character accuracy")
-    print(f"wrote {run.dir}/metrics.json, seed*/best.pt and training_curve.png")
+    plot_predictions(pairs, {r.seed: r.outputs for r in seeds.results},
+                     run.dir / "predictions.png")
+    print(f"wrote {run.dir}/metrics.json, seed*/best.pt, training_curve.png and "
+          "predictions.png")
 
 
 if __name__ == "__main__":
