@@ -436,9 +436,24 @@ def interval(scores: dict, metric: str) -> tuple[float, float] | None:
     return (min(seeds), max(seeds)) if len(seeds) > 1 else None
 
 
+def paired_interval(scores: dict, metric: str, rival: str) -> tuple[float, float] | None:
+    """The 95% interval of model / rival on `metric` that the task measured paired (the
+    same test months or mask draws for both), when it reports one: series_impute's
+    <metric>_ratio_ci95_low/_high (against its best baseline), the rainfall tasks'
+    vs_<rival>_lo/_hi (vs_<rival>_lo@h1 for a horizon)."""
+    _, at, step = metric.partition("@")
+    for low, high in [(f"{metric}_ratio_ci95_low", f"{metric}_ratio_ci95_high"),
+                      (f"vs_{rival}_lo{at}{step}", f"vs_{rival}_hi{at}{step}")]:
+        if isinstance(scores.get(low), (int, float)) and isinstance(scores.get(high),
+                                                                    (int, float)):
+            return scores[low], scores[high]
+    return None
+
+
 def verdict(test: dict, spec: TaskSpec) -> dict | None:
     """Model against its best rival on the headline metric: who wins, model / rival, and
-    whether the intervals overlap (then neither wins beyond the spread)."""
+    whether that is beyond the spread: the paired interval of the ratio where the task
+    measures one, else whether the two methods' own intervals overlap."""
     best = best_rival(test, spec, spec.metric)
     model = test["model"].get(spec.metric)
     if best is None or not isinstance(model, (int, float)):
@@ -450,8 +465,11 @@ def verdict(test: dict, spec: TaskSpec) -> dict | None:
              interval(test[name], spec.metric) or (value, value)]
     overlap = spans[0][0] <= spans[1][1] and spans[1][0] <= spans[0][1]
     has_interval = spans != [(model, model), (value, value)]
+    paired = paired_interval(test["model"], spec.metric, name)
+    if paired is not None:  # the ratio's own interval holds 1: neither wins beyond it
+        overlap, has_interval = paired[0] <= 1 <= paired[1], True
     return {"rival": name, "rival_value": value, "model": model, "ratio": ratio,
-            "winner": "tie" if model == value or (has_interval and overlap)
+            "paired": paired, "winner": "tie" if model == value or (has_interval and overlap)
             else "model" if model_wins else name}
 
 
@@ -611,6 +629,8 @@ def task_row(task: str, spec: TaskSpec) -> str:
         outcome = f"tie ({ratio_text(v['ratio'])}, within the spread)"
     else:
         outcome = f"{v['winner']} ({ratio_text(v['ratio'])})"
+    if v and v["paired"]:
+        outcome += f"; paired 95% interval {v['paired'][0]:.3f}-{v['paired'][1]:.3f}"
     checks = task_checks(record, spec)
     missed = sorted({c["label"] for c in checks if c["met"] is False})
     counted = [c for c in checks if c["met"] is not None]

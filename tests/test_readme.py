@@ -110,7 +110,9 @@ def test_every_result_file_is_what_its_spec_reads(name):
 
 # --- bench.py's machinery on hand-made metrics (the keys of today's tasks) ---------------
 
-RAINFALL = {"model": {"rmse": 146.0, "rmse_seeds": [145.0, 146.0, 149.0], "mae": 69.0},
+RAINFALL = {"model": {"rmse": 146.0, "rmse_seeds": [145.0, 146.0, 149.0], "mae": 69.0,
+                      "vs_climatology": 0.991, "vs_climatology_lo": 0.98,
+                      "vs_climatology_hi": 1.003},
             "climatology": {"rmse": 147.4, "mae": 70.3},
             "ar12": {"rmse": 164.6, "mae": 80.0}}
 
@@ -123,6 +125,20 @@ def test_the_best_rival_and_a_tie_within_the_seeds_spread():
     assert v["ratio"] == pytest.approx(146.0 / 147.4)
     spread_free = {**RAINFALL, "model": {"rmse": 146.0, "mae": 69.0}}
     assert bench.verdict(spread_free, spec)["winner"] == "model"
+
+
+def test_a_paired_interval_decides_where_the_task_measures_one():
+    spec = bench.TASKS["rainfall_uni"]
+    # the seeds overlap climatology, but model / climatology on the same months stays < 1
+    paired = {**RAINFALL, "model": {**RAINFALL["model"], "vs_climatology_lo": 0.97,
+                                    "vs_climatology_hi": 0.995}}
+    assert bench.verdict(paired, spec)["winner"] == "model"
+    assert bench.paired_interval(paired["model"], "rmse", "climatology") == (0.97, 0.995)
+    series = {"mae@block": 0.43, "mae@block_ratio_ci95_low": 0.72,
+              "mae@block_ratio_ci95_high": 0.82}
+    assert bench.paired_interval(series, "mae@block", "seasonal") == (0.72, 0.82)
+    multi = {"rmse@h1": 145.0, "vs_univariate_lo@h1": 0.99, "vs_univariate_hi@h1": 1.01}
+    assert bench.paired_interval(multi, "rmse@h1", "univariate") == (0.99, 1.01)
 
 
 def test_an_interval_from_std_or_lo_hi_decides_the_tie():
@@ -172,7 +188,7 @@ def test_the_table_is_rendered_from_results_alone(tmp_path, monkeypatch):
     row = bench.task_row("rainfall_uni", bench.TASKS["rainfall_uni"])
     assert "rmse 146 (median of 3 seeds)" in row and "climatology 147.4" in row
     assert "tie (0.991x, within the spread)" in row
-    assert "**missed: rmse <= 140**" in row and "no GPU run" in row
+    assert "**missed: rmse <= 140, vs_climatology_hi <= 1**" in row and "no GPU run" in row
     (tmp_path / "rainfall_uni.cuda.json").write_text(json.dumps(record))
     assert bench.task_row("rainfall_uni", bench.TASKS["rainfall_uni"]).endswith("| 4 s |")
     assert "not measured yet" in bench.task_row("sin2cos", bench.TASKS["sin2cos"])

@@ -46,7 +46,8 @@ def test_help_documents_every_flag(task):
 def test_a_copied_task_runs_unedited_and_is_its_own_task_everywhere(task, tmp_path):
     """cp -r tasks/<task> tasks/my_task, then a --dry-run of the copy: it writes
     metrics.json in the shape every task shares, seed0/best.pt and plots, and its run
-    folder, metrics.json, progress lines and --help all name my_task, never the original."""
+    folder, metrics.json, progress lines and --help all name my_task, never the original.
+    A second run with the same seed gives the same numbers, baselines included."""
     if needs_missing_data(task):
         pytest.skip(f"{task} needs its dataset: no mirror at {MIRROR}")
     project = tmp_path / "project"
@@ -69,3 +70,15 @@ def test_a_copied_task_runs_unedited_and_is_its_own_task_everywhere(task, tmp_pa
     assert task not in result.stdout + result.stderr
     usage = run_task("tasks.my_task.train", "--help", cwd=project).stdout
     assert "python -m tasks.my_task.train" in usage
+    # the same --seed again: a new folder beside the first, and the same numbers for the
+    # model and every baseline (their training times aside)
+    again = run_task("tasks.my_task.train", "--dry-run", cwd=project)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "writing to runs/my_task-2" in again.stdout
+    second = json.loads((project / "runs" / "my_task-2" / "metrics.json").read_text())
+    assert without_times(second["test"]) == without_times(metrics["test"])
+
+
+def without_times(test: dict) -> dict:
+    return {method: {k: v for k, v in scores.items() if "seconds" not in k}
+            for method, scores in test.items()}
