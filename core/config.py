@@ -140,11 +140,16 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
+def task_of(package: str) -> str:
+    """The task's name from its package (`__package__` of any of its modules, "tasks.sin2cos"
+    -> "sin2cos"), so a copied task folder is a task of its own name; the one place a
+    task's name is made."""
+    return package.rsplit(".", 1)[-1]
+
+
 def task_name(config_class: type) -> str:
-    """The task's name: its package's last part (tasks/sin2cos/train.py -> "sin2cos"), so a
-    copied task folder is a task of its own name; the one place a task's name is made."""
-    parts = program_name(config_class).split()[-1].split(".")
-    return parts[-2] if len(parts) >= 2 else parts[-1]
+    """The name of the task whose train.py declares `config_class`."""
+    return task_of(program_name(config_class).split()[-1].rsplit(".", 1)[0])
 
 
 def parse(config_class: type[C], argv: Sequence[str] | None = None,

@@ -24,6 +24,7 @@ The default run's numbers, and the command that made them, are in the README's t
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -166,6 +167,16 @@ def plot_predictions(pairs: list[tuple[str, str]], outputs: dict[int, list[str]]
     return plots.save(fig, path)
 
 
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a rate: unlike p +- z sqrt(p(1-p)/n), it does not
+    shrink to nothing at 20 of 20."""
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (
+        1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def main(argv: list[str] | None = None) -> None:
     cfg = parse(Config, argv, __doc__)
     if cfg.dry_run:
@@ -236,13 +247,16 @@ def main(argv: list[str] | None = None) -> None:
     model_scores = median_over_seeds([{"accuracy": r.test["model"]["accuracy"]}
                                       for r in seeds.results])
     model_scores["solved_fraction"] = len(solved) / len(seeds.results)
+    # 20 seeds say little about a rate near 1: its 95% interval (Wilson's score interval)
+    low, high = wilson_interval(len(solved), len(seeds.results))
+    model_scores["solved_fraction_lo"], model_scores["solved_fraction_hi"] = low, high
     if solved:
         model_scores["epochs_to_solve"] = statistics.median(
             r.test["model"]["epochs_to_solve"] for r in solved)
     test = {"model": model_scores, "majority": majority}
     print(comparison_table(test, ["accuracy", "solved_fraction"]))
     print(f"{len(solved)}/{len(seeds.results)} seeds reached the exact target within "
-          f"{cfg.epochs} epochs")
+          f"{cfg.epochs} epochs (95% interval of the rate {low:.2f}-{high:.2f})")
 
     run.finish(test, seeds.seconds)
     plots.training_curve(seeds.results[0].history.epochs, run.dir / "training_curve.png",

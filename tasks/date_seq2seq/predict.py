@@ -26,12 +26,12 @@ import sys
 from pathlib import Path
 
 from core.answers import Answer, add_json_flag, read_inputs, report
-from core.config import OneLineParser, UserError, run_main
+from core.config import OneLineParser, UserError, run_main, task_of
 from core.run import trained_run
 
 from .model import OUTPUT_TOKENS, TrainedModel, load_model, plot_attention, translate
 
-TASK = __package__.rsplit(".", 1)[-1]
+TASK = task_of(__package__)
 
 
 def unreadable(text: str, trained: TrainedModel) -> str | None:

@@ -20,12 +20,12 @@ import re
 import torch
 
 from core.answers import Answer, add_json_flag, read_inputs, report
-from core.config import OneLineParser, UserError, run_main
+from core.config import OneLineParser, UserError, run_main, task_of
 from core.name_model import NameClassifier, encode, load_model, logits_for, transliterate
 from core.run import trained_run
 from core.text import Vocab
 
-TASK = __package__.rsplit(".", 1)[-1]
+TASK = task_of(__package__)
 MAX_LENGTH = 40  # the longest training name has 19 characters; far beyond is not a surname
 
 

@@ -25,13 +25,13 @@ import math
 import torch
 
 from core.answers import Answer, add_json_flag, read_inputs, report
-from core.config import OneLineParser, UserError, run_main
+from core.config import OneLineParser, UserError, run_main, task_of
 from core.run import trained_run
 from core.text import Vocab
 
 from .model import MAX_LENGTH, NameGenerator, load_model, sample
 
-TASK = __package__.rsplit(".", 1)[-1]
+TASK = task_of(__package__)
 PER_LANGUAGE = 3  # names per language for --language all, unless --count says otherwise
 MAX_COUNT = 10_000
 

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import OneLineParser, UserError, run_main
+from core.config import OneLineParser, UserError, run_main, task_of
 from core.run import trained_run
 
 from .model import impute, load_model
 from .steps import Step, calendar
 from .table import Table, read_table, write_filled
 
-TASK = __package__.rsplit(".", 1)[-1]
+TASK = task_of(__package__)
 SHOWN_DATES = 5  # dates listed in a line about cells not answered
 
 
