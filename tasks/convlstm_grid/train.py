@@ -351,6 +351,23 @@ def animate(x: torch.Tensor, y: torch.Tensor, prediction: torch.Tensor, path: Pa
     plt.close(fig)
 
 
+def print_report(test: dict[str, dict[str, float]], horizon: int, seconds: float) -> None:
+    """MSE per step of every method, the model's ratios to its rivals, and (with PredRNN)
+    both networks' training time."""
+    columns = [f"mse@h{k + 1}" for k in range(horizon)] + ["mse"]
+    print(comparison_table(test, columns))
+    width = max(len(method) for method in test) + 9
+    for name in ["convlstm"] * ("convlstm" in test) + ["persistence", "zero"]:
+        ratios = "".join(f"{test['model'][m] / test[name][m]:>14.3f}" for m in columns)
+        print(f"{'model/' + name:<{width}}{ratios}")
+    if "convlstm" in test:
+        mine, rival = test["model"]["train_seconds"], test["convlstm"]["train_seconds"]
+        print(f"training: PredRNN {mine:.1f} s, ConvLSTM {rival:.1f} s "
+              f"({mine / rival:.2f}x), {seconds:.1f} s in all")
+    else:
+        print(f"{seconds:.1f} s training")
+
+
 def main(argv: list[str] | None = None) -> None:
     cfg = parse(Config, argv, __doc__)
     if cfg.dry_run:
@@ -452,19 +469,7 @@ def main(argv: list[str] | None = None) -> None:
 
     seeds = run.each_seed(train_seed)
     test = {**seeds.test(), **baselines}
-    columns = [f"mse@h{k + 1}" for k in range(cfg.horizon)] + ["mse"]
-    print(comparison_table(test, columns))
-    width = max(len(method) for method in test) + 9
-    for name in ["convlstm"] * (len(networks) > 1) + ["persistence", "zero"]:
-        ratios = "".join(f"{test['model'][m] / test[name][m]:>14.3f}" for m in columns)
-        print(f"{'model/' + name:<{width}}{ratios}")
-    if len(networks) > 1:
-        mine, rival = test["model"]["train_seconds"], test["convlstm"]["train_seconds"]
-        print(f"training: PredRNN {mine:.1f} s, ConvLSTM {rival:.1f} s "
-              f"({mine / rival:.2f}x), {seeds.seconds:.1f} s in all")
-    else:
-        print(f"{seeds.seconds:.1f} s training")
-
+    print_report(test, cfg.horizon, seeds.seconds)
     run.finish(test, seeds.seconds)
     shown = seeds.median("mse")
     plots.training_curve(shown.history.epochs, run.dir / "training_curve.png", keys=["mse"],
