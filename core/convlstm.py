@@ -145,7 +145,7 @@ class ConvLSTM(nn.Module):
         return x, new_state
 
     def forward(self, x: torch.Tensor, state: State | None = None
-                ) -> tuple[torch.Tensor | list[torch.Tensor], State]:
+                ) -> tuple[torch.Tensor, State]:
         layout = "(B, T, C, H, W)" if self.batch_first else "(T, B, C, H, W)"
         if x.dim() != 5 or x.shape[2] != self.input_size:
             raise ValueError(f"expected input {layout.replace('C', f'C={self.input_size}')}, "
@@ -154,7 +154,7 @@ class ConvLSTM(nn.Module):
             x = x.transpose(0, 1)                           # (B, T, C, H, W)
         if state is not None:
             self._check_state(x, state)
-        layer_input, outputs, final = x, [], []
+        layer_input, final = x, []
         for n, cell in enumerate(self.cells):
             h, c = cell.init_state(layer_input[:, 0]) if state is None else state[n]
             steps = []
@@ -162,9 +162,9 @@ class ConvLSTM(nn.Module):
                 h, c = cell(layer_input[:, t], (h, c))
                 steps.append(h)
             layer_input = torch.stack(steps, dim=1)         # (B, T, Hd_n, H, W)
-            outputs.append(layer_input if self.batch_first else layer_input.transpose(0, 1))
             final.append((h, c))
-        return outputs[-1], final
+        output = layer_input if self.batch_first else layer_input.transpose(0, 1)
+        return output, final
 
 
 # PredRNN ------------------------------------------------------------------------------
