@@ -301,8 +301,10 @@ def test_data_that_cannot_train_says_what_it_lacks(tmp_path: Path, csv_dir: Path
     assert f"{txt / 'Greek.txt'} is empty" in error and "at least 3 names" in error
 
 
-@pytest.mark.skipif(not os.environ.get(MIRROR_ENV),
-                    reason=f"real names data: set {MIRROR_ENV} to the data mirror folder")
+@pytest.mark.skipif(not all((Path(os.environ.get(MIRROR_ENV, "")) / name).is_file()
+                         for name in ("names_train.csv", "names_test.csv")),
+                    reason=f"real names data: no names_train.csv and names_test.csv in "
+                           f"{MIRROR_ENV} ({os.environ.get(MIRROR_ENV, 'unset')})")
 def test_real_data_dry_run_through_the_mirror(tmp_path: Path) -> None:
     done = subprocess_run("tasks.name_classifier.train", "--dry-run", "--threads", "1",
                           "--run-dir", str(tmp_path))
