@@ -57,12 +57,15 @@ FIGURE_WIDTH = 800  # pixels; wider pictures are shrunk by averaging blocks of p
 # Where and how a measurement was made: stored beside every number in results/.
 
 def commit() -> str:
-    """The checked-out commit, with "+changes" when the tree differs from it."""
+    """The checked-out commit, with "+changes" when the code differs from it (what the bench
+    itself writes, results/, README.md and docs/, does not count)."""
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
         return done.stdout.strip() if done.returncode == 0 else ""
     head = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                  ":!results", ":!docs", ":!README.md")
+    return head + ("+changes" if changed else "")
 
 
 def cpu_model() -> str:
