@@ -8,7 +8,7 @@ files in results/ that every measured number of README.md and docs/ comes from.
    time grows with the sequence length and the batch, the thread counts for a small and
    a larger GRU, and torch.tanh against the sigmoid. -> results/core.json
 2. name_classifier in 1 and 2 processes under torchrun. -> results/processes.json
-3. Each task under tasks/ runs with the benchmark flags of its spec in TASKS (below) into
+3. Each task under tasks/ with a targets.py runs with the benchmark flags of its spec into
    runs/bench/<task>; its metrics.json, the commit, the date, the machine, the command and
    its wall time go to results/<task>.json (results/<task>.cuda.json with --device cuda),
    and its headline figure, downscaled, to docs/figures/<task>.png.
@@ -26,17 +26,16 @@ give the same text on every clone (tests/test_readme.py checks they agree).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
 import platform
-import random
 import re
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +43,7 @@ import matplotlib.image
 import torch
 
 from core.layers import recurrent
+from core.targets import Target, TaskSpec
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -283,131 +283,19 @@ def bench_processes(out: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------------------
-# 2. The tasks. One spec each: what the bench runs, which number heads the row, which
-# methods count as rivals, and the targets. When a task renames a metric or a baseline,
-# edit its spec here (metric=, exclude=, Target(...)); nothing else in this file names a
-# task's keys, and a name the results lack fails loudly. A new baseline method needs no
-# edit: every method but the model and `exclude` is a rival. An interval the task writes
-# beside a metric (<metric>_lo/_hi, or <metric>_std) is used by the verdict by itself.
+# 2. The tasks. Each task's folder holds its spec (tasks/<name>/targets.py, see
+# core/targets.py): what the bench runs, which number heads the row, which methods count
+# as rivals, and the targets. Nothing in this file names a task's keys.
 
-@dataclass
-class Target:
-    """A bound on one number of metrics.json: the model's `metric` itself (against=None),
-    or divided by the same metric of a method named in `against`, of the best rival
-    ("best"), or by the model's own headline metric ("model": beam over greedy).
-    `method` names another method than the model to bound (a second network)."""
-    metric: str
-    bound: float
-    against: str | None = None
-    higher_is_better: bool = False
-    optional: bool = False  # skipped, not failed, when the metric is absent
-    method: str = "model"
+def find_tasks() -> dict[str, TaskSpec]:
+    """Every task folder with a train.py and a targets.py (the Makefile finds tasks by
+    their train.py), with the spec its targets.py holds, in the order of their names."""
+    return {path.parent.name: importlib.import_module(f"tasks.{path.parent.name}.targets").SPEC
+            for path in sorted((ROOT / "tasks").glob("*/targets.py"))
+            if (path.parent / "train.py").is_file()}
 
 
-@dataclass
-class TaskSpec:
-    learns: str                      # the "learns" column of the table (no numbers)
-    metric: str                      # the headline metric, a key of test["model"]
-    higher_is_better: bool = False
-    exclude: tuple[str, ...] = ()    # methods that are no rivals (a ceiling, real data)
-    flags: list[str] = field(default_factory=list)          # added to the task's defaults
-    variants: list[list[str]] = field(default_factory=lambda: [[]])  # one run per entry
-    untargeted: tuple[str, ...] = ()  # runs whose flags hold one: reported, not targeted
-    optional_files: dict[str, str] = field(default_factory=dict)  # flag: file, if present
-    targets: list[Target] = field(default_factory=list)
-    seconds: float | None = None     # training seconds (per seed with per_seed_seconds)
-    per_seed_seconds: bool = False
-    figure: str | None = None        # glob in the run folder; its first match is shown
-    missing_figure: str = ""         # what the task should draw, when figure is None
-
-
-def char_pairs() -> list[tuple[str, str]]:
-    """hello -> ohlol and five random same-length pairs, each target drawn from its
-    source's characters."""
-    rng = random.Random(2024)
-    pairs = [("hello", "ohlol")]
-    for _ in range(5):
-        length = rng.randint(5, 12)
-        src = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(length))
-        pairs.append((src, "".join(rng.choice(src) for _ in range(length))))
-    return pairs
-
-
-TASKS: dict[str, TaskSpec] = {
-    "sin2cos": TaskSpec(
-        "a window of sin(t) -> cos(t) at every step", "mse_after_first",
-        exclude=("linear_2lag",),  # the exact 2-lag formula: a ceiling, not a rival
-        targets=[Target("mse_after_first", 1e-4)], seconds=10,
-        figure="test_window_0.png"),
-    "char_transduce": TaskSpec(
-        '"hello" -> "ohlol", and five random same-length pairs', "accuracy",
-        higher_is_better=True, flags=["--seeds", "20", "--epochs", "15"],
-        variants=[["--model", model, "--src", src, "--tgt", tgt]
-                  for model in ["cell", "rnn", "embed", "tutorial"]
-                  for src, tgt in char_pairs()],
-        # the tutorial's i2h/i2o network is run for the finding, not held to the target
-        targets=[Target("solved_fraction", 1.0, higher_is_better=True)],
-        untargeted=("tutorial",),
-        figure="predictions.png"),
-    "rainfall_uni": TaskSpec(
-        "next month's rainfall (walk-forward over the last 50 months)", "rmse",
-        flags=["--seeds", "5"],
-        # "beats climatology" rests on the 95% interval of model / climatology over the
-        # test months (paired bootstrap), not on one number
-        targets=[Target("rmse", 140), Target("vs_climatology_hi", 1.0),
-                 Target("mae", 1.0, "climatology")], seconds=30,
-        figure="test_forecasts.png"),
-    "rainfall_multi": TaskSpec(
-        "rainfall 1-3 months ahead from 4 weather variables", "rmse@h1",
-        flags=["--seeds", "5"],
-        targets=[Target(f"vs_{rival}_hi@h{h}", 1.0) for h in (1, 2, 3)
-                 for rival in ("climatology", "univariate")], seconds=60,
-        figure="test_forecasts_h1.png"),
-    "convlstm_grid": TaskSpec(
-        "the next 5 frames of moving blobs on a 32x32x2 grid: PredRNN beside a ConvLSTM of "
-        "its size", "mse@h5",
-        # --cell predrnn: the model is PredRNN; the ConvLSTM trains in the same run on the
-        # same batches for as many updates, as the method "convlstm"
-        flags=["--cell", "predrnn"],
-        targets=[Target("mse@h5", 0.9, "convlstm"),
-                 *(Target(f"mse@h{h}", 0.35, "persistence", method=method)
-                   for method in ("model", "convlstm") for h in range(1, 6)),
-                 Target("mse@h5", 0.5, "zero"),
-                 Target("train_seconds", 2.5, "convlstm")], seconds=360,
-        figure="predictions.png"),
-    "name_classifier": TaskSpec(
-        "surname -> one of 18 languages", "accuracy", higher_is_better=True,
-        flags=["--seeds", "3"],
-        targets=[Target("accuracy", 0.87, higher_is_better=True),
-                 Target("accuracy", 1.0, "best", higher_is_better=True),
-                 Target("macro_f1", 0.62, higher_is_better=True)],
-        seconds=60, per_seed_seconds=True, figure="confusion.png"),
-    "date_seq2seq": TaskSpec(
-        'a date as people write it ("Tue 3 Mar 98") -> ISO 8601', "exact_match",
-        higher_is_better=True,
-        targets=[Target("exact_match", 0.995, higher_is_better=True),
-                 Target("exact_match_beam", 1.0, "model", higher_is_better=True),
-                 Target("abstain_valid", 0.005),
-                 Target("refusal_invalid", 0.99, higher_is_better=True)],
-        seconds=180, figure="attention_0.png"),
-    "name_generator": TaskSpec(
-        "a surname for a given language, one character at a time", "bits_per_char",
-        exclude=("model+ngram", "real_names"),  # a mixture with the model; real data
-        optional_files={"--classifier": "runs/bench/name_classifier/model.pt"},
-        targets=[Target("bits_per_char", 0.92, "best"),
-                 Target("novel_fraction", 0.5, higher_is_better=True),
-                 Target("language_agreement", 0.9, "real_names", higher_is_better=True,
-                        optional=True)],
-        seconds=120, figure="samples.png"),
-    "series_impute": TaskSpec(
-        "the hidden entries of a 4-variable daily weather series", "mae@block",
-        # the upper end of the 95% interval of model / best baseline, paired over the mask
-        # draws: a target is met only when the whole interval is under it
-        targets=[Target("mae@points10_ratio_ci95_high", 1.0),
-                 Target("mae@points50_ratio_ci95_high", 1.0),
-                 Target("mae@block_ratio_ci95_high", 0.85)], seconds=180,
-        figure="test_block_temp_max.png"),
-}
+TASKS: dict[str, TaskSpec] = find_tasks()
 
 
 def rivals(test: dict, spec: TaskSpec, metric: str) -> dict[str, float]:
@@ -501,7 +389,7 @@ def check_target(test: dict, spec: TaskSpec, target: Target) -> dict:
     if value is None:
         if not target.optional:
             raise KeyError(f"target {label}: no such number in metrics.json; edit its "
-                           "spec in bench.py's TASKS")
+                           "spec in the task's targets.py")
         return {"label": label, "value": None, "met": None}
     met = value >= target.bound if target.higher_is_better else value <= target.bound
     return {"label": label, "value": value, "met": met}
@@ -833,7 +721,7 @@ def write_documents() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    present = [t for t in TASKS if (ROOT / "tasks" / t / "train.py").exists()]
+    present = list(TASKS)
     parser.add_argument("--only", nargs="+", default=None,
                         choices=["core", "processes", *present],
                         help="run only these parts: core, processes (torchrun) and/or task "

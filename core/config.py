@@ -196,6 +196,16 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+_interrupt_note: Callable[[], str] | None = None
+
+
+def on_interrupt(note: Callable[[], str]) -> None:
+    """What Ctrl-C (or SIGTERM) says after "interrupted": `note()` when it comes, such as
+    the command that resumes a run (core.run.Run registers it)."""
+    global _interrupt_note
+    _interrupt_note = note
+
+
 def _size_flags() -> str:
     """The flags of the parsed task that set a size, for an out-of-memory message."""
     if _parsed is None:
@@ -229,7 +239,8 @@ def run_main(main: Callable[[], Any]) -> None:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+        note = _interrupt_note() if _interrupt_note else ""
+        print("\ninterrupted" + (f"; {note}" if note else ""), file=sys.stderr)
         sys.exit(130)
     except BrokenPipeError:
         # stdout's reader is gone: point stdout at /dev/null so the exit flush is quiet

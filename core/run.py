@@ -13,8 +13,10 @@ metrics.json it leaves. Every task goes through it, so every task keeps one cont
 - metrics.json holds the median over seeds, with each seed's value beside it.
 
     run = Run(cfg)
-    seeds = run.each_seed(train_seed)      # train_seed(seed) -> SeedResult, calling
-                                           # run.fit(model, optimizer, batches, step, ...)
+    seeds = Seeds(run.task)
+    for seed in run.seeds:
+        seed_everything(seed)
+        seeds.add(train_seed(seed))        # its own loop, saving through run.checkpoint
     run.finish({**seeds.test(), **baselines}, seeds.seconds)
 """
 
@@ -25,7 +27,6 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from typing import Any
 import torch
 
 from core import distributed
-from core.config import RunConfig, UserError, task_name
+from core.config import RunConfig, UserError, on_interrupt, task_name
 from core.files import (
     MANIFEST,
     FolderLock,
@@ -42,27 +43,36 @@ from core.files import (
     remove_stale_temporaries,
 )
 from core.report import median_over_seeds, write_metrics
-from core.train import Batch, History, Step, fit, pick_device, seed_everything, set_threads
+from core.train import Checkpoint, History, pick_device, set_threads
 
 
 @dataclass
 class SeedResult:
-    """What one seed's training gives back: test scores for each method trained per seed
-    ("model", and baselines that are networks too), its history, and anything the report
-    needs (forecasts, predictions). `seed` is filled in by `Run.each_seed`."""
+    """What one seed's training gives back: its seed, test scores for each method trained
+    per seed ("model", and baselines that are networks too), its history, and anything
+    the report needs (forecasts, predictions)."""
 
+    seed: int
     test: dict[str, dict[str, float]]
     history: History
     outputs: Any = None
-    seed: int = -1
 
 
 @dataclass
 class Seeds:
-    """The results of every seed, in seed order."""
+    """The results of every seed, in seed order: `add` each as it is trained."""
 
-    seeds: list[int]
+    task: str
     results: list[SeedResult] = field(default_factory=list)
+
+    def add(self, result: SeedResult) -> None:
+        """Keep one seed's result and print its line: best epoch, validation, test."""
+        self.results.append(result)
+        history = result.history
+        scores = ", ".join(f"{k} {v:.4g}" for k, v in result.test["model"].items())
+        print(f"{self.task} seed {result.seed}: best epoch {history.best_epoch + 1} of "
+              f"{len(history.epochs)} (validation {history.best_value:.4g}); "
+              f"test {scores}; {history.seconds:.1f} s")
 
     def test(self) -> dict[str, dict[str, Any]]:
         """{method: {metric: median over seeds, metric_seeds: [per seed]}}."""
@@ -141,6 +151,7 @@ class Run:
             remove_stale_temporaries(self.dir)
             keep_manifest(self.dir)
             atexit.register(self._put_back_if_nothing_saved)
+            on_interrupt(self._interrupted)
         else:  # under torchrun, process 0 alone speaks and writes
             sys.stdout = open(os.devnull, "w")  # for the rest of the process
 
@@ -269,53 +280,36 @@ class Run:
     # ---- training
 
     def describe(self, model: torch.nn.Module, name: str = "model") -> None:
-        """One line: the model's size and where it trains."""
+        """One line: the model's size and where it trains (`name` may say what it is,
+        e.g. "gru (torch)")."""
         count = sum(p.numel() for p in model.parameters())
         print(f"{self.task} {name}: {count:,} parameters, {self.device}, "
               f"{torch.get_num_threads()} thread(s)")
 
-    def fit(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-            batches: Sequence[Batch] | Callable[[], Iterable[Batch]], step: Step,
-            validate: Callable[[torch.nn.Module], dict[str, float]], *, seed: int,
-            name: str = "", about: str = "", **loop: Any) -> History:
-        """Train one seed's model with the shared loop (core.train.fit, whose keyword
-        arguments `loop` passes on: monitor, mode, patience, clip_norm, scheduler, stop;
-        epochs defaults to --epochs, config (what a resume must match) to the flags) in
-        seed<N>/ (seed<N>/<name>/ for a second model), resuming or only evaluating as the
-        flags say. The model's size is printed once
-        per `name`, with `about` (e.g. "gru (torch)")."""
+    def checkpoint(self, seed: int, name: str = "", monitor: str = "loss", mode: str = "min",
+                   patience: int = 0, **state: Any) -> Checkpoint:
+        """The Checkpoint of one seed's network (a second network of the seed: `name`) in
+        seed<N>/ (seed<N>/<name>/), resuming or only evaluating as the flags say. `state`
+        is what last.pt keeps: model=, optimizer=, and any scheduler or second network.
+        Sets the thread count for the model's size and prints its size once per name."""
         self._move_earlier_run_aside()
+        model = state["model"]
         set_threads(self.cfg.threads, model)
         if name not in self._described:
             self._described.add(name)
-            self.describe(model, about or name or "model")
-        folder = self.seed_dir(seed, name)
-        loop.setdefault("epochs", self.cfg.epochs)
-        loop.setdefault("config", asdict(self.cfg))
-        return fit(model, optimizer, batches, step, validate, run_dir=folder,
-                   resume=self.cfg.resume and (
-                       folder / "last.pt").exists(), eval_only=self.cfg.eval_only,
-                   desc=f"{self.task} seed {seed}" + (f" {name}" if name else ""),
-                   task=self.task, resume_dir=self.dir, **loop)
+            self.describe(model, name or "model")
+        label = f"{self.task} seed {seed}" + (f" {name}" if name else "")
+        return Checkpoint(self.seed_dir(seed, name), state, asdict(self.cfg), task=self.task,
+                          label=label, monitor=monitor, mode=mode, patience=patience)
 
-    def each_seed(self, train_seed: Callable[[int], SeedResult]) -> Seeds:
-        """Seed everything, then call `train_seed(seed)` for each seed; it trains through
-        `run.fit`. With --resume, a seed with a last.pt continues and one not begun starts
-        afresh."""
-        seeds = Seeds(self.seeds)
-        for seed in self.seeds:
-            seed_everything(seed)
-            result = train_seed(seed)
-            result.seed = seed
-            seeds.results.append(result)
-            history = result.history
-            scores = ", ".join(f"{k} {v:.4g}" for k, v in result.test["model"].items())
-            print(f"{self.task} seed {seed}: best epoch {history.best_epoch + 1} of "
-                  f"{len(history.epochs)} (validation {history.best_value:.4g}); "
-                  f"test {scores}; {history.seconds:.1f} s")
-        if not distributed.is_main():
-            raise SystemExit(0)  # training is over; the report is process 0's
-        return seeds
+    def _interrupted(self) -> str:
+        """What Ctrl-C adds once this run has saved an epoch: the command that resumes."""
+        if not any(Path(name).name == "last.pt" for name in listed_by_this_process(self.dir)):
+            return ""
+        command = " ".join(a for a in sys.orig_argv if a not in ("--resume", "--overwrite"))
+        if not self.cfg.run_dir:
+            command += f" --run-dir {self.dir}"
+        return f"{self.dir} holds the last finished epoch. To continue: {command} --resume"
 
     def finish(self, test: dict[str, dict[str, Any]], train_seconds: float,
                config: dict[str, Any] | None = None) -> Path:

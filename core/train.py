@@ -1,21 +1,18 @@
-"""The training loop every task shares, and what it needs: seeding, device and thread
-choice, and atomic checkpoints that a run can resume from.
+"""The parts of a training loop that every task's own loop calls: seeding, device and
+thread choice, `train_epoch` (one pass over the batches) and `Checkpoint` (best.pt,
+last.pt, history.csv, resume and early stopping). The loop itself is the task's, where a
+reader sees it:
 
-The loop owns the mechanics (epochs, progress bar, clipping, scheduler, early stopping,
-checkpoints, history.csv, Ctrl-C); the task owns its problem: it passes its batches, its
-`step` (what one batch does to the model) and a function that scores the model on
-validation data. One training step, as `train_epoch` runs it:
+    checkpoint = run.checkpoint(seed, monitor="val_loss", model=model, optimizer=optimizer)
+    for epoch in checkpoint.epochs(cfg.epochs):
+        loss = train_epoch(trained, optimizer, batches(), step, cfg.clip_norm)
+        scheduler.step()
+        checkpoint.save(epoch, {"train_loss": loss, **validate(model)})
+        if checkpoint.stopped:
+            break
+    history = checkpoint.load_best()
 
-    loss, carried = step(model, batch, carried)   # the task's; carried starts as None
-    optimizer.zero_grad(); loss.backward()        # each epoch, and is what the task
-    clip_grad_norm_(model.parameters(), clip_norm); optimizer.step()   # hands on
-
-`carried` is whatever the task passes from one batch to the next (sin2cos --stateful
-carries the detached hidden state of a long wave); a task that carries nothing returns
-None. A task calls the loop through `Run.fit`, which fills in the run's folder and flags.
-
-`fit` reads in three parts: `restore` (a fresh start, a resumed run, or --eval-only),
-`train_epoch` (one pass over the batches), and the checkpoints saved after each epoch.
+Nothing here calls the task back but `step`, the loss of one batch.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,7 +97,7 @@ def atomic_save(obj: Any, path: Path) -> None:
     atomic_write(path, write)
 
 
-LAST_KEYS = ("model", "optimizer", "rng", "history", "config")  # what last.pt must hold
+LAST_KEYS = ("model", "states", "rng", "history", "config")  # what last.pt must hold
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu",
@@ -170,13 +167,14 @@ def check_same_config(saved: dict[str, Any], current: dict[str, Any], path: Path
 
 @dataclass
 class History:
-    """What `fit` returns: one dict per epoch, and the best epoch by the monitored metric."""
+    """What a Checkpoint records: one dict per epoch, and the best epoch by the monitored
+    metric."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
     best_value: float = float("nan")
     seconds: float = 0.0
-    stopped: bool = False  # early stopping (or `stop`) ended the run before `epochs`
+    stopped: bool = False  # early stopping (or save's `stop`) ended training
     mode: str = "min"  # whether the monitored metric is best low ("min") or high ("max")
 
 
@@ -191,194 +189,188 @@ def write_history_csv(history: History, path: Path) -> None:
     atomic_write_text(path, out.getvalue())
 
 
-def restore(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-            scheduler: Any, config: dict[str, Any], epochs: int | None,
-            task: str = "") -> History:
-    """Load last.pt into the model, optimizer, scheduler and random generators and return
-    the history so far. `epochs` None: only to evaluate, so the epoch count is not checked."""
-    last_path = run_dir / "last.pt"
-    state = load_checkpoint(last_path, keys=LAST_KEYS)
-    if task and state.get("task", task) != task:
-        raise UserError(f"{last_path} is a checkpoint of the task {state['task']}, not "
-                        f"{task}: give --run-dir a folder of {task}'s runs")
-    saved_epochs = state["config"].get("epochs")
-    check_same_config(state["config"], {**config, "epochs": epochs or saved_epochs}, last_path)
-    if epochs and saved_epochs and epochs > saved_epochs and scheduler is not None:
-        raise UserError(f"{last_path}: this task's learning-rate schedule was laid out for "
-                        f"--epochs {saved_epochs}, so the run cannot be extended to {epochs}; "
-                        "start afresh with --overwrite")
-    saved_world = state.get("world_size", 1)
-    if epochs is not None and saved_world != distributed.world_size():
-        raise UserError(f"{last_path} was trained by {saved_world} process(es); resume it "
-                        f"with the same number, not {distributed.world_size()}")
-    try:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-    except (RuntimeError, ValueError, KeyError) as error:
-        raise UserError(f"{last_path} does not fit this model ({str(error).splitlines()[0]}"
-                        "); train afresh with another --run-dir") from None
-    if scheduler is not None and state.get("scheduler") is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    _set_rng_state(state["rng"])
-    history = History(**state["history"])
-    if epochs and saved_epochs and epochs > saved_epochs:
-        history.stopped = False  # more epochs asked for: train on
-    return history
-
-
 Step = Callable[[torch.nn.Module, Batch, Any], tuple[torch.Tensor, Any]]
 
 
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                batches: Iterable[Batch], step: Step, clip_norm: float, scheduler: Any,
-                scheduler_step: str, epoch: int) -> float:
+                batches: Iterable[Batch], step: Step, clip_norm: float = 0.0,
+                scheduler: Any = None) -> float:
     """One pass over `batches`; returns the mean training loss (of this process's rows,
-    under torchrun). A loss that is not finite ends the run: the weights are already
-    ruined."""
+    under torchrun). For each batch:
+
+        loss, carried = step(model, batch, carried)   # the task's; carried starts as None
+        optimizer.zero_grad(); loss.backward()
+        clip_grad_norm_(model.parameters(), clip_norm)   # when clip_norm > 0
+        optimizer.step(); scheduler.step()               # a per-batch schedule, if given
+
+    `carried` is whatever the task hands from one batch to the next (sin2cos --stateful
+    carries the detached hidden state of a long wave); a task that carries nothing returns
+    None. Under torchrun `model` is the DistributedDataParallel wrapper and each process
+    takes its own rows of every batch (core.distributed.shard). A loss that is not finite
+    ends the run: the weights are already ruined."""
     model.train()
     total, count = 0.0, 0
-    carried = None  # what the task's step hands from one batch to the next
+    carried = None
     for batch in batches:
         part, weight = distributed.shard(batch)
         optimizer.zero_grad(set_to_none=True)
         loss, carried = step(model, part, carried)
         value = loss.item()
         if not math.isfinite(value):
-            raise UserError(f"training diverged in epoch {epoch + 1}: the loss became {value}; "
-                            "try a lower --lr (last.pt still holds the epoch before)")
+            raise UserError(f"training diverged: the loss became {value}; try a lower --lr "
+                            "(last.pt still holds the epoch before)")
         (loss * weight if weight != 1.0 else loss).backward()
         if clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
         optimizer.step()
-        if scheduler is not None and scheduler_step == "batch":
+        if scheduler is not None:
             scheduler.step()
         total, count = total + value, count + 1
-    if scheduler is not None and scheduler_step == "epoch":
-        scheduler.step()
     return total / max(count, 1)
 
 
-def _resume_hint(epoch: int, start: int, resumed: bool, last_path: Path,
-                 run_dir: Path | None) -> str:
-    if epoch > start or resumed:
-        command = " ".join(a for a in sys.orig_argv
-                           if a not in ("--resume", "--overwrite"))
-        if run_dir is not None and "--run-dir" not in sys.orig_argv:
-            command += f" --run-dir {run_dir}"
-        return (f"interrupted during epoch {epoch + 1}; {last_path} holds epoch {epoch}. "
-                f"To continue: {command} --resume")
-    return f"interrupted during epoch {epoch + 1}, before any epoch of this run was saved"
+class Checkpoint:
+    """The files of one network's training in one folder, for the epoch loop a task
+    writes itself:
 
-
-def fit(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    batches: Sequence[Batch] | Callable[[], Iterable[Batch]],
-    step: Step,
-    validate: Callable[[torch.nn.Module], dict[str, float]],
-    *,
-    epochs: int,
-    run_dir: Path,
-    config: dict[str, Any],
-    monitor: str = "loss",
-    mode: str = "min",
-    patience: int = 0,
-    clip_norm: float = 0.0,
-    scheduler: Any = None,
-    scheduler_step: str = "epoch",
-    stop: Callable[[dict[str, float]], bool] | None = None,
-    resume: bool = False,
-    eval_only: bool = False,
-    desc: str = "train",
-    task: str = "",
-    resume_dir: Path | None = None,
-) -> History:
-    """Train for up to `epochs` epochs and keep the best model on validation.
-
-    `batches` is a list of batches used as it is every epoch (a full-batch task passes
-    `[batch]`), or a function called once per epoch for a fresh set (shuffled, or drawn
-    anew). Each batch is a tuple of tensors; `step(model, batch, carried)` returns the loss
-    to minimise and what to carry to the next batch (gradients clipped to `clip_norm` when
-    > 0); `scheduler` steps after every epoch, or
-    after every batch with `scheduler_step="batch"` (as OneCycleLR expects). Then
-    `validate(model)` returns metrics, of which `monitor` picks the best epoch (`mode`
-    "min" or "max").
-
-    The best weights go to `run_dir/best.pt`, the full state (model, optimizer,
-    scheduler, epoch, RNG) to `run_dir/last.pt` and the metrics to `run_dir/history.csv`
-    after every epoch, all written atomically. Training ends early after `patience`
-    epochs without improvement (0: never) or when `stop(metrics)` is true. With `resume`,
-    training continues from `last.pt` exactly where it left off; with `eval_only` nothing
-    is trained. `task` is saved in last.pt, so another task's folder is refused by name;
-    `resume_dir` goes into the command that Ctrl-C prints. On return the model holds the
-    best weights.
-    """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
-    sign = 1.0 if mode == "min" else -1.0
-    history = History(mode=mode)
-    if resume or eval_only:
-        history = restore(run_dir, model, optimizer, scheduler, config,
-                          None if eval_only else epochs, task)
-    start = len(history.epochs)
-    end = start if eval_only or history.stopped else epochs
-
-    main = distributed.is_main()  # under torchrun, process 0 alone reports and writes
-    trained = distributed.wrap(model)
-    began = time.perf_counter() - history.seconds
-    bar = tqdm(range(start, end), desc=desc, initial=start, total=max(end, start),
-               leave=False, disable=None if main else True, file=sys.stderr)
-    log_lines = main and not sys.stderr.isatty()  # nohup, CI: a line per epoch, not a bar
-    epoch = start - 1
-    try:
-        for epoch in bar:
-            loss = train_epoch(trained, optimizer, batches() if callable(batches) else batches,
-                               step, clip_norm, scheduler, scheduler_step, epoch)
-            model.eval()
-            with torch.no_grad():
-                metrics = {"epoch": epoch, "train_loss": loss, **validate(model)}
-            history.seconds = time.perf_counter() - began
-            metrics |= {"seconds": round(history.seconds, 3),
-                        "lr": optimizer.param_groups[0]["lr"]}
-            history.epochs.append(metrics)
-            value = metrics[monitor]
-            if math.isfinite(value) and (math.isnan(history.best_value)
-                                         or sign * value < sign * history.best_value):
-                history.best_epoch, history.best_value = epoch, value
-                if main:
-                    atomic_save({"model": model.state_dict(), "epoch": epoch,
-                                 "config": config, monitor: value}, best_path)
-            shown = {k: f"{v:.4g}" for k, v in metrics.items()
-                     if k not in ("epoch", "seconds", "lr") and isinstance(v, float)}
-            bar.set_postfix(shown)
-            if log_lines:
-                print(f"{desc} epoch {epoch + 1}/{end}: "
-                      + ", ".join(f"{k} {v}" for k, v in shown.items()), flush=True)
-            history.stopped = (stop is not None and stop(metrics)) or (
-                patience > 0 and epoch - history.best_epoch >= patience)
-            if main:
-                atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                             "scheduler": scheduler.state_dict() if scheduler else None,
-                             "epoch": epoch, "history": asdict(history), "rng": _rng_state(),
-                             "config": config, "world_size": distributed.world_size(),
-                             "task": task},
-                            last_path)
-                write_history_csv(history, run_dir / "history.csv")
-            if history.stopped:
+        checkpoint = Checkpoint(folder, {"model": model, "optimizer": optimizer}, config)
+        for epoch in checkpoint.epochs(count):     # from where last.pt left off
+            loss = train_epoch(model, optimizer, batches, step)
+            checkpoint.save(epoch, {"train_loss": loss, **validate(model)})
+            if checkpoint.stopped:                 # `patience` epochs without a better score
                 break
-    except KeyboardInterrupt:
-        # last.pt still holds the end of the last finished epoch: a consistent state to
-        # resume from; the interrupted epoch is simply run again.
-        if main:
-            print("\n" + _resume_hint(epoch, start, resume, last_path, resume_dir),
-                  file=sys.stderr)
-        raise SystemExit(130) from None
-    finally:
-        bar.close()
-    if history.best_epoch < 0:
-        raise UserError(f"no epoch of {desc} gave a finite validation {monitor}; nothing to "
-                        "evaluate")
-    distributed.barrier()  # process 0 has written best.pt
-    model.load_state_dict(load_checkpoint(best_path)["model"])
-    return history
+        history = checkpoint.load_best()           # the best weights on validation
+
+    `state` names everything a resume must restore, each with state_dict() and
+    load_state_dict(): "model" (whose weights best.pt keeps), "optimizer", and any
+    scheduler, second network or second optimizer. After every epoch `save` writes, each
+    atomically: best.pt when the `monitor` metric is better (`mode` "min" or "max"),
+    last.pt (every state, the random generators, the history and `config`) and
+    history.csv. `config` holds the run's flags: with its "resume" true and a last.pt in
+    the folder, the constructor restores all of it (the flags must match, but for
+    --epochs growing); with "eval_only", it restores and `epochs` yields nothing. `task`
+    is saved in last.pt, so another task's folder is refused by name; `label` heads the
+    progress bar and the line per epoch. Under torchrun process 0 alone writes.
+    """
+
+    def __init__(self, folder: Path, state: dict[str, Any], config: dict[str, Any], *,
+                 task: str = "", label: str = "train", monitor: str = "loss",
+                 mode: str = "min", patience: int = 0) -> None:
+        self.folder, self.state, self.config, self.task = Path(folder), state, config, task
+        self.label, self.monitor, self.patience = label, monitor, patience
+        self.history = History(mode=mode)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._bar: Any = None
+        self._began = time.perf_counter()
+        if config.get("eval_only") or (config.get("resume")
+                                       and (self.folder / "last.pt").exists()):
+            self._restore()
+
+    @property
+    def stopped(self) -> bool:
+        """True once training should end: `patience` (> 0) epochs without a better
+        validation score, or `save(..., stop=True)`."""
+        return self.history.stopped
+
+    def _restore(self) -> None:
+        """Load last.pt into every state and the random generators, and the history."""
+        last_path = self.folder / "last.pt"
+        saved = load_checkpoint(last_path, keys=LAST_KEYS)
+        if self.task and saved.get("task", self.task) != self.task:
+            raise UserError(f"{last_path} is a checkpoint of the task {saved['task']}, not "
+                            f"{self.task}: give --run-dir a folder of {self.task}'s runs")
+        evaluate = bool(self.config.get("eval_only"))
+        epochs, saved_epochs = self.config.get("epochs"), saved["config"].get("epochs")
+        check_same_config(saved["config"], {**self.config, "epochs": saved_epochs
+                                            if evaluate else epochs}, last_path)
+        growing = not evaluate and epochs and saved_epochs and epochs > saved_epochs
+        if growing and saved.get("states", {}).get("scheduler") is not None:
+            raise UserError(f"{last_path}: this task's learning-rate schedule was laid out "
+                            f"for --epochs {saved_epochs}, so the run cannot be extended to "
+                            f"{epochs}; start afresh with --overwrite")
+        saved_world = saved.get("world_size", 1)
+        if not evaluate and saved_world != distributed.world_size():
+            raise UserError(f"{last_path} was trained by {saved_world} process(es); resume "
+                            f"it with the same number, not {distributed.world_size()}")
+        try:
+            for name, thing in self.state.items():
+                if name == "model":
+                    thing.load_state_dict(saved["model"])
+                elif thing is not None:
+                    thing.load_state_dict(saved["states"][name])
+        except (RuntimeError, ValueError, KeyError) as error:
+            reason = str(error).splitlines()[0] if str(error) else repr(error)
+            raise UserError(f"{last_path} does not fit this model ({reason}); train afresh "
+                            "with another --run-dir") from None
+        _set_rng_state(saved["rng"])
+        self.history = History(**saved["history"])
+        if growing:
+            self.history.stopped = False  # more epochs asked for: train on
+
+    def epochs(self, count: int) -> Iterator[int]:
+        """The epochs still to train, from where last.pt left off up to `count`, under a
+        progress bar (a line per epoch where stderr is no terminal). None with
+        --eval-only, or when a resumed run had already stopped."""
+        start = len(self.history.epochs)
+        end = start if self.config.get("eval_only") or self.stopped else count
+        self._began = time.perf_counter() - self.history.seconds
+        self._bar = tqdm(range(start, end), desc=self.label, initial=start,
+                         total=max(end, start), leave=False, file=sys.stderr,
+                         disable=None if distributed.is_main() else True)
+        try:
+            yield from self._bar
+        finally:
+            self._bar.close()
+
+    def save(self, epoch: int, metrics: dict[str, float], stop: bool = False) -> None:
+        """Record one epoch's metrics (with its seconds and learning rate) and write
+        best.pt if the monitored metric is better, then last.pt and history.csv. `stop`
+        ends training here (so does `patience`), and a resumed run will not go on."""
+        history = self.history
+        history.seconds = time.perf_counter() - self._began
+        optimizer = self.state.get("optimizer")
+        metrics = {"epoch": epoch, **metrics, "seconds": round(history.seconds, 3),
+                   "lr": optimizer.param_groups[0]["lr"] if optimizer else float("nan")}
+        history.epochs.append(metrics)
+        value, sign = metrics[self.monitor], 1.0 if history.mode == "min" else -1.0
+        better = math.isfinite(value) and (math.isnan(history.best_value)
+                                           or sign * value < sign * history.best_value)
+        if better:
+            history.best_epoch, history.best_value = epoch, value
+        history.stopped = stop or (self.patience > 0
+                                   and epoch - history.best_epoch >= self.patience)
+        self._report(epoch, metrics)
+        if not distributed.is_main():
+            return
+        model = self.state["model"]
+        if better:
+            atomic_save({"model": model.state_dict(), "epoch": epoch, "config": self.config,
+                         self.monitor: value}, self.folder / "best.pt")
+        states = {name: thing.state_dict() for name, thing in self.state.items()
+                  if name != "model" and thing is not None}
+        atomic_save({"model": model.state_dict(), "states": states, "epoch": epoch,
+                     "history": asdict(history), "rng": _rng_state(), "config": self.config,
+                     "world_size": distributed.world_size(), "task": self.task},
+                    self.folder / "last.pt")
+        write_history_csv(history, self.folder / "history.csv")
+
+    def _report(self, epoch: int, metrics: dict[str, float]) -> None:
+        shown = {k: f"{v:.4g}" for k, v in metrics.items()
+                 if k not in ("epoch", "seconds", "lr") and isinstance(v, float)}
+        if self._bar is not None:
+            self._bar.set_postfix(shown)
+        if distributed.is_main() and not sys.stderr.isatty():  # nohup, CI: a line an epoch
+            total = self._bar.total if self._bar is not None else epoch + 1
+            print(f"{self.label} epoch {epoch + 1}/{total}: "
+                  + ", ".join(f"{k} {v}" for k, v in shown.items()), flush=True)
+
+    def load_best(self) -> History:
+        """Load best.pt's weights into the model and return the history."""
+        if self._bar is not None:
+            self._bar.close()
+        if self.history.best_epoch < 0:
+            raise UserError(f"no epoch of {self.label} gave a finite validation "
+                            f"{self.monitor}; nothing to evaluate")
+        distributed.barrier()  # process 0 has written best.pt
+        self.state["model"].load_state_dict(load_checkpoint(self.folder / "best.pt")["model"])
+        return self.history

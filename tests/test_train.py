@@ -8,7 +8,14 @@ import torch
 
 import core.train
 from core.config import UserError
-from core.train import atomic_save, check_same_config, fit, load_checkpoint, shuffled_batches
+from core.train import (
+    Checkpoint,
+    atomic_save,
+    check_same_config,
+    load_checkpoint,
+    shuffled_batches,
+    train_epoch,
+)
 
 
 def test_shuffled_batches_cover_every_row_once_and_keep_rows_together():
@@ -50,8 +57,49 @@ def test_resume_check_names_changed_settings_and_ignores_device():
 
 def test_a_nan_validation_score_never_becomes_the_best(tmp_path: Path):
     model = torch.nn.Linear(1, 1)
-    scores = iter([float("nan"), 2.0, 1.0, 3.0])
-    history = fit(model, torch.optim.SGD(model.parameters(), lr=0.0), [(torch.ones(1),)],
-                  lambda m, batch, carried: (m.weight.sum(), None),
-                  lambda m: {"loss": next(scores)}, epochs=4, run_dir=tmp_path, config={})
+    checkpoint = Checkpoint(tmp_path, {"model": model}, {})
+    for epoch, score in zip(checkpoint.epochs(4), [float("nan"), 2.0, 1.0, 3.0], strict=True):
+        checkpoint.save(epoch, {"loss": score})
+    history = checkpoint.load_best()
     assert (history.best_epoch, history.best_value) == (2, 1.0)
+
+
+def test_patience_stops_and_a_resumed_stopped_run_trains_no_more(tmp_path: Path):
+    model = torch.nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    checkpoint = Checkpoint(tmp_path, {"model": model, "optimizer": optimizer}, {},
+                            patience=2)
+    done = []
+    for epoch, score in zip(checkpoint.epochs(10), [3.0, 1.0, 2.0, 2.0, 0.5], strict=False):
+        checkpoint.save(epoch, {"loss": score})
+        done.append(epoch)
+        if checkpoint.stopped:
+            break
+    assert done == [0, 1, 2, 3]
+    again = Checkpoint(tmp_path, {"model": model, "optimizer": optimizer}, {"resume": True},
+                       patience=2)
+    assert list(again.epochs(10)) == [] and again.load_best().best_epoch == 1
+
+
+def test_resume_restores_every_state_and_the_random_generators(tmp_path: Path):
+    def train(epochs: int, resume: bool) -> list[float]:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.5)
+        checkpoint = Checkpoint(tmp_path, {"model": model, "optimizer": optimizer,
+                                           "scheduler": scheduler},
+                                {"resume": resume, "epochs": 4})
+        for epoch in checkpoint.epochs(epochs):
+            batches = [(torch.randn(8, 3), torch.randn(8, 1))]
+            loss = train_epoch(model, optimizer, batches, lambda m, b, c: (
+                torch.nn.functional.mse_loss(m(b[0]), b[1]), None))
+            scheduler.step()
+            checkpoint.save(epoch, {"loss": loss})
+        return [e["loss"] for e in checkpoint.history.epochs]
+
+    unbroken = train(4, resume=False)
+    for path in tmp_path.iterdir():
+        path.unlink()
+    train(2, resume=False)  # "interrupted" after two epochs
+    assert train(4, resume=True) == unbroken

@@ -25,12 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from core import plots
+from core import distributed, plots
 from core.config import RunConfig, arg, parse, require, run_main
 from core.layers import recurrent
 from core.metrics import mse
 from core.report import comparison_table
-from core.run import Run, SeedResult
+from core.run import Run, SeedResult, Seeds
+from core.train import seed_everything, train_epoch
 
 
 @dataclass
@@ -151,10 +152,9 @@ def main(argv: list[str] | None = None) -> None:
             yield x.to(device), target.to(device)
 
     def step(model: Sin2Cos, batch: tuple[torch.Tensor, torch.Tensor], state):
-        """One training step's loss. The shared loop (core.train) then does the rest:
-        optimizer.zero_grad(); loss.backward(); clip_grad_norm_(); optimizer.step().
-        With --stateful the final state, detached from this batch's graph, is handed to
-        the next batch (the loop starts each epoch with None)."""
+        """One batch's loss (train_epoch then does zero_grad, backward, clip and the
+        optimizer's step). With --stateful the final state, detached from this batch's
+        graph, is handed to the next batch (each epoch starts with None)."""
         x, target = batch
         prediction, state = model(x, state if cfg.stateful else None)
         loss = nn.functional.mse_loss(prediction, target)
@@ -167,14 +167,25 @@ def main(argv: list[str] | None = None) -> None:
         model = Sin2Cos(cfg.cell, cfg.impl, cfg.hidden_size).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-        history = run.fit(model, optimizer, batches, step, validate, seed=seed,
-                          about=f"{cfg.cell} ({cfg.impl})", monitor="mse_after_first",
-                          clip_norm=cfg.clip_norm, scheduler=scheduler)
+        # best.pt, last.pt and history.csv in seed<N>/; --resume restores all three
+        checkpoint = run.checkpoint(seed, monitor="mse_after_first", model=model,
+                                    optimizer=optimizer, scheduler=scheduler)
+        trained = distributed.wrap(model)  # under torchrun, DDP averages the gradients
+        for epoch in checkpoint.epochs(cfg.epochs):
+            loss = train_epoch(trained, optimizer, batches(), step, cfg.clip_norm)
+            scheduler.step()
+            checkpoint.save(epoch, {"train_loss": loss, **validate(model)})
+        history = checkpoint.load_best()
         # Evaluate the best-on-validation weights on the test windows, once.
         prediction = predict(model, test_warm, test_x, cfg.stateful, device)
-        return SeedResult({"model": scores(y, prediction)}, history, prediction)
+        return SeedResult(seed, {"model": scores(y, prediction)}, history, prediction)
 
-    seeds = run.each_seed(train_seed)
+    seeds = Seeds(run.task)
+    for seed in run.seeds:
+        seed_everything(seed)
+        seeds.add(train_seed(seed))
+    if not distributed.is_main():
+        return  # under torchrun, process 0 alone reports
     test = {**seeds.test(), **baselines}
     print(comparison_table(test, ["mse", "mse_after_first"]))
     ratio = test["model"]["mse_after_first"] / test["zero"]["mse_after_first"]
