@@ -1,5 +1,6 @@
-"""Recurrent cells written out in plain PyTorch: RNNCell, LSTMCell, GRUCell, and the
-char-RNN tutorial's TutorialRNNCell, which torch.nn does not have.
+"""Recurrent cells written out in plain PyTorch: RNNCell, LSTMCell, GRUCell, and two
+torch.nn does not have: GRUICell, a GRU whose state decays with the time since the inputs
+were observed, and the char-RNN tutorial's TutorialRNNCell.
 
 They keep torch.nn's parameter names, shapes, gate order, initialisation and call
 signature, so `cell.load_state_dict(torch.nn.GRUCell(...).state_dict())` works and the
@@ -177,6 +178,54 @@ class GRUCell(_Cell):
         h = self._zeros(x) if hx is None else hx
         gi = project_input(x, self.weight_ih, self.bias_ih)
         return gru_step(gi, h, self.weight_hh.t(), self.bias_hh)
+
+
+class GRUICell(_Cell):
+    """GRUI, the GRU for irregularly observed series of Luo et al. 2018 ("Multivariate Time
+    Series Imputation with Generative Adversarial Networks", NeurIPS): before the ordinary
+    GRU update, the state decays with the time since each input variable was last seen.
+
+        β  = exp(-max(0, W_β δ + b_β))   (B, H)  the decay, in (0, 1]
+        h  ← β ⊙ h                       (B, H)  an old state counts for less
+        h' = GRUCell(x, h)               (B, H)  torch.nn.GRUCell's equations
+
+    δ (B, I) has x's shape: δ_j is the time since variable j was last observed. W_β
+    (`weight_delta`, (H, I)) and b_β (`bias_delta`, (H,)) come beside GRUCell's parameters,
+    so a torch.nn.GRUCell's state_dict loads with `strict=False`; with W_β = 0 and b_β = 0,
+    β = 1 and the cell is exactly GRUCell. `bias=False` drops b_β with b_ih and b_hh.
+
+    The authors' TensorFlow code (GRUI/mygru_cell.py) computes β outside the cell and
+    differs in ways kept out of here: W_β ~ N(0, 1) and b_β = 0.001 where W_β and b_β
+    start here as every other weight, U(-1/sqrt(H), 1/sqrt(H)); TensorFlow's GRU, whose
+    r multiplies h before W_hn (not W_hn h + b_hn) and whose r, z biases start at 1.
+    """
+
+    kind = "gru"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__(input_size, hidden_size, bias)
+        self.weight_delta = nn.Parameter(torch.empty(hidden_size, input_size))  # W_β (H, I)
+        self.bias_delta = nn.Parameter(torch.empty(hidden_size)) if bias else None  # b_β (H,)
+        bound = 1.0 / math.sqrt(hidden_size)  # init_uniform's bound, for the two added here
+        nn.init.uniform_(self.weight_delta, -bound, bound)
+        if self.bias_delta is not None:
+            nn.init.uniform_(self.bias_delta, -bound, bound)
+
+    def forward(self, x: Tensor, delta: Tensor, hx: Tensor | None = None) -> Tensor:
+        """x (B, I), delta (B, I), hx (B, H) or None for zeros -> h' (B, H); or unbatched
+        x (I,), delta (I,), hx (H,) -> (H,)."""
+        check_cell_call(self, x, () if hx is None else (hx,))
+        if delta.shape != x.shape:
+            raise ValueError(f"GRUICell expects delta of the input's shape {tuple(x.shape)}, "
+                             f"got {tuple(delta.shape)}")
+        if x.dim() == 1:  # unbatched: run a batch of one
+            return self.forward(x[None], delta[None], None if hx is None else hx[None])[0]
+        h = self._zeros(x) if hx is None else hx
+        # β = exp(-max(0, W_β δ + b_β))
+        beta = torch.exp(-torch.relu(nn.functional.linear(delta, self.weight_delta,
+                                                          self.bias_delta)))
+        gi = project_input(x, self.weight_ih, self.bias_ih)
+        return gru_step(gi, beta * h, self.weight_hh.t(), self.bias_hh)  # GRU on h ← β ⊙ h
 
 
 class TutorialRNNCell(nn.Module):
