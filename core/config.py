@@ -199,9 +199,9 @@ def _terminate(signum: int, frame: Any) -> None:
 _interrupt_note: Callable[[], str] | None = None
 
 
-def on_interrupt(note: Callable[[], str]) -> None:
+def on_interrupt(note: Callable[[], str] | None) -> None:
     """What Ctrl-C (or SIGTERM) says after "interrupted": `note()` when it comes, such as
-    the command that resumes a run (core.run.Run registers it)."""
+    the command that resumes a run (core.run.Run registers it; None: nothing more)."""
     global _interrupt_note
     _interrupt_note = note
 

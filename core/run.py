@@ -321,6 +321,7 @@ class Run:
                              config=config if config is not None else asdict(self.cfg),
                              test=test, world_size=distributed.world_size())
         self._finished = True
+        on_interrupt(None)  # nothing left to resume
         shutil.rmtree(self.dir / SET_ASIDE, ignore_errors=True)  # the new run replaces it
         return path
 

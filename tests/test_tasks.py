@@ -82,3 +82,20 @@ def test_a_copied_task_runs_unedited_and_is_its_own_task_everywhere(task, tmp_pa
 def without_times(test: dict) -> dict:
     return {method: {k: v for k, v in scores.items() if "seconds" not in k}
             for method, scores in test.items()}
+
+
+def test_a_copied_task_carries_its_targets_into_make_bench(tmp_path):
+    """cp -r tasks/sin2cos tasks/my_task, then `make bench ARGS="--only my_task"`: the
+    bench finds the copy by its folder, runs it with the flags of its own targets.py and
+    says what it is held to."""
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "core", project / "core")
+    shutil.copytree(ROOT / "data", project / "data")
+    shutil.copy(ROOT / "bench.py", project / "bench.py")
+    shutil.copytree(ROOT / "tasks" / "sin2cos", project / "tasks" / "my_task")
+    (project / "tasks" / "__init__.py").touch()
+    result = run_task("bench", "--only", "my_task", cwd=project)
+    assert "== my_task" in result.stdout, result.stderr[-2000:]
+    assert "mse_after_first <= 0.0001" in result.stdout  # the copied targets.py's target
+    record = json.loads((project / "results" / "my_task.json").read_text())
+    assert record["task"] == "my_task" and "tasks.my_task.train" in record["runs"][0]["command"]
