@@ -9,10 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from core import distributed
 from tests.test_rainfall import synthetic_csv
+from tests.test_tasks import MIRROR, TASKS, needs_missing_data
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -26,6 +28,8 @@ def launch(nproc: int, module: str, *args: str) -> subprocess.CompletedProcess:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    "--nproc-per-node", str(nproc), "-m", module, *args]
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    if MIRROR.is_dir():
+        env["RNN_TASKS_DATA_MIRROR"] = str(MIRROR)
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -102,3 +106,14 @@ def test_name_classifier_two_processes_train_like_one(tmp_path):
     result = launch(2, "tasks.name_classifier.train", *args, "--run-dir", str(two))
     assert_same_weights(one, two, atol=1e-5)
     assert result.stdout.count("name_classifier seed 0:") == 1  # process 0 alone prints
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_task_runs_under_torchrun(task, tmp_path):
+    """`make <task> NPROC=2 ARGS=--dry-run`: two processes train, process 0 alone reports
+    and writes metrics.json, which records both."""
+    if needs_missing_data(task):
+        pytest.skip(f"{task} needs its dataset: no mirror at {MIRROR}")
+    result = launch(2, f"tasks.{task}.train", "--dry-run", "--run-dir", str(tmp_path))
+    assert json.loads((tmp_path / "metrics.json").read_text())["world_size"] == 2
+    assert "Traceback" not in result.stderr
