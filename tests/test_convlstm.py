@@ -14,15 +14,8 @@ import torch
 from torch import nn
 
 from core.convlstm import ConvLSTM, ConvLSTMCell, PredRNN, SpatioTemporalLSTMCell
-from tasks.convlstm_grid.train import (
-    CHANNELS,
-    Forecaster,
-    blob_width,
-    make_sequences,
-    matching_width,
-    parameter_count,
-    trajectories,
-)
+from tasks.convlstm_grid.data import CHANNELS, blob_width, make_sequences, trajectories
+from tasks.convlstm_grid.model import Forecaster, matching_width, parameter_count
 
 
 def test_cell_shapes_and_zero_initial_state():

@@ -21,7 +21,12 @@ zigzags up the stack and on to the next step) and, in the same run, from the sam
 on the same batches and for as many updates, trains the ConvLSTM of --hidden-size beside
 it (metrics.json's `convlstm`, in seed<N>/convlstm/). PredRNN's width is chosen for
 about the ConvLSTM's parameter count. PredRNN-V2's two training aids are flags:
---decouple-weight and --reverse-sampling.
+--decouple-weight and --reverse-sampling. The two networks train in one epoch loop below:
+each epoch's batches are drawn once and each network takes its pass over them, and each
+keeps its own checkpoints (seed<N>/ and seed<N>/convlstm/) and its own training seconds.
+
+Beside this file: data.py draws the sequences, baselines.py holds the baselines and the
+metric, model.py the Forecaster, figures.py the pictures.
 
     python -m tasks.convlstm_grid.train                    # 32x32, about 2 min, 1 thread
     python -m tasks.convlstm_grid.train --grid 12 --patch 2  # the seed project's 12x12 grid
@@ -32,23 +37,23 @@ The default run's numbers, and the command that made them, are in the README's t
 
 from __future__ import annotations
 
-import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
-from core import plots
-from core.config import RunConfig, arg, parse, require, run_main
-from core.convlstm import ConvLSTM, PredRNN
-from core.metrics import mse
+from core import distributed, plots
+from core.config import RunConfig, UserError, arg, parse, require, run_main
 from core.report import comparison_table
-from core.run import Run, SeedResult
-from core.train import History, seed_everything
+from core.run import Run, SeedResult, Seeds
+from core.train import seed_everything, train_epoch
 
-CHANNELS = 2  # intensity, and the signed field carried beside it
+from .baselines import baseline_forecasts, scores
+from .data import CHANNELS, make_sequences, split
+from .figures import animate, plot_predictions
+from .model import Forecaster, matching_width, predict
 
 
 @dataclass
@@ -113,243 +118,34 @@ class Config(RunConfig):
 
 # Data ---------------------------------------------------------------------------------
 
-def blob_width(grid: int) -> float:
-    """The blobs' Gaussian sigma; sizes scale with the grid so `--grid 12` is the same
-    problem, coarser (2.7 cells at 32)."""
-    return grid / 12
-
-
-def trajectories(count: int, grid: int, steps: int, rng: np.random.Generator,
-                 max_objects: int = 3) -> np.ndarray:
-    """Centres (count, steps, max_objects, 2 = y x) of blobs moving at a constant random
-    velocity, 1-2.2 cells a step at 32, reflected off the walls at sigma and grid-1-sigma
-    so that every centre stays inside the grid."""
-    lo, hi = blob_width(grid), grid - 1 - blob_width(grid)
-    position = rng.uniform(lo, hi, size=(count, max_objects, 2))
-    speed = rng.uniform(0.03, 0.07, size=(count, max_objects, 1)) * grid
-    angle = rng.uniform(0, 2 * math.pi, size=(count, max_objects))
-    velocity = speed * np.stack([np.sin(angle), np.cos(angle)], axis=-1)
-    centres = np.empty((count, steps, max_objects, 2))
-    for t in range(steps):
-        centres[:, t] = position
-        position = position + velocity
-        for wall, beyond in ((lo, position < lo), (hi, position > hi)):
-            position = np.where(beyond, 2 * wall - position, position)  # reflect
-            velocity = np.where(beyond, -velocity, velocity)
-    return centres
-
-
-def make_sequences(count: int, grid: int, steps: int, rng: np.random.Generator,
-                   max_objects: int = 3) -> np.ndarray:
-    """`count` sequences of `steps` frames with 1 to `max_objects` blobs each:
-    (count, steps, 2, grid, grid) float32. Channel 0 is the intensity (0.5-1 a blob);
-    channel 1 the same objects signed (+-0.5-1) and shifted by 1.5 sigma in a fixed
-    random direction. Overlapping blobs add up."""
-    sigma, k = blob_width(grid), max_objects
-    centres = trajectories(count, grid, steps, rng, k)                    # (N, T, K, 2)
-    active = np.arange(k)[None, :] < rng.integers(1, k + 1, size=(count, 1))  # (N, K)
-    amplitude = rng.uniform(0.5, 1.0, size=(count, k)) * active
-    signed = rng.choice([-1.0, 1.0], size=(count, k)) * rng.uniform(0.5, 1.0, (count, k))
-    turn = rng.uniform(0, 2 * math.pi, size=(count, k))
-    offset = 1.5 * sigma * np.stack([np.sin(turn), np.cos(turn)], axis=-1)   # (N, K, 2)
-    cells = np.arange(grid)
-    frames = np.empty((count, steps, CHANNELS, grid, grid), dtype=np.float32)
-    for channel, (centre, weight) in enumerate([(centres, amplitude),
-                                                (centres + offset[:, None], signed * active)]):
-        # A 2-D Gaussian is the outer product of a column and a row profile.
-        gy = np.exp(-((cells - centre[..., 0:1]) ** 2) / (2 * sigma**2))  # (N, T, K, H)
-        gx = np.exp(-((cells - centre[..., 1:2]) ** 2) / (2 * sigma**2))  # (N, T, K, W)
-        weighted = gy * weight[:, None, :, None]                          # (N, T, K, H)
-        frames[:, :, channel] = weighted.swapaxes(-1, -2) @ gx               # (N, T, H, W)
-    return frames
-
-
-def split(frames: np.ndarray, input_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, T, C, H, W) -> inputs (N, input_steps, ...) and targets (N, T - input_steps, ...)."""
-    x = torch.from_numpy(frames)
-    return x[:, :input_steps], x[:, input_steps:]
-
-
-# Baselines ----------------------------------------------------------------------------
-
-def baseline_forecasts(x: torch.Tensor, horizon: int, mean_field: torch.Tensor
-                       ) -> dict[str, torch.Tensor]:
-    """Inputs (N, T, C, H, W) -> each baseline's forecast (N, horizon, C, H, W)."""
-    last, step = x[:, -1:], x[:, -1:] - x[:, -2:-1]
-    ahead = torch.arange(1, horizon + 1, dtype=x.dtype).view(1, horizon, 1, 1, 1)
-    return {"persistence": last.expand(-1, horizon, -1, -1, -1),
-            "zero": torch.zeros_like(last).expand(-1, horizon, -1, -1, -1),
-            "mean": mean_field.expand(len(x), horizon, -1, -1, -1),
-            "linear_extrapolation": last + ahead * step}
-
-
-def scores(y: torch.Tensor, prediction: torch.Tensor) -> dict[str, float]:
-    """MSE at each horizon step ("mse@h1" ...) and over all of them ("mse")."""
-    y, prediction = y.numpy(), prediction.numpy()
-    per_step = {f"mse@h{k + 1}": mse(y[:, k], prediction[:, k]) for k in range(y.shape[1])}
-    return {**per_step, "mse": mse(y, prediction)}
+def draw(cfg: Config, count: int, rng: np.random.Generator
+         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`count` fresh sequences (data.py), split into the frames read and those predicted:
+    (count, --input-steps, C, H, W) and (count, --horizon, C, H, W)."""
+    frames = make_sequences(count, cfg.grid, cfg.input_steps + cfg.horizon, rng,
+                            cfg.max_objects)
+    return split(frames, cfg.input_steps)
 
 
 # Model --------------------------------------------------------------------------------
 
-class Forecaster(nn.Module):
-    """A ConvLSTM or PredRNN encoder, then an autoregressive rollout of `horizon` frames.
-
-        frames (B, T, C, H, W) ─ fold patches ─> (B, T, C p², H/p, W/p) ─ RNN ─ state
-        repeat horizon times:
-            frame' = frame + head(h_top)         the change from the last frame
-            state  = RNN.step(frame', state)     the prediction is fed back
-
-    `hidden_size`: a list, one per layer, for ConvLSTM; PredRNN takes the list's length
-    as its layer count and `predrnn_width` as every layer's width. With `decouple`, a
-    1x1 convolution (PredRNN-V2's W_decouple) maps what each step adds to C and to M
-    before the decoupling loss compares them.
-    """
-
-    def __init__(self, channels: int, hidden_size: list[int], kernel_size: int,
-                 head_kernel: int, patch: int, cell: str = "convlstm",
-                 predrnn_width: int = 0, decouple: bool = False) -> None:
-        super().__init__()
-        self.patch = patch
-        folded = channels * patch**2
-        if cell == "convlstm":
-            self.rnn = ConvLSTM(folded, hidden_size, kernel_size,
-                                num_layers=len(hidden_size), batch_first=True)
-            top = hidden_size[-1]
-        else:
-            self.rnn = PredRNN(folded, predrnn_width, kernel_size,
-                               num_layers=len(hidden_size), batch_first=True)
-            top = predrnn_width
-        self.head = nn.Conv2d(top, folded, head_kernel, padding="same")
-        self.decouple = nn.Conv2d(top, top, 1, bias=False) if decouple else None
-
-    def forward(self, x: torch.Tensor, horizon: int, decoupling: bool = False,
-                hide: float = 0.0) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """x (B, T, C, H, W) -> forecast (B, horizon, C, H, W); with `decoupling` (a
-        PredRNN built with `decouple`), (forecast, decoupling loss). `hide`: the chance
-        that each input frame after the first is replaced by the model's own forecast of
-        it (PredRNN-V2's reverse scheduled sampling, for training)."""
-        increments = [] if decoupling else None             # each layer's (ΔC, ΔM), each step
-        extra = {} if increments is None else {"increments": increments}
-        b, t = x.shape[:2]
-        folded = nn.functional.pixel_unshuffle(x.flatten(0, 1), self.patch)
-        folded = folded.view(b, t, *folded.shape[1:])       # (B, T, C p², H/p, W/p)
-        if hide > 0:
-            frame = folded[:, 0]
-            top, state = self.rnn.step(frame, None, **extra)
-            for s in range(1, t):
-                hidden = torch.rand(b, 1, 1, 1, device=x.device) < hide  # per sequence
-                frame = torch.where(hidden, frame + self.head(top), folded[:, s])
-                top, state = self.rnn.step(frame, state, **extra)
-        else:
-            top, state = self.rnn(folded, **extra)
-            top, frame = top[:, -1], folded[:, -1]          # the top layer's last h
-        out = []
-        for k in range(horizon):
-            frame = frame + self.head(top)
-            out.append(frame)
-            if k + 1 < horizon:
-                top, state = self.rnn.step(frame, state, **extra)
-        out = torch.stack(out, dim=1)                       # (B, horizon, C p², H/p, W/p)
-        forecast = nn.functional.pixel_shuffle(out.flatten(0, 1), self.patch).view(
-            b, horizon, *x.shape[2:])
-        if decoupling:
-            return forecast, decoupling_loss(self.decouple, increments)
-        return forecast
-
-
-def parameter_count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def matching_width(channels: int, hidden_size: list[int], kernel_size: int,
-                   head_kernel: int, patch: int) -> int:
-    """The PredRNN width whose Forecaster has the parameter count nearest the ConvLSTM
-    Forecaster's of `hidden_size`: an ST-LSTM layer holds about 9/4 the weights of a
-    ConvLSTM layer as wide, so the fair rival is narrower."""
-    target = parameter_count(Forecaster(channels, hidden_size, kernel_size, head_kernel,
-                                        patch))
-    return min(range(1, 2 * max(hidden_size) + 1), key=lambda width: abs(target - (
-        parameter_count(Forecaster(channels, hidden_size, kernel_size, head_kernel, patch,
-                                   "predrnn", width)))))
-
-
-def decoupling_loss(adapter: nn.Conv2d, increments: list) -> torch.Tensor:
-    """PredRNN-V2: the mean over layers, steps, batch and channels of
-    |cos(W_decouple * ΔC, W_decouple * ΔM)|, each channel's cosine taken over the grid,
-    so that C and M learn to hold different things."""
-    delta_c = torch.stack([adapter(dc) for dc, _ in increments]).flatten(-2)  # (S, B, Hd, HW)
-    delta_m = torch.stack([adapter(dm) for _, dm in increments]).flatten(-2)
-    return nn.functional.cosine_similarity(delta_c, delta_m, dim=-1).abs().mean()
-
-
-def predict(model: Forecaster, x: torch.Tensor, horizon: int, device: torch.device,
-            batch_size: int = 128) -> torch.Tensor:
-    """The model's forecasts for inputs x (N, T, C, H, W), in batches, on the CPU."""
-    with torch.no_grad():
-        return torch.cat([model(x[i:i + batch_size].to(device), horizon).cpu()
-                          for i in range(0, len(x), batch_size)])
+def networks(cfg: Config, seed: int, predrnn_width: int, device: torch.device
+             ) -> dict[str, Forecaster]:
+    """The model (--cell); with --cell predrnn, its ConvLSTM rival too, started as --cell
+    convlstm would start it: from the seed's generator, which is then put back, so that
+    PredRNN's own draws go on as if it trained alone."""
+    models = {"model": Forecaster(CHANNELS, cfg.hidden_size, cfg.kernel_size, cfg.head_kernel,
+                                  cfg.patch, cfg.cell, predrnn_width,
+                                  cfg.decouple_weight > 0).to(device)}
+    if cfg.cell == "predrnn":
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            models["convlstm"] = Forecaster(CHANNELS, cfg.hidden_size, cfg.kernel_size,
+                                            cfg.head_kernel, cfg.patch).to(device)
+    return models
 
 
 # Report -------------------------------------------------------------------------------
-
-def plot_predictions(y: torch.Tensor, forecasts: dict[str, torch.Tensor], path: Path,
-                     show: int) -> None:
-    """For `show` test sequences and each channel, a mosaic: rows the truth, each
-    forecast, then each forecast's error; columns the horizon steps (one image per panel
-    keeps the figure quick to draw)."""
-    import matplotlib.pyplot as plt  # core.plots has already chosen the Agg backend
-
-    horizon, size = y.shape[1], y.shape[-1]
-    names = ["truth", *forecasts, *(f"{name} error" for name in forecasts)]
-    fig, axes = plt.subplots(show, CHANNELS, squeeze=False,
-                             figsize=(2 * horizon + 2, 1.1 * len(names) * show))
-    for s in range(show):
-        for channel in range(CHANNELS):
-            truth = y[s, :, channel]                        # (horizon, H, W)
-            guesses = [f[s, :, channel] for f in forecasts.values()]
-            panels = [truth, *guesses, *(guess - truth for guess in guesses)]
-            mosaic = torch.cat([torch.cat(list(frames), dim=1) for frames in panels])
-            limit = float(truth.abs().max()) or 1.0         # mosaic: (rows H, horizon W)
-            ax = axes[s, channel]
-            ax.imshow(mosaic, cmap="RdBu_r", vmin=-limit, vmax=limit)
-            ax.set_xticks([size * (k + 0.5) for k in range(horizon)],
-                          [f"+{k + 1}" for k in range(horizon)], fontsize=7)
-            ax.set_yticks([size * (r + 0.5) for r in range(len(names))], names, fontsize=7)
-            for edge in range(1, horizon):
-                ax.axvline(edge * size - 0.5, color="black", linewidth=0.5)
-            for edge in range(1, len(names)):
-                ax.axhline(edge * size - 0.5, color="black", linewidth=0.5)
-            ax.set_title(f"test #{s}, channel {channel}", fontsize=8)
-    fig.tight_layout()
-    plots.save(fig, path, dpi=100)
-
-
-def animate(x: torch.Tensor, y: torch.Tensor, prediction: torch.Tensor, path: Path) -> None:
-    """A GIF of one test sequence, channel 0: the inputs, then truth beside the model."""
-    import matplotlib.pyplot as plt
-    from matplotlib.animation import FuncAnimation, PillowWriter
-
-    truth = torch.cat([x, y])                               # (T_in + horizon, C, H, W)
-    model = torch.cat([x, prediction])
-    limit = float(truth[:, 0].abs().max()) or 1.0
-    fig, axes = plt.subplots(1, 2, figsize=(5, 2.7))
-    images = [ax.imshow(truth[0, 0], cmap="RdBu_r", vmin=-limit, vmax=limit) for ax in axes]
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-
-    def draw(t: int):
-        stage = "input" if t < len(x) else f"+{t - len(x) + 1}"
-        for ax, image, frames, name in zip(axes, images, (truth, model), ("truth", "model"),
-                                           strict=True):
-            image.set_data(frames[t, 0])
-            ax.set_title(f"{name} {stage}", fontsize=9)
-        return images
-
-    FuncAnimation(fig, draw, frames=len(truth)).save(path, writer=PillowWriter(fps=2))
-    plt.close(fig)
-
 
 def print_report(test: dict[str, dict[str, float]], horizon: int, seconds: float) -> None:
     """MSE per step of every method, the model's ratios to its rivals, and (with PredRNN)
@@ -368,6 +164,17 @@ def print_report(test: dict[str, dict[str, float]], horizon: int, seconds: float
         print(f"{seconds:.1f} s training")
 
 
+def plot_report(shown: SeedResult, x: torch.Tensor, y: torch.Tensor, cfg: Config,
+                folder: Path) -> None:
+    """One seed's training curve, its test forecasts beside the truth, and a GIF."""
+    plots.training_curve(shown.history.epochs, folder / "training_curve.png", keys=["mse"],
+                         unit="MSE")
+    names = {"model": "PredRNN", "convlstm": "ConvLSTM"} if cfg.cell == "predrnn" else {}
+    plot_predictions(y, {names.get(k, k): v for k, v in shown.outputs.items()},
+                     folder / "predictions.png", cfg.show)
+    animate(x[0], y[0], shown.outputs["model"][0], folder / "predictions.gif")
+
+
 def main(argv: list[str] | None = None) -> None:
     cfg = parse(Config, argv, __doc__)
     if cfg.dry_run:
@@ -375,19 +182,12 @@ def main(argv: list[str] | None = None) -> None:
         cfg.show = min(cfg.show, cfg.eval_sequences)
     run = Run(cfg)
     device = run.device
-    steps = cfg.input_steps + cfg.horizon
-
-    def sequences(count: int, rng: np.random.Generator) -> np.ndarray:
-        return make_sequences(count, cfg.grid, steps, rng, cfg.max_objects)
 
     # Data: fixed validation and test sets; training sequences are drawn fresh below.
-    val_x, val_y = split(sequences(cfg.eval_sequences,
-                                   np.random.default_rng(cfg.test_seed + 1)), cfg.input_steps)
-    test_x, test_y = split(sequences(cfg.eval_sequences, np.random.default_rng(cfg.test_seed)),
-                           cfg.input_steps)
+    val_x, val_y = draw(cfg, cfg.eval_sequences, np.random.default_rng(cfg.test_seed + 1))
+    test_x, test_y = draw(cfg, cfg.eval_sequences, np.random.default_rng(cfg.test_seed))
     # The mean field and the step weights come from training draws (the stream of --seed).
-    sample_x, sample_y = split(sequences(512, np.random.default_rng(cfg.seed)),
-                               cfg.input_steps)
+    sample_x, sample_y = draw(cfg, 512, np.random.default_rng(cfg.seed))
     mean_field = torch.cat([sample_x, sample_y], dim=1).mean(dim=(0, 1))[None, None]
     persistence = (sample_y - sample_x[:, -1:]).pow(2).mean(dim=(0, 2, 3, 4))  # (horizon,)
     step_weight = (persistence.mean() / persistence if cfg.balance_steps
@@ -402,20 +202,22 @@ def main(argv: list[str] | None = None) -> None:
         # Seeded from numpy's global stream, which last.pt saves: --resume draws the same.
         rng = np.random.default_rng(np.random.randint(2**31))
         for _ in range(cfg.batches_per_epoch):
-            x, y = split(sequences(cfg.batch_size, rng), cfg.input_steps)
+            x, y = draw(cfg, cfg.batch_size, rng)
             yield x.to(device), y.to(device)
 
-    def loss(model: Forecaster, batch: tuple[torch.Tensor, torch.Tensor],
-             decouple_weight: float = 0.0, hide: float = 0.0) -> torch.Tensor:
-        """The squared error of the free-running forecast at every step (weighted by
-        step), plus PredRNN-V2's decoupling term when asked for."""
+    def step(model: Forecaster, batch: tuple[torch.Tensor, torch.Tensor], carried: None,
+             decouple_weight: float = 0.0, hide: float = 0.0):
+        """One batch's loss (train_epoch then does zero_grad, backward, clip and the
+        optimizer's step): the squared error of the free-running forecast at every step,
+        weighted by step, plus PredRNN-V2's decoupling term when asked for. `hide`: the
+        chance of reverse scheduled sampling. Nothing is carried over."""
         x, y = batch
         if decouple_weight > 0:
             forecast, decoupling = model(x, cfg.horizon, decoupling=True, hide=hide)
         else:
             forecast, decoupling = model(x, cfg.horizon, hide=hide), 0.0
         error = (forecast - y).pow(2)                       # free-running, every step
-        return (error * step_weight).mean() + decouple_weight * decoupling
+        return (error * step_weight).mean() + decouple_weight * decoupling, None
 
     def validate(model: Forecaster) -> dict[str, float]:
         return scores(val_y, predict(model, val_x, cfg.horizon, device))
@@ -423,61 +225,71 @@ def main(argv: list[str] | None = None) -> None:
     # PredRNN's width: about the ConvLSTM's parameter count, so neither wins by size.
     predrnn_width = matching_width(CHANNELS, cfg.hidden_size, cfg.kernel_size, cfg.head_kernel,
                                    cfg.patch) if cfg.cell == "predrnn" else 0
-
-    def train_one(cell: str, seed: int, name: str) -> tuple[Forecaster, History]:
-        # Both networks start from the seed's streams: the same batches, in the same order.
-        seed_everything(seed)
-        decouple = cell == "predrnn" and cfg.decouple_weight > 0
-        model = Forecaster(CHANNELS, cfg.hidden_size, cfg.kernel_size, cfg.head_kernel,
-                           cfg.patch, cell, predrnn_width, decouple).to(device)
-        layers = (f"ConvLSTM {cfg.hidden_size}" if cell == "convlstm"
-                  else f"PredRNN {len(cfg.hidden_size)} x {predrnn_width}")
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-        weight = cfg.decouple_weight if decouple else 0.0
-        hiding = cfg.reverse_sampling if cell == "predrnn" else 0.0
-
-        def hide() -> float:  # the scheduler counts the epochs, and --resume restores it
-            return hiding * max(0.0, 1 - 2 * scheduler.last_epoch / cfg.epochs)
-
-        def step(model: Forecaster, batch: tuple[torch.Tensor, torch.Tensor], carried: None):
-            """One training step's loss; the shared loop then does zero_grad, backward,
-            clipping and the optimizer's step. Nothing is carried over."""
-            return loss(model, batch, weight, hide()), None
-
-        history = run.fit(model, optimizer, batches, step, validate, seed=seed, name=name,
-                          about=f"{layers} kernel {cfg.kernel_size} patch {cfg.patch}",
-                          monitor="mse", clip_norm=cfg.clip_norm, scheduler=scheduler)
-        return model, history
-
-    # --cell predrnn: PredRNN is the model, the ConvLSTM trains beside it in seed<N>/convlstm/.
-    networks = {"model": cfg.cell} | ({"convlstm": "convlstm"} if cfg.cell == "predrnn"
-                                      else {})
+    if predrnn_width:
+        print(f"PredRNN: {len(cfg.hidden_size)} layers of {predrnn_width} channels, beside the "
+              f"ConvLSTM {cfg.hidden_size}")
 
     def train_seed(seed: int) -> SeedResult:
-        results, outputs, histories = {}, {}, {}
-        for name, cell in networks.items():
-            model, histories[name] = train_one(cell, seed, "" if name == "model" else name)
+        models = networks(cfg, seed, predrnn_width, device)
+        optimizers = {n: torch.optim.Adam(m.parameters(), lr=cfg.lr) for n, m in models.items()}
+        schedulers = {n: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=cfg.epochs)
+                      for n, o in optimizers.items()}
+        # best.pt, last.pt and history.csv in seed<N>/ (the rival's in seed<N>/convlstm/);
+        # --resume restores them all
+        checkpoints = {n: run.checkpoint(seed, "" if n == "model" else n, monitor="mse",
+                                         model=models[n], optimizer=optimizers[n],
+                                         scheduler=schedulers[n]) for n in models}
+        if len({len(c.history.epochs) for c in checkpoints.values()}) > 1:
+            raise UserError(f"{run.seed_dir(seed)}: the two networks' last.pt hold different "
+                            "epochs (stopped between their saves); start afresh with "
+                            "--overwrite")
+        trained = {n: distributed.wrap(m) for n, m in models.items()}  # DDP under torchrun
+        # Each network's own seconds (kept in its history, so --resume goes on counting).
+        seconds = {n: c.history.epochs[-1]["train_seconds"] if c.history.epochs else 0.0
+                   for n, c in checkpoints.items()}
+        checkpoint = checkpoints["model"]
+        for epoch in checkpoint.epochs(cfg.epochs):
+            began = time.perf_counter()
+            shared = list(batches())  # drawn once: every network trains on these batches
+            drawn = time.perf_counter() - began
+            # PredRNN-V2's aids, the model's alone: reverse sampling's chance falls
+            # linearly to 0 at half the epochs.
+            aids = {"decouple_weight": cfg.decouple_weight,
+                    "hide": cfg.reverse_sampling * max(0.0, 1 - 2 * epoch / cfg.epochs)}
+            for name, model in models.items():
+                began = time.perf_counter()
+                own_step = (lambda m, batch, c, aids=aids: step(m, batch, c, **aids)
+                            ) if name == "model" else step
+                loss = train_epoch(trained[name], optimizers[name], shared, own_step,
+                                   cfg.clip_norm)
+                schedulers[name].step()
+                metrics = validate(model)
+                seconds[name] += drawn + time.perf_counter() - began
+                checkpoints[name].save(epoch, {"train_loss": loss, **metrics,
+                                               "train_seconds": seconds[name]})
+        results, outputs = {}, {}
+        for name, model in models.items():
+            checkpoints[name].load_best()
             # Evaluate the best-on-validation weights on the test set, once.
             outputs[name] = predict(model, test_x, cfg.horizon, device)
             results[name] = scores(test_y, outputs[name])
-            if len(networks) > 1:
-                results[name]["train_seconds"] = histories[name].seconds
-        history = histories["model"]
-        history.seconds = sum(h.seconds for h in histories.values())  # the time all took
-        return SeedResult(results, history, outputs)
+            if len(models) > 1:
+                results[name]["train_seconds"] = seconds[name]
+        history = checkpoint.history
+        history.seconds = sum(seconds.values())  # the time all took
+        return SeedResult(seed, results, history, outputs)
 
-    seeds = run.each_seed(train_seed)
+    seeds = Seeds(run.task)
+    for seed in run.seeds:
+        seed_everything(seed)
+        seeds.add(train_seed(seed))
+    if not distributed.is_main():
+        return  # under torchrun, process 0 alone reports
     test = {**seeds.test(), **baselines}
     print_report(test, cfg.horizon, seeds.seconds)
     run.finish(test, seeds.seconds)
-    shown = seeds.median("mse")
-    plots.training_curve(shown.history.epochs, run.dir / "training_curve.png", keys=["mse"],
-                         unit="MSE")
-    names = {"model": "PredRNN", "convlstm": "ConvLSTM"} if len(networks) > 1 else {}
-    plot_predictions(test_y, {names.get(k, k): v for k, v in shown.outputs.items()},
-                     run.dir / "predictions.png", cfg.show)
-    animate(test_x[0], test_y[0], shown.outputs["model"][0], run.dir / "predictions.gif")
+    # The plots show the seed of the median test MSE.
+    plot_report(seeds.median("mse"), test_x, test_y, cfg, run.dir)
     print(f"wrote {run.dir}/metrics.json, seed*/best.pt, predictions.png/.gif, "
           "training_curve.png")
 

@@ -38,6 +38,12 @@ Baselines in the same run: the same encoder-decoder without attention (the decod
 from the encoder's final state only; same budget, in seed<N>/no_attention/), and pandas'
 parser `pd.to_datetime(text, format="mixed", dayfirst=True)`, a failure counting as wrong
 (and as a refusal).
+Each seed trains the model, then the network without attention, each in its own epoch
+loop (train_seed in main), and scores both on the test strings.
+
+Beside this file: dates.py writes the strings, data.py splits them for a run,
+baselines.py holds the metric and pandas' parser, model.py the network and its decoders,
+report.py the tables and plots, predict.py answers with a trained run.
 
     make date_seq2seq                  # python -m tasks.date_seq2seq.train
     python -m tasks.date_seq2seq.train --attention dot --impl core
@@ -49,24 +55,20 @@ The default run's numbers, and the command that made them, are in the README's t
 from __future__ import annotations
 
 import random
-import warnings
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
-from functools import partial
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
-from core import plots
+from core import distributed
 from core.config import RunConfig, arg, parse, require, run_main
 from core.report import comparison_table
-from core.run import Run, SeedResult
-from core.text import Vocab
-from core.train import History
+from core.run import Run, SeedResult, Seeds
+from core.train import seed_everything, train_epoch
 
+from .baselines import pandas_scores, scores
+from .data import Data, columns, make_data
 from .dates import (
     FAMILIES,
     MAX_LENGTH,
@@ -74,29 +76,21 @@ from .dates import (
     TRAINED_NON_DATE_KINDS,
     all_days,
     non_date,
-    non_dates,
     sample,
-    split_days,
-    written_once,
 )
 from .model import (
     NO_DATE,
-    OUTPUT_LENGTH,
     OUTPUT_TOKENS,
     DateSeq2Seq,
     ModelConfig,
     TrainedModel,
     encode_inputs,
     encode_targets,
-    input_vocab,
-    plot_attention,
     save_model,
     translate,
 )
+from .report import report
 
-VAL_SEED, TEST_SEED = 1, 2  # the formats of the fixed validation and test strings
-# Test strings whose attention is drawn: one of each of these families, and a mistake.
-SHOWN_FAMILIES = ["ordinal_words", "month_day_year", "numeric_day_first", "numeric_year_first"]
 METRICS = ["exact_match", "exact_match_beam", "char_accuracy", "abstain_valid",
            "refusal_invalid"]
 
@@ -145,98 +139,13 @@ class Config(RunConfig):
                 f"that the rest trains; got {self.val_size + self.test_size}")
 
 
-@dataclass
-class Data:
-    """The strings of a run: training days, and the fixed validation and test strings,
-    dates (text, ISO truth, family) and strings that hold no day (text, kind)."""
-
-    vocab: Vocab
-    train_days: list[date]
-    val_text: list[str]
-    val_truth: list[str]
-    test_text: list[str]
-    test_truth: list[str]
-    test_family: list[str]
-    val_no_day: list[str]
-    test_no_day: list[str]
-    test_no_day_kind: list[str]
-
-
 def model_config(cfg: Config, attention: str) -> ModelConfig:
     return ModelConfig(impl=cfg.impl, attention=attention, embedding_dim=cfg.embedding_dim,
                        hidden_size=cfg.hidden_size, decoder_size=cfg.decoder_size,
                        attention_size=cfg.attention_size, max_length=MAX_LENGTH)
 
 
-def columns(rows: list[tuple[str, ...]]) -> tuple[list[str], ...]:
-    """[(text, ISO date, family), ...] -> texts, ISO dates, families (any width)."""
-    return tuple(list(column) for column in zip(*rows, strict=True))
-
-
-def make_data(cfg: Config) -> Data:
-    train_days, val_days, test_days = split_days(cfg.val_size, cfg.test_size)
-    val_text, val_truth, _ = columns(written_once(val_days, VAL_SEED))
-    val_no_day, _ = columns(non_dates("validation", cfg.non_date_size, VAL_SEED))
-    test_no_day, test_no_day_kind = columns(non_dates("test", cfg.non_date_size, TEST_SEED))
-    return Data(input_vocab(), train_days, val_text, val_truth,
-                *columns(written_once(test_days, TEST_SEED)), val_no_day, test_no_day,
-                test_no_day_kind)
-
-
-def scores(predicted: list[str], truth: list[str]) -> dict[str, float]:
-    """exact_match: the share of strings read right; char_accuracy: the share of the 10
-    output positions right (a missing character is wrong)."""
-    exact = np.mean([p == t for p, t in zip(predicted, truth, strict=True)])
-    chars = np.mean([sum(a == b for a, b in zip(p, t, strict=False)) / OUTPUT_LENGTH
-                     for p, t in zip(predicted, truth, strict=True)])
-    return {"exact_match": float(exact), "char_accuracy": float(chars)}
-
-
-def pandas_reads(texts: list[str]) -> list[str]:
-    """pandas' guess for each string as YYYY-MM-DD, or "" where it raises."""
-    answers = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "could not infer format" on every string
-        for text in texts:
-            try:
-                answers.append(pd.to_datetime(text, format="mixed", dayfirst=True)
-                               .strftime("%Y-%m-%d"))
-            except (ValueError, OverflowError):
-                answers.append("")
-    return answers
-
-
-def pandas_scores(data: Data) -> tuple[dict[str, float], list[str]]:
-    """The baseline's scores on exactly the model's test strings, a failure to parse
-    counting as a refusal; and its answers to the test dates."""
-    answers = pandas_reads(data.test_text)
-    refused = [answer == "" for answer in pandas_reads(data.test_no_day)]
-    return {**scores(answers, data.test_truth),
-            "abstain_valid": float(np.mean([answer == "" for answer in answers])),
-            "refusal_invalid": float(np.mean(refused))}, answers
-
-
-def training_batches(cfg: Config, data: Data, device: torch.device
-                     ) -> Callable[[], Iterator[tuple[torch.Tensor, ...]]]:
-    """Fresh strings every epoch: --batch-size dates of the training days, and a
-    --non-date-share of that many non-dates of the train part. Their generator is seeded
-    from numpy's global one, which the checkpoints save, so --resume draws the same
-    strings."""
-    no_dates = round(cfg.batch_size * cfg.non_date_share)
-
-    def batches() -> Iterator[tuple[torch.Tensor, ...]]:
-        rng = random.Random(int(np.random.randint(2**31)))
-        for _ in range(cfg.batches_per_epoch):
-            texts, truth, _ = columns(sample(data.train_days, cfg.batch_size, rng))
-            texts += [non_date(rng.choice(TRAINED_NON_DATE_KINDS), "train", rng)
-                      for _ in range(no_dates)]
-            x, lengths = encode_inputs(texts, data.vocab)
-            y = encode_targets(truth + [NO_DATE] * no_dates)
-            yield x.to(device), lengths.to(device), y.to(device)
-    return batches
-
-
-def loss(model: DateSeq2Seq, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+def batch_loss(model: DateSeq2Seq, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """Cross-entropy of every answer token, the decoder fed the true previous token."""
     x, lengths, y = batch
     logits, _ = model(x, lengths, y)  # (B, 11, V)
@@ -245,34 +154,9 @@ def loss(model: DateSeq2Seq, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
 
 def step(model: DateSeq2Seq, batch: tuple[torch.Tensor, ...],
          carried: None) -> tuple[torch.Tensor, None]:
-    """One training step's loss; the shared loop then does zero_grad, backward, clipping,
-    the optimizer's and the one-cycle schedule's step. Nothing is carried over."""
-    return loss(model, batch), None
-
-
-def validate(model: DateSeq2Seq, data: Data, device: torch.device) -> dict[str, float]:
-    """Loss and scores on the validation dates, greedy."""
-    x, lengths = encode_inputs(data.val_text, data.vocab)
-    y = encode_targets(data.val_truth)
-    value = loss(model, (x.to(device), lengths.to(device), y.to(device)))
-    answers, _, _ = translate(model, data.val_text, data.vocab)
-    return {"loss": value.item(), **scores(answers, data.val_truth)}
-
-
-def train_one(cfg: Config, run: Run, data: Data, attention: str, seed: int,
-              name: str) -> tuple[DateSeq2Seq, History]:
-    """Train one network of the seed (name "": the model; else a baseline network in
-    seed<N>/<name>/)."""
-    model = DateSeq2Seq(len(data.vocab), model_config(cfg, attention), data.vocab.pad_index)
-    model = model.to(run.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, cfg.lr, total_steps=cfg.epochs * cfg.batches_per_epoch)
-    history = run.fit(model, optimizer, training_batches(cfg, data, run.device), step,
-                      partial(validate, data=data, device=run.device), seed=seed, name=name,
-                      about=f"attention {attention} ({cfg.impl})", monitor="loss",
-                      clip_norm=cfg.clip_norm, scheduler=scheduler, scheduler_step="batch")
-    return model, history
+    """One batch's loss (train_epoch then does zero_grad, backward, clip, the optimizer's
+    and the one-cycle schedule's step). Nothing is carried over."""
+    return batch_loss(model, batch), None
 
 
 def choose_threshold(dates: list[float], no_days: list[float], budget: float) -> float:
@@ -311,58 +195,6 @@ def evaluate(model: DateSeq2Seq, data: Data, beam: int, budget: float
                      "no_day_answers": no_day_answers, "no_day_p": p_no_days}
 
 
-def per_format(families: list[str], truth: list[str],
-               answers: dict[str, list[str]]) -> pd.DataFrame:
-    """Exact match of every method in each format family of the test strings."""
-    frame = pd.DataFrame({"family": families, "truth": truth})
-    for method, predicted in answers.items():
-        frame[method] = np.array(predicted) == np.array(truth)
-    table = frame.groupby("family").agg(strings=("truth", "size"),
-                                        **{m: (m, "mean") for m in answers})
-    return table.reindex([f for f in FAMILIES if f in table.index]).round(4).reset_index()
-
-
-def refusal_per_kind(data: Data, refused: dict[str, np.ndarray]) -> pd.DataFrame:
-    """The share of the test non-dates each method refuses, per kind of non-date."""
-    frame = pd.DataFrame({"kind": data.test_no_day_kind, **refused})
-    table = frame.groupby("kind").agg(strings=("kind", "size"),
-                                      **{m: (m, "mean") for m in refused})
-    return table.reindex(NON_DATE_KINDS).round(4).reset_index()
-
-
-def report(cfg: Config, run: Run, data: Data, best_seed: int, best: SeedResult,
-           pandas_answers: list[str]) -> None:
-    """The best seed's tables, mistakes and plots."""
-    mine = best.outputs["model"]
-    answers = {"model": mine["greedy"], "model_beam": mine["beam"],
-               "no_attention": best.outputs["no_attention"]["greedy"],
-               "pandas": pandas_answers}
-    table = per_format(data.test_family, data.test_truth, answers)
-    table.to_csv(run.dir / "per_format.csv", index=False)
-    print(f"exact match per format family (seed {best_seed}):\n{table.to_string(index=False)}")
-    refused = {name: best.outputs[name]["no_day_refused"] for name in ["model", "no_attention"]}
-    refused["pandas"] = np.array(pandas_reads(data.test_no_day)) == ""
-    kinds = refusal_per_kind(data, refused)
-    kinds.to_csv(run.dir / "refusal_per_kind.csv", index=False)
-    print(f"test non-dates refused, per kind (seed {best_seed}):\n{kinds.to_string(index=False)}")
-    accepted = np.flatnonzero(~mine["no_day_refused"])
-    print(f"{len(accepted)} test non-dates answered" + (": " if len(accepted) else "")
-          + "; ".join(f"{data.test_no_day[i]!r} -> {mine['no_day_answers'][i]} "
-                      f"(p {mine['no_day_p'][i]:.3f})" for i in accepted[:8]))
-    wrong = [i for i, (p, t) in enumerate(zip(mine["greedy"], data.test_truth, strict=True))
-             if p != t]
-    print(f"{len(wrong)} test mistakes" + (": " if wrong else "") + "; ".join(
-        f"{data.test_text[i]!r} -> {mine['greedy'][i]} (not {data.test_truth[i]})"
-        for i in wrong[:8]))
-    plots.training_curve(best.history.epochs, run.dir / "training_curve.png", keys=["loss"])
-    if cfg.attention != "none":
-        shown = [data.test_family.index(f) for f in SHOWN_FAMILIES if f in data.test_family]
-        for n, i in enumerate(shown + wrong[:1]):
-            plot_attention(mine["attention"][i], data.test_text[i], mine["greedy"][i],
-                           run.dir / f"attention_{n}.png", f"{data.test_text[i]!r} -> "
-                           f"{mine['greedy'][i]} (truth {data.test_truth[i]})")
-
-
 def main(argv: list[str] | None = None) -> dict:
     cfg = parse(Config, argv, __doc__)
     if cfg.dry_run:
@@ -371,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
     run = Run(cfg)
 
     # Data: disjoint train, validation and test days; validation and test strings fixed.
-    data = make_data(cfg)
+    data = make_data(cfg.val_size, cfg.test_size, cfg.non_date_size)
     print(f"days: {len(data.train_days)} train, {len(data.val_text)} validation, "
           f"{len(data.test_text)} test; {len(FAMILIES)} format families; "
           f"{len(data.vocab) - 1} input characters; {len(data.val_no_day)} validation and "
@@ -386,18 +218,65 @@ def main(argv: list[str] | None = None) -> dict:
     baselines = {"pandas": pandas_test}
     print(comparison_table(baselines, METRICS[:1] + METRICS[2:]))
 
+    no_dates = round(cfg.batch_size * cfg.non_date_share)
+
+    def batches():
+        """Fresh strings every epoch: --batch-size dates of the training days, and a
+        --non-date-share of that many non-dates of the train part. Their generator is
+        seeded from numpy's global one, which last.pt saves, so --resume draws the same."""
+        rng = random.Random(int(np.random.randint(2**31)))
+        for _ in range(cfg.batches_per_epoch):
+            texts, truth, _ = columns(sample(data.train_days, cfg.batch_size, rng))
+            texts += [non_date(rng.choice(TRAINED_NON_DATE_KINDS), "train", rng)
+                      for _ in range(no_dates)]
+            x, lengths = encode_inputs(texts, data.vocab)
+            y = encode_targets(truth + [NO_DATE] * no_dates)
+            yield x.to(run.device), lengths.to(run.device), y.to(run.device)
+
+    def validate(model: DateSeq2Seq) -> dict[str, float]:
+        """Loss and scores on the validation dates, greedy."""
+        x, lengths = encode_inputs(data.val_text, data.vocab)
+        y = encode_targets(data.val_truth)
+        model.eval()
+        with torch.no_grad():
+            value = batch_loss(model, (x.to(run.device), lengths.to(run.device), y.to(run.device)))
+        answers, _, _ = translate(model, data.val_text, data.vocab)
+        return {"loss": value.item(), **scores(answers, data.val_truth)}
+
     def train_seed(seed: int) -> SeedResult:
+        """The model, then the same network without attention (in seed<N>/no_attention/),
+        each trained and then scored on the test strings."""
         results, outputs, histories = {}, {}, {}
         for name, attention in [("model", cfg.attention), ("no_attention", "none")]:
-            model, histories[name] = train_one(cfg, run, data, attention, seed,
-                                               "" if name == "model" else name)
+            model = DateSeq2Seq(len(data.vocab), model_config(cfg, attention),
+                                data.vocab.pad_index).to(run.device)
+            optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, cfg.lr, total_steps=cfg.epochs * cfg.batches_per_epoch)
+            # best.pt, last.pt and history.csv in seed<N>/ (seed<N>/no_attention/)
+            checkpoint = run.checkpoint(seed, "" if name == "model" else name,
+                                        monitor="loss", model=model, optimizer=optimizer,
+                                        scheduler=scheduler)
+            trained = distributed.wrap(model)  # under torchrun, DDP averages the gradients
+            for epoch in checkpoint.epochs(cfg.epochs):
+                # the one-cycle schedule steps after every batch
+                loss = train_epoch(trained, optimizer, batches(), step, cfg.clip_norm,
+                                   scheduler=scheduler)
+                checkpoint.save(epoch, {"train_loss": loss, **validate(model)})
+            histories[name] = checkpoint.load_best()
+            # The best-on-validation weights: the threshold, then the test strings once.
             results[name], outputs[name] = evaluate(model, data, cfg.beam,
                                                     cfg.abstain_budget)
         history = histories["model"]
         history.seconds += histories["no_attention"].seconds  # the time both took
-        return SeedResult(results, history, outputs)
+        return SeedResult(seed, results, history, outputs)
 
-    seeds = run.each_seed(train_seed)
+    seeds = Seeds(run.task)
+    for seed in run.seeds:
+        seed_everything(seed)
+        seeds.add(train_seed(seed))
+    if not distributed.is_main():
+        return {}  # under torchrun, process 0 alone reports
 
     # Report: the model (median over seeds) beside both baselines.
     test = {**seeds.test(), **baselines}
@@ -409,12 +288,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     # The seed best on validation is the one predict.py uses and the tables show.
     best = seeds.best_on_validation()
-    best_seed = best.seed
     mine = best.outputs["model"]
     save_model(run.dir / "model.pt", TrainedModel(mine["model"], data.vocab,
                                                   mine["threshold"], cfg.beam),
-               seed=best_seed)
-    report(cfg, run, data, best_seed, best, pandas_answers)
+               seed=best.seed)
+    report(data, best, pandas_answers, cfg.attention, run.dir)
     print(f"wrote {run.dir}/metrics.json, per_format.csv, refusal_per_kind.csv, model.pt, "
           f"seed*/best.pt and plots; try: python -m {__package__}.predict --run-dir "
           f"{run.dir} \"3rd of March 1998\"")
