@@ -360,7 +360,8 @@ class Checkpoint:
         if self._bar is not None:
             self._bar.set_postfix(shown)
         if distributed.is_main() and not sys.stderr.isatty():  # nohup, CI: a line an epoch
-            total = self._bar.total if self._bar is not None else epoch + 1
+            # a second network saved in another's loop has no bar: --epochs is its total
+            total = self._bar.total if self._bar is not None else self.config.get("epochs")
             print(f"{self.label} epoch {epoch + 1}/{total}: "
                   + ", ".join(f"{k} {v}" for k, v in shown.items()), flush=True)
 
