@@ -31,7 +31,7 @@ from core.name_model import (
 )
 from core.name_model import load_model as core_load_model
 from core.text import UNK
-from tasks.name_classifier import train
+from tasks.name_classifier import baselines, train
 from tasks.name_classifier.predict import main as predict_main
 from tasks.name_classifier.predict import predict, problem_with
 
@@ -239,7 +239,7 @@ def test_same_seed_gives_the_same_baselines(dry_run: Path, csv_dir: Path,
 
 
 def test_tfidf_rows_have_unit_length_and_common_grams_weigh_least() -> None:
-    features = train.TfidfGrams(["Abe", "Abel", "Li"])
+    features = baselines.TfidfGrams(["Abe", "Abel", "Li"])
     assert features.idf[features.index["<"]] == pytest.approx(1.0)  # in every name
     assert features.idf[features.index["Abe"]] < features.idf[features.index["Li"]]
     ids, offsets, weights = features(["Abe", "Lia", "zzz"])

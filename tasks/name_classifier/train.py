@@ -13,16 +13,16 @@ the weights of the best epoch on validation.
 Baselines, trained in the same run on the same split and scored with the same metrics:
 the majority language, and a linear softmax on TF-IDF-weighted character 1- to 4-grams
 (the standard strong baseline for short strings), its L2 weight and its number of L-BFGS
-iterations chosen on the validation split as the network's epoch is. Neither draws random
-numbers, so they are the same in every run. The default run's numbers, and the command
-that made them, are in the README's table. Most Scottish and Portuguese test names occur
-in the training file under another language, which caps what any classifier of the
-spelling can reach.
+iterations chosen on the validation split as the network's epoch is (baselines.py).
+Neither draws random numbers, so they are the same in every run. The default run's
+numbers, and the command that made them, are in the README's table. Most Scottish and
+Portuguese test names occur in the training file under another language, which caps what
+any classifier of the spelling can reach.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -31,20 +31,17 @@ import pandas as pd
 import torch
 from torch import nn
 
-from core import metrics, plots
-from core.config import RunConfig, UserError, arg, parse, run_main
+from core import distributed, metrics, plots
+from core.config import RunConfig, arg, parse, run_main
 from core.name_model import ModelConfig, NameClassifier, build_vocab, encode, logits_for, save_model
-from core.names import SPLIT_SEED, load_names, shrink, stratified_split
 from core.report import comparison_table
-from core.run import Run, SeedResult
+from core.run import Run, SeedResult, Seeds
 from core.text import length_buckets, pad_batch
+from core.train import seed_everything, train_epoch
 
-VALIDATION_SHARE = 0.1
-NGRAM_MAX = 4  # the n-gram baseline's longest character n-gram
-# The n-gram baseline's L2 weights tried on validation (on the mean loss; scikit-learn's
-# C is 1 / (L2 * training names)), and its L-BFGS iterations, scored every NGRAM_CHUNK.
-NGRAM_L2 = (3e-5, 1e-5, 3e-6, 1e-6, 3e-7)
-NGRAM_CHUNK, NGRAM_ITERATIONS = 25, 150
+from .baselines import baselines
+from .data import Split, read_data
+
 
 @dataclass
 class Config(RunConfig):
@@ -93,153 +90,11 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> dict[str
             "macro_f1": metrics.macro_f1(y_true, y_pred, num_classes),
             "balanced_accuracy": metrics.balanced_accuracy(y_true, y_pred, num_classes)}
 
-
-@dataclass
-class Split:
-    """One split's names and their languages' indices."""
-
-    names: list[str]
-    y: np.ndarray
-
-
-def read_data(cfg: Config) -> tuple[dict[str, Split], list[str], np.ndarray]:
-    """The train, validation and test splits, the sorted languages, and which test names
-    the training file never holds (under any language): what a classifier makes of a
-    spelling it has not seen, free of the names the course's split leaks."""
-    train_file, test_file, source = load_names(cfg.data_dir)
-    if cfg.dry_run:
-        train_file, test_file = shrink(train_file, 30), shrink(test_file, 10)
-    train, validation = stratified_split(train_file, VALIDATION_SHARE, SPLIT_SEED)
-    labels = sorted(train_file["language"].unique())
-    unseen = sorted(set(test_file["language"]) - set(labels))
-    if unseen:
-        raise UserError(f"the test data has languages the training data lacks: {unseen}")
-    index = {language: i for i, language in enumerate(labels)}
-    print(f"data ({source}): {len(train)} train, {len(validation)} validation, "
-          f"{len(test_file)} test names, {len(labels)} languages")
-    splits = {split: Split(frame["name"].tolist(), frame["language"].map(index).to_numpy())
-              for split, frame in [("train", train), ("validation", validation),
-                                   ("test", test_file)]}
-    unseen_rows = ~test_file["name"].isin(set(train_file["name"])).to_numpy()
-    return splits, labels, unseen_rows
-
-
-def ngrams(name: str) -> list[str]:
-    """The character 1- to 4-grams of the name with boundary marks: "Li" -> <, L, i, >,
-    <L, Li, i>, <Li, Li>, <Li>."""
-    marked = f"<{name}>"
-    return [marked[i:i + n] for n in range(1, NGRAM_MAX + 1)
-            for i in range(len(marked) - n + 1)]
-
-
-class TfidfGrams:
-    """The n-gram baseline's features: a name -> the TF-IDF weights of its n-grams, as
-    (n-gram ids, offsets, weights) for an EmbeddingBag in "sum" mode.
-
-        weight(g, name) = (1 + ln count(g in name)) * idf(g),
-        idf(g) = ln((1 + N) / (1 + names of the N training names holding g)) + 1,
-
-    each name's weights scaled to unit length (scikit-learn's TfidfVectorizer with
-    sublinear_tf). Only the training names' n-grams have ids; others are left out."""
-
-    def __init__(self, names: list[str]) -> None:
-        held = [set(ngrams(name)) for name in names]
-        self.index = {g: i for i, g in enumerate(sorted(set().union(*held)))}
-        holding = np.zeros(len(self.index))
-        for grams in held:
-            holding[[self.index[g] for g in grams]] += 1
-        self.idf = np.log((1 + len(names)) / (1 + holding)) + 1
-
-    def __call__(self, names: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        ids, offsets, weights = [], [], []
-        for name in names:
-            known = [self.index[g] for g in ngrams(name) if g in self.index]
-            grams, counts = np.unique(known, return_counts=True)
-            w = (1 + np.log(counts)) * self.idf[grams]
-            offsets.append(len(ids))
-            ids += grams.tolist()
-            weights += (w / np.linalg.norm(w)).tolist()
-        return (torch.tensor(ids, dtype=torch.long), torch.tensor(offsets, dtype=torch.long),
-                torch.tensor(weights, dtype=torch.float32))
-
-
-Bags = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (n-gram ids, offsets, weights)
-
-
-def linear_logits(bags: Bags, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """W x + b for the TF-IDF vectors x of a batch of names: (B, num_classes)."""
-    ids, offsets, weights = bags
-    return nn.functional.embedding_bag(ids, weight, offsets, mode="sum",
-                                       per_sample_weights=weights) + bias
-
-
-def lbfgs_path(bags: Bags, targets: torch.Tensor, num_features: int, num_classes: int,
-               l2: float) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
-    """(iterations, W, b) every NGRAM_CHUNK full-batch L-BFGS iterations, up to
-    NGRAM_ITERATIONS, minimising the mean cross-entropy + l2 / 2 * |W|^2 from zero
-    weights: a convex problem, so no random numbers and the same path in every run."""
-    weight = torch.zeros(num_features, num_classes, requires_grad=True)
-    bias = torch.zeros(num_classes, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weight, bias], max_iter=NGRAM_CHUNK, history_size=20,
-                                  line_search_fn="strong_wolfe")
-
-    def loss() -> torch.Tensor:
-        optimizer.zero_grad()
-        value = (nn.functional.cross_entropy(linear_logits(bags, weight, bias), targets)
-                 + l2 / 2 * weight.pow(2).sum())
-        value.backward()
-        return value
-
-    for iterations in range(NGRAM_CHUNK, NGRAM_ITERATIONS + 1, NGRAM_CHUNK):
-        optimizer.step(loss)
-        yield iterations, weight.detach().clone(), bias.detach().clone()
-
-
-def train_ngram_linear(train: Split, validation: Split, num_classes: int
-                       ) -> tuple[Callable[[list[str]], np.ndarray], dict[str, Any]]:
-    """The linear baseline, softmax(W x + b) on the TF-IDF n-grams x: every L2 weight of
-    NGRAM_L2 along its L-BFGS path, scored on validation; the best (L2, iterations) by
-    validation accuracy is kept, the first of ties. Returns a function from names to
-    predicted classes, and the chosen setting."""
-    features = TfidfGrams(train.names)
-    x_train, x_val = features(train.names), features(validation.names)
-    best: dict[str, Any] = {"validation_accuracy": -1.0}
-    for l2 in NGRAM_L2:
-        for iterations, weight, bias in lbfgs_path(x_train, torch.tensor(train.y),
-                                                   len(features.index), num_classes, l2):
-            predicted = linear_logits(x_val, weight, bias).argmax(1).numpy()
-            accuracy = metrics.accuracy(validation.y, predicted)
-            if accuracy > best["validation_accuracy"]:
-                best = {"l2": l2, "iterations": iterations, "validation_accuracy": accuracy,
-                        "weights": (weight, bias)}
-    weight, bias = best.pop("weights")
-
-    def predict(names: list[str]) -> np.ndarray:
-        return linear_logits(features(names), weight, bias).argmax(1).numpy()
-
-    return predict, best
-
-
 def test_scores(test: Split, unseen_rows: np.ndarray, predicted: np.ndarray,
                 num_classes: int) -> dict[str, float]:
     """`scores` on the test file, and the accuracy on its names the training file lacks."""
     return {**scores(test.y, predicted, num_classes),
             "accuracy_unseen": metrics.accuracy(test.y[unseen_rows], predicted[unseen_rows])}
-
-
-def baselines(splits: dict[str, Split], labels: list[str]
-              ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Test predictions of the majority language and of the n-gram linear model, and the
-    latter's setting chosen on validation."""
-    majority = int(np.bincount(splits["train"].y, minlength=len(labels)).argmax())
-    ngram_predict, chosen = train_ngram_linear(splits["train"], splits["validation"],
-                                               len(labels))
-    print(f"ngram_linear: L2 {chosen['l2']:g}, {chosen['iterations']} L-BFGS iterations "
-          f"(validation accuracy {chosen['validation_accuracy']:.4f}, the best of "
-          f"{len(NGRAM_L2)} L2 weights x {NGRAM_ITERATIONS // NGRAM_CHUNK} lengths)")
-    test = splits["test"]
-    return {"majority": np.full_like(test.y, majority),
-            "ngram_linear": ngram_predict(test.names)}, chosen
 
 
 def per_language_table(y_true: np.ndarray, predicted: dict[str, np.ndarray],
@@ -293,7 +148,6 @@ def report(run: Run, test: dict[str, dict[str, Any]], splits: dict[str, Split],
                          keys=["accuracy", "macro_f1"], log_scale=False,
                          unit="accuracy, macro-F1")
 
-
 def main(argv: list[str] | None = None) -> dict:
     cfg = parse(Config, argv, __doc__)
     if cfg.dry_run:
@@ -302,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
     device = run.device
 
     # Data: the training file gives train and validation, the test file is scored once.
-    splits, labels, unseen_rows = read_data(cfg)
+    splits, labels, unseen_rows = read_data(cfg.data_dir, cfg.dry_run)
     model_config = ModelConfig(
         code_points=cfg.code_points, boundaries=cfg.boundaries, cell=cfg.cell, impl=cfg.impl,
         embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size,
@@ -330,12 +184,14 @@ def main(argv: list[str] | None = None) -> dict:
             yield x.to(device), x_lengths, targets[rows].to(device)
 
     def step(model: NameClassifier, batch: tuple[torch.Tensor, ...], carried: None):
-        """One training step's loss; the shared loop then does zero_grad, backward,
-        clipping, the optimizer's and the schedule's step. Nothing is carried over."""
+        """One batch's loss (train_epoch then does zero_grad, backward, clip, the
+        optimizer's and any one-cycle schedule's step). Nothing is carried over."""
         x, x_lengths, y = batch
         return nn.functional.cross_entropy(model(x, x_lengths), y), None
 
     def validate(model: NameClassifier) -> dict[str, float]:
+        """Loss, accuracy and macro-F1 on validation (logits_for puts the model in eval
+        mode, without dropout, and runs it under no_grad)."""
         logits = logits_for(model, x_val, vocab.pad_index)
         predicted = logits.argmax(1).numpy()
         return {"loss": nn.functional.cross_entropy(logits, torch.tensor(y_val)).item(),
@@ -351,18 +207,31 @@ def main(argv: list[str] | None = None) -> dict:
             steps_per_epoch = -(-len(x_train) // cfg.batch_size)
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
                 optimizer, cfg.lr, total_steps=steps_per_epoch * cfg.epochs)
+        # best.pt, last.pt and history.csv in seed<N>/; --resume restores all three.
         # The epoch is chosen by validation accuracy, not loss: in the last epochs the loss
         # rises while accuracy still improves, as the model grows sure of names that the
         # data gives several languages (by loss, one seed in three stopped at epoch 8/12).
-        history = run.fit(model, optimizer, batches, step, validate, seed=seed,
-                          about=f"{cfg.cell} ({cfg.impl})", monitor="accuracy", mode="max",
-                          clip_norm=cfg.clip_norm, scheduler=scheduler, scheduler_step="batch")
+        checkpoint = run.checkpoint(seed, monitor="accuracy", mode="max", model=model,
+                                    optimizer=optimizer, scheduler=scheduler)
+        trained = distributed.wrap(model)  # under torchrun, DDP averages the gradients
+        for epoch in checkpoint.epochs(cfg.epochs):
+            # The one-cycle schedule (if any) steps after every batch, inside train_epoch.
+            loss = train_epoch(trained, optimizer, batches(), step, cfg.clip_norm,
+                               scheduler=scheduler)
+            checkpoint.save(epoch, {"train_loss": loss, **validate(model)})
+        history = checkpoint.load_best()
+        # Test, once, with the best-on-validation weights.
         predicted = logits_for(model, x_test, vocab.pad_index).argmax(1).numpy()
-        return SeedResult({"model": test_scores(splits["test"], unseen_rows, predicted,
-                                                len(labels))}, history,
+        return SeedResult(seed, {"model": test_scores(splits["test"], unseen_rows, predicted,
+                                                      len(labels))}, history,
                           {"predicted": predicted, "model": model})
 
-    seeds = run.each_seed(train_seed)
+    seeds = Seeds(run.task)
+    for seed in run.seeds:
+        seed_everything(seed)
+        seeds.add(train_seed(seed))
+    if not distributed.is_main():
+        return {}  # under torchrun, process 0 alone reports
 
     # The seed best on validation is the one predict.py uses and the report shows.
     best = seeds.best_on_validation()

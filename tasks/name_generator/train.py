@@ -20,7 +20,7 @@ Baselines in the same run, on the same names and with the same bits per characte
 character n-gram model per language, add-k or interpolated Kneser-Ney, n = 1..--max-order,
 each alone or mixed with the model of all languages; order and smoothing are chosen on the
 same validation split (method ngram, its setting in metrics.json's config) and the best
-1-gram is method unigram. See ngram.py.
+1-gram is method unigram. See ngram.py and baselines.py.
 
     make name_generator                      # python -m tasks.name_generator.train
     python -m tasks.name_generator.train --cell lstm --impl core
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,45 +41,32 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
-from core import plots
-from core.config import RunConfig, UserError, arg, parse, require, run_main
+from core import distributed, plots
+from core.config import RunConfig, arg, parse, require, run_main
 from core.files import atomic_write_text
-from core.name_model import encode as classifier_encode
-from core.name_model import load_model as load_classifier
-from core.name_model import logits_for
-from core.names import SPLIT_SEED, load_names, shrink, stratified_split
 from core.report import comparison_table
-from core.run import Run, SeedResult
-from core.text import Vocab, length_buckets
+from core.run import Run, SeedResult, Seeds
+from core.text import length_buckets
+from core.train import seed_everything, train_epoch
 
-from . import ngram
+from .baselines import CLASSIFIER, Classifier, agreement, find_classifier, ngram_baselines
+from .data import Data, names_by_language, read_data
 from .model import (
     IGNORE,
     ModelConfig,
     NameGenerator,
     bits_per_char,
-    build_vocab,
-    encode,
     sample,
     save_model,
     teacher_forcing_batch,
     token_probabilities,
 )
 
-VALIDATION_SHARE = 0.1
-CLASSIFIER = Path("runs") / "name_classifier" / "model.pt"  # the optional scorer
 SHOWN = 5  # samples per language printed and shown in the report
 MIXTURE_WEIGHTS = np.linspace(0, 1, 21)  # the model's weights tried in model+ngram
-
-Rows = list[tuple[str, str]]  # (name, language)
-
-
-def as_rows(frame: pd.DataFrame) -> Rows:
-    return list(zip(frame["name"], frame["language"], strict=True))
 
 
 @dataclass
@@ -114,119 +100,6 @@ class Config(RunConfig):
                 "name_classifier`, or leave --classifier out)")
 
 
-@dataclass
-class Data:
-    """The three splits as (name, language) rows and encoded, and what the scores need."""
-
-    train: Rows
-    validation: Rows
-    test: Rows
-    languages: list[str]
-    vocab: Vocab
-    encoded: dict[str, tuple[list[list[int]], list[int]]]  # split -> (names, languages)
-    known_names: set[str]  # every name of the training file, to tell novel samples
-
-
-def read_data(cfg: Config) -> Data:
-    """The training file gives train and a stratified validation, the test file is scored
-    once; the alphabet is every character of both files, so a test character that no
-    training name uses still gets a (small) probability where an error would end the run
-    (in the real files every test character also occurs in training)."""
-    train_frame, test_frame, source = load_names(cfg.data_dir)
-    if cfg.dry_run:
-        train_frame, test_frame = shrink(train_frame, 30), shrink(test_frame, 10)
-    train, validation = (as_rows(f) for f in stratified_split(train_frame, VALIDATION_SHARE,
-                                                              SPLIT_SEED))
-    train_file, test_file = as_rows(train_frame), as_rows(test_frame)
-    languages = sorted({language for _, language in train_file})
-    unseen = sorted({language for _, language in test_file} - set(languages))
-    if unseen:
-        raise UserError(f"the test file has languages the training file lacks: {unseen}")
-    vocab = build_vocab([name for name, _ in train_file + test_file])
-    index = {language: i for i, language in enumerate(languages)}
-    print(f"data ({source}): {len(train)} train, {len(validation)} validation, "
-          f"{len(test_file)} test names, {len(languages)} languages, "
-          f"{len(vocab)} tokens (characters and <end>)")
-    encoded = {split: ([encode(name, vocab) for name, _ in rows],
-                       [index[language] for _, language in rows])
-               for split, rows in [("train", train), ("validation", validation),
-                                   ("test", test_file)]}
-    return Data(train, validation, test_file, languages, vocab, encoded,
-                {name for name, _ in train_file})
-
-
-def ngram_baselines(data: Data, max_order: int
-                    ) -> tuple[dict[str, ngram.Smoothing], dict[str, np.ndarray], np.ndarray]:
-    """n-gram models of the same 90%, every setting scored on validation: the settings
-    chosen for ngram and unigram, their per-token test probabilities, and the validation
-    probabilities of the chosen ngram (for the mixture with the network)."""
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
-        data.encoded[split] for split in ("train", "validation", "test"))
-    counts = ngram.NGramCounts(x_train, y_train, len(data.vocab), max_order)
-    on_validation = {s: bits_per_char(counts.token_probabilities(s, x_val, y_val))
-                     for s in ngram.candidates(max_order)}
-    print("n-gram baselines, validation bits per character, the best setting of each order:")
-    for n in range(1, max_order + 1):
-        best_n = min((s for s in on_validation if s.n == n), key=on_validation.get)
-        print(f"  {best_n}: {on_validation[best_n]:.4f}")
-    chosen = {"ngram": min(on_validation, key=on_validation.get),
-              "unigram": min((s for s in on_validation if s.n == 1), key=on_validation.get)}
-    print(f"chosen on validation: ngram = {chosen['ngram']}, unigram = {chosen['unigram']}")
-    ngram_test = {method: counts.token_probabilities(s, x_test, y_test)
-                  for method, s in chosen.items()}
-    return chosen, ngram_test, counts.token_probabilities(chosen["ngram"], x_val, y_val)
-
-
-class Classifier:
-    """A name_classifier model.pt as a function from names to languages. It is read
-    through core.name_model, which both tasks use, so this folder imports no other task
-    and runs alone when copied."""
-
-    def __init__(self, path: Path) -> None:
-        self.model, self.vocab, self.labels = load_classifier(
-            path, "make name_classifier (python -m tasks.name_classifier.train)")
-
-    def __call__(self, names: list[str]) -> list[str]:
-        encoded = [classifier_encode(name, self.vocab, self.model.config) for name in names]
-        logits = logits_for(self.model, encoded, self.vocab.pad_index)
-        return [self.labels[i] for i in logits.argmax(1).tolist()]
-
-
-def find_classifier(cfg: Config) -> tuple[Classifier | None, str]:
-    """(classifier or None, a line saying which one, or why there is none)."""
-    if cfg.classifier:
-        return Classifier(Path(cfg.classifier)), f"language_agreement by {cfg.classifier}"
-    if not CLASSIFIER.is_file():
-        return None, (f"language_agreement left out: no classifier at {CLASSIFIER} (`make "
-                      "name_classifier` trains one; or give --classifier PATH)")
-    try:
-        return Classifier(CLASSIFIER), f"language_agreement by the classifier {CLASSIFIER}"
-    except UserError as error:  # the default one is optional: a broken one is skipped
-        return None, f"language_agreement left out: {error}"
-
-
-def agreement(classify: Classifier, names: dict[str, list[str]]) -> float:
-    """The share of each language's names that `classify` assigns to it, averaged over
-    the languages the classifier knows (so every language weighs the same). An empty
-    name counts as a miss."""
-    shares = []
-    for language, group in names.items():
-        if language not in classify.labels or not group:
-            continue
-        readable = [name for name in group if name]
-        guesses = classify(readable) if readable else []
-        shares.append(sum(g == language for g in guesses) / len(group))
-    return float(np.mean(shares)) if shares else float("nan")
-
-
-def names_by_language(rows: Rows) -> dict[str, list[str]]:
-    """{language: its names, in file order}."""
-    grouped: dict[str, list[str]] = defaultdict(list)
-    for name, language in rows:
-        grouped[language].append(name)
-    return dict(grouped)
-
-
 def bits_by_language(data: Data, p: np.ndarray) -> dict[str, float]:
     """Per-token test probabilities -> bits per character of each test language (the
     tokens of a name are its characters and its <end>)."""
@@ -234,6 +107,31 @@ def bits_by_language(data: Data, p: np.ndarray) -> dict[str, float]:
     token_language = np.repeat(languages, [len(x) for x in names])
     return {data.languages[i]: bits_per_char(p[token_language == i])
             for i in sorted(set(languages))}
+
+
+def sample_scores(model: NameGenerator, data: Data, count: int, seed: int,
+                  classify: Classifier | None) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """`count` samples per language at temperature 1 with the seed's generator, their
+    novel_fraction and (with a classifier) language_agreement."""
+    generator = torch.Generator().manual_seed(seed)
+    samples = {language: sample(model, data.vocab, i, count, generator=generator)
+               for i, language in enumerate(data.languages)}
+    every = [name for group in samples.values() for name in group]
+    novel = [name for name in every if name and name not in data.known_names]
+    scores = {"novel_fraction": len(novel) / len(every)}
+    if classify is not None:
+        scores["language_agreement"] = agreement(classify, samples)
+    return samples, scores
+
+
+def write_samples(samples: dict[str, list[str]], known_names: set[str], path: Path) -> None:
+    """samples.csv: language, name, and whether the training file holds the name."""
+    rows = [("language", "name", "in_training_file")]
+    rows += [(language, name, name in known_names)
+             for language, group in samples.items() for name in group]
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    atomic_write_text(path, out.getvalue())
 
 
 def bits_by_language_plot(per_language: dict[str, dict[str, float]], path: Path) -> None:
@@ -270,31 +168,6 @@ def samples_plot(samples: dict[str, list[str]], known_names: set[str], path: Pat
     ax.set_title(title)
     fig.tight_layout()
     plots.save(fig, path)
-
-
-def sample_scores(model: NameGenerator, data: Data, count: int, seed: int,
-                  classify: Classifier | None) -> tuple[dict[str, list[str]], dict[str, float]]:
-    """`count` samples per language at temperature 1 with the seed's generator, their
-    novel_fraction and (with a classifier) language_agreement."""
-    generator = torch.Generator().manual_seed(seed)
-    samples = {language: sample(model, data.vocab, i, count, generator=generator)
-               for i, language in enumerate(data.languages)}
-    every = [name for group in samples.values() for name in group]
-    novel = [name for name in every if name and name not in data.known_names]
-    scores = {"novel_fraction": len(novel) / len(every)}
-    if classify is not None:
-        scores["language_agreement"] = agreement(classify, samples)
-    return samples, scores
-
-
-def write_samples(samples: dict[str, list[str]], known_names: set[str], path: Path) -> None:
-    """samples.csv: language, name, and whether the training file holds the name."""
-    rows = [("language", "name", "in_training_file")]
-    rows += [(language, name, name in known_names)
-             for language, group in samples.items() for name in group]
-    out = io.StringIO()
-    csv.writer(out).writerows(rows)
-    atomic_write_text(path, out.getvalue())
 
 
 def report(run: Run, test: dict[str, dict[str, Any]], data: Data, best: SeedResult,
@@ -335,7 +208,7 @@ def main(argv: list[str] | None = None) -> dict:
         cfg.max_order = min(cfg.max_order, 3)
     run = Run(cfg)
     device = run.device
-    data = read_data(cfg)
+    data = read_data(cfg.data_dir, cfg.dry_run)
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
         data.encoded[split] for split in ("train", "validation", "test"))
 
@@ -343,7 +216,7 @@ def main(argv: list[str] | None = None) -> dict:
     chosen, ngram_test, ngram_val = ngram_baselines(data, cfg.max_order)
     baselines = {method: {"bits_per_char": bits_per_char(p)} for method, p in ngram_test.items()}
     print("the chosen baselines on test:\n" + comparison_table(baselines, ["bits_per_char"]))
-    classify, classifier_note = find_classifier(cfg)
+    classify, classifier_note = find_classifier(cfg.classifier)
     print(classifier_note)
     if classify is not None:
         baselines["real_names"] = {"language_agreement": agreement(
@@ -360,15 +233,17 @@ def main(argv: list[str] | None = None) -> dict:
                                         [y_train[i] for i in rows], device)
 
     def step(model: NameGenerator, batch: tuple[torch.Tensor, ...], carried: None):
-        """One training step's loss: the next character at every position, the true one
-        fed in (teacher forcing). The shared loop then does zero_grad, backward,
-        clipping, the optimizer's and the schedule's step. Nothing is carried over."""
+        """One batch's loss: the next character at every position, the true one fed in
+        (teacher forcing). train_epoch then does zero_grad, backward, clip, the
+        optimizer's and the one-cycle schedule's step. Nothing is carried over."""
         x, language, y = batch
         logits = model(x, language)[0]  # (B, T, V); cross_entropy wants (B, V, T)
         return nn.functional.cross_entropy(logits.transpose(1, 2), y,
                                            ignore_index=IGNORE), None
 
     def validate(model: NameGenerator) -> dict[str, float]:
+        """Bits per character on validation (token_probabilities puts the model in eval
+        mode, without dropout, and runs it under no_grad)."""
         return {"bits_per_char": bits_per_char(token_probabilities(model, x_val, y_val))}
 
     def train_seed(seed: int) -> SeedResult:
@@ -377,9 +252,16 @@ def main(argv: list[str] | None = None) -> dict:
         steps_per_epoch = -(-len(x_train) // cfg.batch_size)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, cfg.lr, total_steps=steps_per_epoch * cfg.epochs)
-        history = run.fit(model, optimizer, batches, step, validate, seed=seed,
-                          about=f"{cfg.cell} ({cfg.impl})", monitor="bits_per_char",
-                          clip_norm=cfg.clip_norm, scheduler=scheduler, scheduler_step="batch")
+        # best.pt, last.pt and history.csv in seed<N>/; --resume restores all three.
+        checkpoint = run.checkpoint(seed, monitor="bits_per_char", model=model,
+                                    optimizer=optimizer, scheduler=scheduler)
+        trained = distributed.wrap(model)  # under torchrun, DDP averages the gradients
+        for epoch in checkpoint.epochs(cfg.epochs):
+            # The one-cycle schedule steps after every batch, inside train_epoch.
+            loss = train_epoch(trained, optimizer, batches(), step, cfg.clip_norm,
+                               scheduler=scheduler)
+            checkpoint.save(epoch, {"train_loss": loss, **validate(model)})
+        history = checkpoint.load_best()
         # Test, once, with the best-on-validation weights.
         p = token_probabilities(model, x_test, y_test)
         samples, sampled = sample_scores(model, data, cfg.samples, seed, classify)
@@ -389,12 +271,17 @@ def main(argv: list[str] | None = None) -> dict:
         weight = min(MIXTURE_WEIGHTS, key=lambda w: bits_per_char(w * p_val + (1 - w) * ngram_val))
         mixture = {"bits_per_char": bits_per_char(weight * p + (1 - weight) * ngram_test["ngram"]),
                    "model_weight": float(weight)}
-        return SeedResult({"model": {"bits_per_char": bits_per_char(p), **sampled},
-                           "model+ngram": mixture}, history,
-                          {"model": model, "samples": samples,
-                           "per_language": bits_by_language(data, p)})
+        test = {"model": {"bits_per_char": bits_per_char(p), **sampled},
+                "model+ngram": mixture}
+        return SeedResult(seed, test, history, {"model": model, "samples": samples,
+                                                "per_language": bits_by_language(data, p)})
 
-    seeds = run.each_seed(train_seed)
+    seeds = Seeds(run.task)
+    for seed in run.seeds:
+        seed_everything(seed)
+        seeds.add(train_seed(seed))
+    if not distributed.is_main():
+        return {}  # under torchrun, process 0 alone reports
 
     # The seed best on validation is the one sample.py uses and the report shows.
     best = seeds.best_on_validation()
