@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.config import run_main
 from tasks.char_transduce import train as char_transduce
 from tasks.sin2cos import train as sin2cos
 from tests.test_tasks import run_task
@@ -58,8 +59,8 @@ def test_interrupted_then_resumed_run_ends_like_an_unbroken_one(task, args, stop
     task.main([*args, "--run-dir", str(straight)])
     with monkeypatch.context() as patch:
         interrupt_at_step(patch, stop_step)
-        with pytest.raises(SystemExit) as stopped:
-            task.main([*args, "--run-dir", str(broken)])
+        with pytest.raises(SystemExit) as stopped:  # run_main turns Ctrl-C into exit 130
+            run_main(lambda: task.main([*args, "--run-dir", str(broken)]))
     assert stopped.value.code == 130
     assert "--resume" in capsys.readouterr().err
     assert torch.load(broken / checkpoint, weights_only=False)["epoch"] < 3

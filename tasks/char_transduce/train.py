@@ -26,20 +26,20 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import asdict, dataclass
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from core import cells, plots
+from core import cells, distributed, plots
 from core.config import RunConfig, UserError, arg, parse, run_main
 from core.layers import recurrent
 from core.report import comparison_table, median_over_seeds
-from core.run import Run, SeedResult
+from core.run import Run, SeedResult, Seeds
 from core.text import Vocab, one_hot, pad_batch, shorten
+from core.train import seed_everything, train_epoch
 
 
 @dataclass
@@ -206,13 +206,14 @@ def main(argv: list[str] | None = None) -> None:
     loss_of = nn.CrossEntropyLoss(ignore_index=-100)
 
     def step(model: Transducer, batch: tuple[torch.Tensor, ...], carried: None):
-        """One training step's loss: cross-entropy of every target character (padding
-        ignored). The shared loop then does zero_grad, backward and the optimizer's step."""
+        """One batch's loss: cross-entropy of every target character (padding ignored).
+        train_epoch then does zero_grad, backward and the optimizer's step."""
         x, y = batch
         return loss_of(model(x).flatten(0, 1), y.flatten()), None
 
     def validate(model: Transducer, show: bool = False) -> dict[str, float]:
-        logits = model(inputs)
+        with torch.no_grad():
+            logits = model(inputs)
         predicted = logits.argmax(-1)
         accuracy = (predicted == targets)[mask].float().mean().item()
         if show:  # the first seed shows its strings as they form
@@ -228,21 +229,35 @@ def main(argv: list[str] | None = None) -> None:
                            cfg.embedding_size).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         show = seed == cfg.seed and len(pairs) <= 3
-        # the whole set of pairs is one batch, the same every epoch
-        history = run.fit(model, optimizer, [(inputs, targets)], step,
-                          partial(validate, show=show), seed=seed,
-                          about=f"{cfg.model} ({cfg.impl})",
-                          config=asdict(cfg) | {"vocab": vocab.to_dict()}, monitor="accuracy",
-                          mode="max", stop=lambda m: m["accuracy"] == 1.0)
+        # best.pt, last.pt and history.csv in seed<N>/; --resume restores them
+        checkpoint = run.checkpoint(seed, monitor="accuracy", mode="max", model=model,
+                                    optimizer=optimizer)
+        trained = distributed.wrap(model)  # under torchrun, DDP averages the gradients
+        batches = [(inputs, targets)]  # the whole set of pairs is one batch, every epoch
+        for epoch in checkpoint.epochs(cfg.epochs):
+            loss = train_epoch(trained, optimizer, batches, step)
+            metrics = validate(model, show)
+            # solved: nothing left to learn, so the seed stops (and --resume will not go on)
+            checkpoint.save(epoch, {"train_loss": loss, **metrics},
+                            stop=metrics["accuracy"] == 1.0)
+            if checkpoint.stopped:
+                break
+        history = checkpoint.load_best()
         accuracy = history.best_value
         with torch.no_grad():
             predicted = model(inputs).argmax(-1)
         words = [vocab.decode(row[m].tolist()) for row, m in zip(predicted, mask, strict=True)]
-        return SeedResult({"model": {"accuracy": accuracy, "solved": float(accuracy == 1.0),
-                                     "epochs_to_solve": history.best_epoch + 1
-                                     if accuracy == 1.0 else float("nan")}}, history, words)
+        exact = accuracy == 1.0
+        scores = {"accuracy": accuracy, "solved": float(exact),
+                  "epochs_to_solve": history.best_epoch + 1 if exact else float("nan")}
+        return SeedResult(seed, {"model": scores}, history, words)
 
-    seeds = run.each_seed(train_seed)
+    seeds = Seeds(run.task)
+    for seed in run.seeds:
+        seed_everything(seed)
+        seeds.add(train_seed(seed))
+    if not distributed.is_main():
+        return  # under torchrun, process 0 alone reports
     solved = [r for r in seeds.results if r.test["model"]["solved"]]
     model_scores = median_over_seeds([{"accuracy": r.test["model"]["accuracy"]}
                                       for r in seeds.results])

@@ -32,11 +32,13 @@ each with its interval: read a margin whose ratio interval holds 1 as no margin.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from core import distributed
 from core.baselines import ar_forecast, climatology, fit_ar, fit_climatology, seasonal_naive
 from core.config import RunConfig, arg, parse, run_main
 from core.forecast import (
@@ -53,9 +55,9 @@ from core.layers import recurrent
 from core.metrics import mae
 from core.plots import lines, training_curve
 from core.report import comparison_table
-from core.run import Run, SeedResult
+from core.run import Run, SeedResult, Seeds
 from core.series import MONTHS_PER_YEAR, MonthlyFrame, walk_forward
-from core.train import Batch, History, shuffled_batches
+from core.train import Batch, History, seed_everything, shuffled_batches, train_epoch
 
 DATASET = "Rainfall_data.csv"
 AR_ORDER = 12
@@ -89,6 +91,24 @@ class Config(RunConfig):
     weight_decay: float = arg(1e-2, "AdamW weight decay", minimum=0)
     seeds: int = arg(5, "seeds --seed, --seed+1, ...; metrics are the median over them",
                      minimum=1, maximum=1000)
+
+
+def baseline_forecasts(y: np.ndarray, months: np.ndarray, n_train: int,
+                       horizon: int) -> dict[str, list[np.ndarray]]:
+    """Each baseline's h-month-ahead forecasts of the test months (from n_train on), for
+    h = 1..horizon, walk-forward, fitted on the training months only."""
+    train, test = y[:n_train], np.arange(n_train, len(y))
+    ar = fit_ar(train, AR_ORDER)
+    steps = range(1, horizon + 1)
+    return {
+        # a forecaster would not predict negative rain; clipping only helps AR's score
+        "ar12": [np.maximum(walk_forward(y, test, h, lambda p, h=h: ar_forecast(ar, p, h)), 0)
+                 for h in steps],
+        "seasonal_naive": [walk_forward(y, test, h, lambda p, h=h: seasonal_naive(p, h))
+                           for h in steps],
+        "climatology": [climatology(fit_climatology(train, months[:n_train]),
+                                    months[test])] * horizon,
+    }
 
 
 def model_inputs(frame: MonthlyFrame) -> tuple[np.ndarray, list[int]]:
@@ -125,7 +145,7 @@ def network(cfg: Config, data: dict[str, Batch]) -> dict[str, int | str]:
             "hidden_size": cfg.hidden_size, "horizon": cfg.horizon}
 
 
-def train_network(cfg: Config, data: dict[str, Batch], target_std: float, run: Run,
+def train_network(cfg: Config, run: Run, data: dict[str, Batch], target_std: float,
                   seed: int, name: str = "") -> tuple[np.ndarray, History, Forecaster]:
     """Train on data["fit"], early-stop on data["val"]; return the clipped test forecasts
     (origins, horizon), the history and the model (holding its best weights). `name`: a
@@ -134,22 +154,31 @@ def train_network(cfg: Config, data: dict[str, Batch], target_std: float, run: R
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def step(model: Forecaster, batch: Batch, carried: None) -> tuple[torch.Tensor, None]:
-        """One training step's loss (the shared loop then does zero_grad, backward and
-        the optimizer's step); nothing is carried from one batch to the next."""
-        x, target_months, clim, spread, truth = batch  # truth (B, horizon)
+        """One batch's loss (train_epoch then does zero_grad, backward and the optimizer's
+        step); nothing is carried from one batch to the next."""
+        *inputs, truth = batch  # inputs: x, target months, their climatology and spread
         # squared error in mm over one global scale, every horizon alike
-        return (((model(x, target_months, clim, spread) - truth) / target_std) ** 2).mean(), None
+        return (((model(*inputs) - truth) / target_std) ** 2).mean(), None
 
     def validate(model: Forecaster) -> dict[str, float]:
-        x, target_months, clim, spread, truth = data["val"]
+        *inputs, truth = data["val"]
         known = ~torch.isnan(truth)  # late origins' targets fall in the test months
-        forecast = model(x, target_months, clim, spread).clamp(min=0)
+        with torch.no_grad():
+            forecast = model(*inputs).clamp(min=0)
         return {"val_rmse": float(((forecast - truth)[known] ** 2).mean().sqrt())}
 
-    history = run.fit(model, optimizer, lambda: shuffled_batches(data["fit"], cfg.batch_size),
-                      step, validate, seed=seed, name=name,
-                      about=f"{name or 'model'}: {cfg.cell} ({cfg.impl})", monitor="val_rmse",
-                      patience=cfg.patience)
+    # best.pt, last.pt and history.csv in seed<N>/ (or seed<N>/<name>/); --resume restores them
+    checkpoint = run.checkpoint(seed, name, monitor="val_rmse", patience=cfg.patience,
+                                model=model, optimizer=optimizer)
+    trained = distributed.wrap(model)  # under torchrun, DDP averages the gradients
+    for epoch in checkpoint.epochs(cfg.epochs):
+        batches = shuffled_batches(data["fit"], cfg.batch_size)  # a new order each epoch
+        loss = train_epoch(trained, optimizer, batches, step)
+        checkpoint.save(epoch, {"train_loss": loss, **validate(model)})
+        if checkpoint.stopped:
+            break
+    history = checkpoint.load_best()
+    # the best-on-validation weights forecast the test months, once
     with torch.no_grad():
         forecast = model(*data["test"][:4]).clamp(min=0).cpu().numpy()
     return forecast, history, model
@@ -168,6 +197,22 @@ def horizon_scores(y_true: np.ndarray, by_horizon: list[np.ndarray], clim: np.nd
     return scores
 
 
+def plot_test_months(folder: Path, truth: np.ndarray, forecasts: dict[str, list[np.ndarray]],
+                     dates: np.ndarray, unit: str, column: str) -> None:
+    """test_forecasts_h<h>.png for each horizon h (every method beside the truth; one named
+    "model" is drawn on top) and test_residuals.png (the model's forecast - truth at every
+    horizon)."""
+    horizons = range(1, len(forecasts["model"]) + 1)
+    for h in horizons:
+        lines({"truth": truth} | {name: f[h - 1] for name, f in forecasts.items()},
+              folder / f"test_forecasts_h{h}.png", f"{column}: test months, {h} month(s) ahead",
+              xlabel="month", ylabel=unit, x=dates)
+    residuals = {"zero": np.zeros(len(truth))} | {
+        f"model h{h}": forecasts["model"][h - 1] - truth for h in horizons}
+    lines(residuals, folder / "test_residuals.png", "model forecast - truth", xlabel="month",
+          ylabel=unit, x=dates)
+
+
 def main(argv: list[str] | None = None) -> dict:
     cfg = parse(Config, argv, __doc__)
     if cfg.dry_run:
@@ -182,24 +227,14 @@ def main(argv: list[str] | None = None) -> dict:
     n, horizon = len(y), cfg.horizon
     n_train = n - cfg.test_months
     fit_end = n_train - cfg.val_months
-    train, train_months = y[:n_train], months[:n_train]
-    test = np.arange(n_train, n)
+    train, test = y[:n_train], np.arange(n_train, n)
+    steps = range(1, horizon + 1)
     print(f"{path.name}: {n} months; train {fit_end} + validation {cfg.val_months} "
           f"(early stopping) + test {cfg.test_months}, horizons 1..{horizon}")
 
     # ---- baselines per horizon, walk-forward on the same test months
-    ar = fit_ar(train, AR_ORDER)
-    clim = fit_climatology(train, train_months)
-    steps = range(1, horizon + 1)
-    clim_test = climatology(clim, months[test])
-    forecasts = {
-        # a forecaster would not predict negative rain; clipping only helps AR's score
-        "ar12": [np.maximum(walk_forward(y, test, h, lambda p, h=h: ar_forecast(ar, p, h)), 0)
-                 for h in steps],
-        "seasonal_naive": [walk_forward(y, test, h, lambda p, h=h: seasonal_naive(p, h))
-                           for h in steps],
-        "climatology": [clim_test] * horizon,
-    }
+    forecasts = baseline_forecasts(y, months, n_train, horizon)
+    clim_test = forecasts["climatology"][0]
     # the same resampled test months for every method, horizon and seed, drawn from --seed
     draws = bootstrap_months(len(test), cfg.seed)
     baselines = {name: horizon_scores(y[test], f, clim_test, draws)
@@ -218,7 +253,7 @@ def main(argv: list[str] | None = None) -> dict:
         scores, outputs, histories = {}, {}, {}
         for name, data in variants.items():
             forecast, histories[name], outputs[f"{name} network"] = train_network(
-                cfg, data, float(train.std()), run, seed, "" if name == "model" else name)
+                cfg, run, data, float(train.std()), seed, "" if name == "model" else name)
             outputs[name] = per_horizon(forecast, cfg.test_months)
             scores[name] = horizon_scores(y[test], outputs[name], clim_test, draws)
         for h in steps:  # model against univariate, seed for seed, on the same draws
@@ -228,9 +263,14 @@ def main(argv: list[str] | None = None) -> dict:
                                 if k.startswith("vs_")}
         history = histories["model"]
         history.seconds += histories["univariate"].seconds  # the time both variants took
-        return SeedResult(scores, history, outputs)
+        return SeedResult(seed, scores, history, outputs)
 
-    seeds = run.each_seed(train_seed)
+    seeds = Seeds(run.task)
+    for seed in run.seeds:
+        seed_everything(seed)
+        seeds.add(train_seed(seed))
+    if not distributed.is_main():
+        return {}  # under torchrun, process 0 alone reports
 
     # ---- report: the model (median over seeds) beside every baseline, per horizon
     per_seed = seeds.test()
@@ -256,17 +296,9 @@ def main(argv: list[str] | None = None) -> dict:
                   val_months=cfg.val_months, test_months=cfg.test_months, csv=cfg.csv,
                   dataset=DATASET)
     shown = seeds.median("rmse@h1")
-    for h in steps:
-        series = {"truth": y[test], "univariate": shown.outputs["univariate"][h - 1]}
-        series |= {name: f[h - 1] for name, f in forecasts.items()}
-        series["model"] = shown.outputs["model"][h - 1]
-        lines(series, run.dir / f"test_forecasts_h{h}.png",
-              f"{frame.columns[-1]}: test months, {h} month(s) ahead", xlabel="month",
-              ylabel=cfg.target, x=dates[test])
-    residuals = {"zero": np.zeros(len(test))} | {
-        f"model h{h}": shown.outputs["model"][h - 1] - y[test] for h in steps}
-    lines(residuals, run.dir / "test_residuals.png", "model forecast - truth", xlabel="month",
-          ylabel=cfg.target, x=dates[test])
+    plot_test_months(run.dir, y[test], {"univariate": shown.outputs["univariate"], **forecasts,
+                                        "model": shown.outputs["model"]},
+                     dates[test], cfg.target, frame.columns[-1])
     training_curve(shown.history.epochs, run.dir / "training_curve.png", keys=["val_rmse"],
                    unit=cfg.target)
     print(f"wrote {run.dir}/metrics.json, model.pt, seed*/best.pt and plots")

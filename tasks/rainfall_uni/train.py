@@ -32,11 +32,13 @@ a small correction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from core import distributed
 from core.baselines import (
     ar_forecast,
     climatology,
@@ -60,9 +62,9 @@ from core.layers import recurrent
 from core.metrics import mae, mase, rmse, seasonal_scale
 from core.plots import lines, training_curve
 from core.report import comparison_table
-from core.run import Run, SeedResult
+from core.run import Run, SeedResult, Seeds
 from core.series import MONTHS_PER_YEAR, MonthlyFrame, walk_forward
-from core.train import Batch, History, shuffled_batches
+from core.train import Batch, History, seed_everything, shuffled_batches, train_epoch
 
 DATASET = "Rainfall_data.csv"
 AR_ORDER = 12
@@ -92,6 +94,21 @@ class Config(RunConfig):
     weight_decay: float = arg(1e-2, "AdamW weight decay", minimum=0)
     seeds: int = arg(5, "seeds --seed, --seed+1, ...; metrics are the median over them",
                      minimum=1, maximum=1000)
+
+
+def baseline_forecasts(y: np.ndarray, months: np.ndarray,
+                       n_train: int) -> dict[str, np.ndarray]:
+    """Each baseline's one-month-ahead forecasts of the test months (from n_train on),
+    walk-forward, fitted on the training months only."""
+    train, test = y[:n_train], np.arange(n_train, len(y))
+    ar = fit_ar(train, AR_ORDER)
+    return {
+        # a forecaster would not predict negative rain; clipping only helps AR's score
+        "ar12": np.maximum(walk_forward(y, test, 1, lambda p: ar_forecast(ar, p, 1)), 0),
+        "seasonal_naive": walk_forward(y, test, 1, lambda p: seasonal_naive(p, 1)),
+        "climatology": climatology(fit_climatology(train, months[:n_train]), months[test]),
+        "persistence": walk_forward(y, test, 1, lambda p: persistence(p, 1)),
+    }
 
 
 def model_inputs(frame: MonthlyFrame) -> tuple[np.ndarray, list[int]]:
@@ -126,31 +143,39 @@ def network(cfg: Config, data: dict[str, Batch]) -> dict[str, int | str]:
             "hidden_size": cfg.hidden_size, "horizon": HORIZON}
 
 
-def train_network(cfg: Config, data: dict[str, Batch], target_std: float, run: Run,
-                  seed: int, name: str = "") -> tuple[np.ndarray, History, Forecaster]:
+def train_network(cfg: Config, run: Run, data: dict[str, Batch], target_std: float,
+                  seed: int) -> tuple[np.ndarray, History, Forecaster]:
     """Train on data["fit"], early-stop on data["val"]; return the clipped test forecasts
-    (origins, horizon), the history and the model (holding its best weights). `name`: a
-    second network of the seed, trained in seed<N>/<name>/."""
+    (origins, horizon), the history and the model (holding its best weights)."""
     model = Forecaster(**network(cfg, data)).to(run.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def step(model: Forecaster, batch: Batch, carried: None) -> tuple[torch.Tensor, None]:
-        """One training step's loss (the shared loop then does zero_grad, backward and
-        the optimizer's step); nothing is carried from one batch to the next."""
-        x, target_months, clim, spread, truth = batch
+        """One batch's loss (train_epoch then does zero_grad, backward and the optimizer's
+        step); nothing is carried from one batch to the next."""
+        *inputs, truth = batch  # inputs: x, target months, their climatology and spread
         # squared error in mm over one global scale: the wet months weigh most, as in RMSE
-        return (((model(x, target_months, clim, spread) - truth) / target_std) ** 2).mean(), None
+        return (((model(*inputs) - truth) / target_std) ** 2).mean(), None
 
     def validate(model: Forecaster) -> dict[str, float]:
-        x, target_months, clim, spread, truth = data["val"]
+        *inputs, truth = data["val"]
         known = ~torch.isnan(truth)  # late origins' targets fall in the test months
-        forecast = model(x, target_months, clim, spread).clamp(min=0)
+        with torch.no_grad():
+            forecast = model(*inputs).clamp(min=0)
         return {"val_rmse": float(((forecast - truth)[known] ** 2).mean().sqrt())}
 
-    history = run.fit(model, optimizer, lambda: shuffled_batches(data["fit"], cfg.batch_size),
-                      step, validate, seed=seed, name=name,
-                      about=f"{name or 'model'}: {cfg.cell} ({cfg.impl})", monitor="val_rmse",
-                      patience=cfg.patience)
+    # best.pt, last.pt and history.csv in seed<N>/; --resume restores them
+    checkpoint = run.checkpoint(seed, monitor="val_rmse", patience=cfg.patience,
+                                model=model, optimizer=optimizer)
+    trained = distributed.wrap(model)  # under torchrun, DDP averages the gradients
+    for epoch in checkpoint.epochs(cfg.epochs):
+        batches = shuffled_batches(data["fit"], cfg.batch_size)  # a new order each epoch
+        loss = train_epoch(trained, optimizer, batches, step)
+        checkpoint.save(epoch, {"train_loss": loss, **validate(model)})
+        if checkpoint.stopped:
+            break
+    history = checkpoint.load_best()
+    # the best-on-validation weights forecast the test months, once
     with torch.no_grad():
         forecast = model(*data["test"][:4]).clamp(min=0).cpu().numpy()
     return forecast, history, model
@@ -163,6 +188,18 @@ def scores(y_true: np.ndarray, forecast: np.ndarray, clim: np.ndarray, scale: fl
     out = rmse_interval(y_true, forecast, clim, draws)
     return {**out, "mae": mae(y_true, forecast), "mase": mase(y_true, forecast, scale),
             "skill": 1 - out["vs_climatology"]}
+
+
+def plot_test_months(folder: Path, truth: np.ndarray, forecasts: dict[str, np.ndarray],
+                     dates: np.ndarray, unit: str, title: str) -> None:
+    """test_forecasts.png (every method beside the truth) and test_residuals.png (each
+    method's forecast - truth) over the test months."""
+    lines({"truth": truth, **forecasts}, folder / "test_forecasts.png", title,
+          xlabel="month", ylabel=unit, x=dates)
+    residuals = {"zero": np.zeros(len(truth))} | {name: f - truth
+                                                  for name, f in forecasts.items()}
+    lines(residuals, folder / "test_residuals.png", "forecast - truth", xlabel="month",
+          ylabel=unit, x=dates)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -185,15 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"(early stopping) + test {cfg.test_months} (walk-forward)")
 
     # ---- baselines, walk-forward on the same test months
-    ar = fit_ar(train, AR_ORDER)
-    clim = fit_climatology(train, train_months)
-    forecasts = {
-        # a forecaster would not predict negative rain; clipping only helps AR's score
-        "ar12": np.maximum(walk_forward(y, test, 1, lambda p: ar_forecast(ar, p, 1)), 0),
-        "seasonal_naive": walk_forward(y, test, 1, lambda p: seasonal_naive(p, 1)),
-        "climatology": climatology(clim, months[test]),
-        "persistence": walk_forward(y, test, 1, lambda p: persistence(p, 1)),
-    }
+    forecasts = baseline_forecasts(y, months, n_train)
     scale = seasonal_scale(train, MONTHS_PER_YEAR)
     if scale == 0:
         raise UserError(f"{path.name}: the target repeats itself exactly every year in the "
@@ -208,16 +237,22 @@ def main(argv: list[str] | None = None) -> dict:
     # ---- model: log1p(rain) and the month in, a correction to climatology out
     data = prepare(*model_inputs(frame), y, months, n_train, fit_end, cfg.lags, HORIZON,
                    run.device)
+    clim = fit_climatology(train, train_months)
     val_clim = rmse(y[fit_end:n_train], climatology(clim, months[fit_end:n_train]))
     print(f"validation RMSE of climatology: {val_clim:.1f}")
 
     def train_seed(seed: int) -> SeedResult:
-        forecast, history, model = train_network(cfg, data, float(train.std()), run, seed)
+        forecast, history, model = train_network(cfg, run, data, float(train.std()), seed)
         forecast = per_horizon(forecast, cfg.test_months)[0]
-        return SeedResult({"model": scores(y[test], forecast, forecasts["climatology"], scale,
-                                           draws)}, history, (forecast, model))
+        test_scores = scores(y[test], forecast, forecasts["climatology"], scale, draws)
+        return SeedResult(seed, {"model": test_scores}, history, (forecast, model))
 
-    seeds = run.each_seed(train_seed)
+    seeds = Seeds(run.task)
+    for seed in run.seeds:
+        seed_everything(seed)
+        seeds.add(train_seed(seed))
+    if not distributed.is_main():
+        return {}  # under torchrun, process 0 alone reports
 
     # ---- report: the model (median over seeds) beside every baseline
     results = {**seeds.test(), **baselines}
@@ -239,13 +274,8 @@ def main(argv: list[str] | None = None) -> dict:
                   columns=frame.columns, log_columns=[0], date_columns=cfg.date_columns,
                   lags=cfg.lags, horizon=HORIZON, val_months=cfg.val_months,
                   test_months=cfg.test_months, csv=cfg.csv, dataset=DATASET)
-    series = {"truth": y[test], **forecasts, "model": shown}
-    lines(series, run.dir / "test_forecasts.png", f"{frame.columns[0]}: test months, one "
-          "step ahead", xlabel="month", ylabel=cfg.target, x=dates[test])
-    residuals = {"zero": np.zeros(len(test))} | {name: f - y[test] for name, f in series.items()
-                                                 if name != "truth"}
-    lines(residuals, run.dir / "test_residuals.png", "forecast - truth", xlabel="month",
-          ylabel=cfg.target, x=dates[test])
+    plot_test_months(run.dir, y[test], {**forecasts, "model": shown}, dates[test], cfg.target,
+                     f"{frame.columns[0]}: test months, one step ahead")
     training_curve(seeds.median("rmse").history.epochs, run.dir / "training_curve.png",
                    keys=["val_rmse"], unit=cfg.target)
     print(f"wrote {run.dir}/metrics.json, model.pt, seed*/best.pt and plots")
