@@ -1,5 +1,7 @@
-"""Training in several processes under torchrun, one machine or many, with nothing in
-the task's code: the shared loop (core.train.fit) and run (core.run.Run) use these.
+"""Training in several processes under torchrun, one machine or many. A task's loop wraps
+its model (`wrap`) and stops its other processes before the report (`is_main`);
+core.train.train_epoch takes each process's rows (`shard`) and core.run.Run shares the
+run folder (`share`).
 
     torchrun --standalone --nproc-per-node 2 -m tasks.name_classifier.train
 
