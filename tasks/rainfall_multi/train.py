@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
     test = np.arange(n_train, n)
     print(f"{path.name}: {n} months; train {fit_end} + validation {cfg.val_months} "
           f"(early stopping) + test {cfg.test_months}, horizons 1..{horizon}")
+    run.data_checked()  # --preflight ends here, the CSV read and checked
 
     # ---- baselines per horizon, walk-forward on the same test months
     ar = fit_ar(train, AR_ORDER)
