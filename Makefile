@@ -18,13 +18,19 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --progress-bar on -r requirements.txt
 	touch $@
 
-# NPROC=2 (or more) trains in that many processes under torchrun (see README); the flags
-# and the run folder are checked first, so a mistake is one line and no process starts
+# NPROC=2 (or more) trains in that many processes under torchrun (see README). NPROC, the
+# flags, the data and the run folder are checked first in one process (--preflight), so a
+# mistake is one line and no process starts; --help is that process's, printed once.
 $(TASKS): $(VENV)/.installed
 ifeq ($(NPROC),1)
 	$(PY) -m tasks.$@.train $(ARGS)
 else
+	@case '$(NPROC)' in ''|*[!0-9]*) false;; *) [ '$(NPROC)' -ge 1 ];; esac || { \
+	  echo "error: NPROC must be a number of processes, 1 or more; got '$(NPROC)'" >&2; \
+	  exit 2; }
 	@$(PY) -m tasks.$@.train $(ARGS) --preflight
+	@set -- $(ARGS); for a; do case "$$a" in -h|--help) exit 0;; esac; done; \
+	echo "$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m tasks.$@.train $(ARGS)"; \
 	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m tasks.$@.train $(ARGS)
 endif
 

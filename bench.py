@@ -102,9 +102,26 @@ def write_result(name: str, record: dict) -> Path:
     return path
 
 
+class DamagedResult(Exception):
+    """A results/ file that is not what the bench writes (hand-edited, cut short)."""
+
+
+_last_read: list[str] = []  # the results/ file read last, for naming a damaged one
+
+
 def read_result(name: str) -> dict | None:
     path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    _last_read[:] = [path.name]
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DamagedResult(f"results/{path.name} is not readable JSON ({error})") from None
+    if not isinstance(record, dict):
+        raise DamagedResult(f"results/{path.name} holds a {type(record).__name__}, not the "
+                            "object the bench writes")
+    return record
 
 
 # ---------------------------------------------------------------------------------------
@@ -735,7 +752,17 @@ def main() -> None:
                         help="train nothing: rewrite README.md and docs/ from results/")
     args = parser.parse_args()
     if args.readme:
-        write_documents()
+        try:
+            write_documents()
+        except DamagedResult as error:
+            sys.exit(f"error: {error}; measure it again (make bench ARGS=\"--only ...\") or "
+                     "restore it with git checkout")
+        except (KeyError, TypeError, IndexError, ValueError, AttributeError) as error:
+            # rendering met a missing key or a wrong type in the file it had just read
+            where = f"results/{_last_read[0]}" if _last_read else "a file in results/"
+            sys.exit(f"error: {where} is not what the bench writes ({type(error).__name__}: "
+                     f"{error}); measure it again (make bench ARGS=\"--only ...\") or restore "
+                     "it with git checkout")
         return
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: torch sees no GPU here")

@@ -56,6 +56,16 @@ def read_inputs(given: Sequence[str], what: str) -> list[str]:
     return inputs
 
 
+def blank_stdin_lines(answers: Sequence[Answer], given: Sequence[str]) -> None:
+    """When the inputs came from stdin (none `given`), a refused blank input is a blank
+    line there: say which line, since the printed input itself shows nothing."""
+    if given:
+        return
+    for number, answer in enumerate(answers, 1):
+        if answer.refused and not answer.input.strip():
+            answer.refused = f"{answer.refused} (line {number} of stdin is blank)"
+
+
 def refusal_line(answer: Answer) -> str:
     return f"{shorten(answer.input)}: not answered: {answer.refused}"
 

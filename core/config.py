@@ -80,7 +80,8 @@ class RunConfig:
                                  "the newest run's) on the test set and write its report again")
     dry_run: bool = arg(False, "tiny budget to check that everything runs end to end "
                                "(overrides the size flags)")
-    preflight: bool = arg(False, "check the flags and the run folder, say where the run "
+    preflight: bool = arg(False, "check the flags, the data and the run folder, say where "
+                                 "the run "
                                  "would write, and exit (make NPROC=N does this before "
                                  "torchrun starts its processes)")
 
@@ -232,6 +233,10 @@ def run_main(main: Callable[[], Any]) -> None:
     as Unix tools do. An int that `main` returns is the exit status (1: some inputs were
     not answered)."""
     signal.signal(signal.SIGTERM, _terminate)
+    if sys.stdout is None:  # started with stdout closed (`>&-`): Python has no sys.stdout
+        print("error: standard output is closed; send it somewhere (> out.txt, or "
+              "> /dev/null to discard it)", file=sys.stderr)
+        sys.exit(2)
     try:
         status = main()
         sys.stdout.flush()
@@ -253,11 +258,15 @@ def run_main(main: Callable[[], Any]) -> None:
               "lower them and run again", file=sys.stderr)
         sys.exit(2)
     except OSError as error:
-        if error.errno != errno.ENOSPC:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            print(f"error: no space left on the device writing {error.filename or 'a file'}; "
+                  "free some space and run again (--resume continues an interrupted run)",
+                  file=sys.stderr)
+        elif error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            print(f"error: cannot write {error.filename or 'a file'}: {error.strerror}; "
+                  "choose a folder you may write in", file=sys.stderr)
+        else:
             raise
-        print(f"error: no space left on the device writing {error.filename or 'a file'}; "
-              "free some space and run again (--resume continues an interrupted run)",
-              file=sys.stderr)
         sys.exit(2)
     if isinstance(status, int) and not isinstance(status, bool):
         sys.exit(status)

@@ -5,11 +5,18 @@ runs out of one folder.
 A run folder keeps a manifest, `.run-files`: every file written into it through
 `atomic_write` is listed there as it is written (kill -9 included), so a run knows exactly
 which files are its own, and `--overwrite` replaces those and nothing else.
+
+A folder may have been edited by anyone who can write to it, so nothing here follows a
+symbolic link out of it: the lock, the manifest and every temporary are opened with
+O_NOFOLLOW (and temporaries with O_EXCL), and a name read from a manifest counts only
+when it resolves to a plain file inside the folder (`inside`).
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +44,33 @@ def listed_by_this_process(folder: Path) -> set[str]:
     return set(_listed.get(Path(folder).resolve(), ()))
 
 
+def inside(folder: Path, name: str) -> Path | None:
+    """`folder/name` when it is a plain file (not a link) that resolves inside `folder`;
+    None for anything else, such as `../x` or a link out of the folder, read from a
+    manifest someone edited."""
+    path = Path(folder) / name
+    try:
+        if path.is_symlink() or not path.is_file():
+            return None
+        if not path.resolve().is_relative_to(Path(folder).resolve()):
+            return None
+    except (OSError, ValueError):
+        return None
+    return path
+
+
+def _open_nofollow(path: Path, flags: int) -> int:
+    """os.open that refuses a symbolic link at `path` with one line, not a write through
+    it into a file outside the folder."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o666)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise UserError(f"{path} is a symbolic link, where the run writes a file of its "
+                            "own; remove the link") from None
+        raise
+
+
 def _list_in_manifest(path: Path) -> None:
     target = path.resolve()
     for folder, listed in _listed.items():
@@ -44,8 +78,20 @@ def _list_in_manifest(path: Path) -> None:
             name = str(target.relative_to(folder))
             if name not in listed:
                 listed.add(name)
-                with open(folder / MANIFEST, "a", encoding="utf-8") as f:
+                fd = _open_nofollow(folder / MANIFEST, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+                with os.fdopen(fd, "a", encoding="utf-8") as f:
                     f.write(name + "\n")
+
+
+def _check_no_link_out(path: Path) -> None:
+    """A file meant for a run folder this process keeps must land in it: a folder inside
+    it (seed0/) that is a link elsewhere is refused rather than written through."""
+    absolute = Path(os.path.abspath(path))
+    for folder in _listed:
+        if absolute.is_relative_to(folder) and not absolute.parent.resolve().is_relative_to(
+                folder):
+            raise UserError(f"cannot write {path}: {absolute.parent} is a link out of the "
+                            f"run folder {folder}; remove the link")
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
@@ -53,12 +99,18 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     created with mode 0o666, so the kernel applies the user's umask as for any new file. A
     failed write (a full disk: OSError ENOSPC) leaves nothing behind and is raised."""
     path = Path(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    _check_no_link_out(path)
+    # a fresh name, created here and nowhere else: O_EXCL fails on anything planted there
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
     try:
-        os.close(os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o666))
+        os.close(_open_nofollow(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except IsADirectoryError:
         raise UserError(f"cannot write {path}: it is a folder") from None
-    except (PermissionError, FileNotFoundError, NotADirectoryError) as error:
+    except (PermissionError, FileNotFoundError, NotADirectoryError, FileExistsError) as error:
+        raise UserError(f"cannot write {path}: {error.strerror}") from None
+    except OSError as error:
+        if error.errno != errno.EROFS:
+            raise
         raise UserError(f"cannot write {path}: {error.strerror}") from None
     try:
         write(str(tmp))
@@ -67,6 +119,12 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         raise UserError(f"cannot write {path}: it is a folder") from None
     except PermissionError as error:
         raise UserError(f"cannot write {path}: {error.strerror}") from None
+    except RuntimeError as error:
+        # torch.save's zip writer reports a failed write (a full disk) as a RuntimeError
+        # from its C++ side ("unexpected pos"), which says nothing to a user
+        if "unexpected pos" not in str(error) and "file write failed" not in str(error):
+            raise
+        raise OSError(errno.ENOSPC, "no space left on the device", str(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
     _list_in_manifest(path)
@@ -106,11 +164,11 @@ class FolderLock:
         if fcntl is None:
             raise UserError("run folders are locked with fcntl.flock, which this platform "
                             "lacks; run under Linux, macOS or WSL")
-        key = self.path.resolve()
+        key = self.folder.resolve() / ".lock"  # the folder resolved, never the lock itself
         if key in _held:
             return True
         try:
-            fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = _open_nofollow(key, os.O_RDWR | os.O_CREAT)
         except IsADirectoryError:
             raise UserError(f"{self.path} is a folder, where the run's lock file belongs; "
                             "remove it") from None
@@ -142,6 +200,6 @@ class FolderLock:
                             "--run-dir")
 
     def release(self) -> None:
-        fd = _held.pop(self.path.resolve(), None)
+        fd = _held.pop(self.folder.resolve() / ".lock", None)
         if fd is not None:
             os.close(fd)  # closing the descriptor drops the lock

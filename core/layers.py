@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -85,6 +85,9 @@ def check_call(layer: nn.Module, x: Tensor, state: State | None,
     if batched:
         batch, length = (x.shape[0], x.shape[1]) if layer.batch_first else (x.shape[1],
                                                                             x.shape[0])
+    if length == 0:  # torch.stack of no steps would fail with a message about lists
+        raise ValueError(f"{name} expects at least one time step, got input "
+                         f"{tuple(x.shape)} in the order {order if batched else '(T, I)'}")
     if state is not None:
         if isinstance(state, tuple) != lstm:
             raise ValueError(f"{name}'s state is {'a tuple (h, c)' if lstm else 'one tensor h'}"
@@ -107,6 +110,17 @@ def check_call(layer: nn.Module, x: Tensor, state: State | None,
             int(lengths.max()) > length:
         raise ValueError(f"lengths must be ({batch},) with values in 1..{length}, "
                          f"got {lengths.tolist()}")
+
+
+def as_lengths(lengths: Tensor | Sequence[int] | None) -> Tensor | None:
+    """lengths as a tensor: a list of ints works too, as pack_padded_sequence takes it."""
+    if lengths is None or isinstance(lengths, Tensor):
+        return lengths
+    try:
+        return torch.as_tensor(lengths, dtype=torch.int64)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"lengths must be a tensor or a list of ints, got {lengths!r}"
+                         ) from None
 
 
 def each_part(state: State, fn: Callable[[Tensor], Tensor]) -> State:
@@ -242,10 +256,12 @@ class _Recurrent(nn.Module):
         return output, ((h_n, torch.stack(finals_c)) if self.kind == "lstm" else h_n)
 
     def forward(self, x: Tensor | PackedSequence, hx: State | None = None,
-                lengths: Tensor | None = None) -> tuple[Tensor | PackedSequence, State]:
+                lengths: Tensor | Sequence[int] | None = None
+                ) -> tuple[Tensor | PackedSequence, State]:
         """x (T, B, I), (B, T, I) with batch_first, unbatched (T, I), or a PackedSequence,
         and hx the initial state -> (output of the same kind, final state); see the
         module's docstring."""
+        lengths = as_lengths(lengths)
         if isinstance(x, PackedSequence):
             if lengths is not None:
                 raise ValueError("a PackedSequence carries its own lengths; pass lengths "
@@ -313,7 +329,9 @@ class _TorchWithLengths:
     the padded batch for torch when lengths are given. State_dict keys are unchanged."""
 
     def forward(self, x: Tensor | PackedSequence, hx: State | None = None,
-                lengths: Tensor | None = None) -> tuple[Tensor | PackedSequence, State]:
+                lengths: Tensor | Sequence[int] | None = None
+                ) -> tuple[Tensor | PackedSequence, State]:
+        lengths = as_lengths(lengths)
         if isinstance(x, PackedSequence):
             if lengths is not None:
                 raise ValueError("a PackedSequence carries its own lengths; pass lengths "

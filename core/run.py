@@ -7,13 +7,16 @@ metrics.json it leaves. Every task goes through it, so every task keeps one cont
   (numbered in order, so `ls runs` lists them oldest first; said when chosen); --resume
   and --eval-only then take the newest run with checkpoints. --run-dir names a folder
   exactly, and an earlier run there is replaced only with --overwrite;
-- a folder is locked while a run uses it, so two runs never mix;
+- a folder is locked while a run uses it, so two runs never mix; a run is recognised by
+  the task its files name (run.json, metrics.json), not by its folder's name, and
+  --overwrite keeps the earlier run whole in <dir>-replaced until the new one finishes;
 - each seed trains in <run>/seed<N>/ (a second model of the same seed, such as a
   baseline network, in seed<N>/<model name>/), with best.pt, last.pt and history.csv;
 - metrics.json holds the median over seeds, with each seed's value beside it.
 
     run = Run(cfg)
     seeds = Seeds(run.task)
+    run.data_checked()                     # after reading the data: --preflight ends here
     for seed in run.seeds:
         seed_everything(seed)
         seeds.add(train_seed(seed))        # its own loop, saving through run.checkpoint
@@ -23,6 +26,8 @@ metrics.json it leaves. Every task goes through it, so every task keeps one cont
 from __future__ import annotations
 
 import atexit
+import contextlib
+import glob
 import json
 import os
 import shutil
@@ -37,7 +42,10 @@ from core import distributed
 from core.config import RunConfig, UserError, on_interrupt, task_name
 from core.files import (
     MANIFEST,
+    TMP_SUFFIX,
     FolderLock,
+    atomic_write_text,
+    inside,
     keep_manifest,
     listed_by_this_process,
     remove_stale_temporaries,
@@ -98,28 +106,78 @@ class Seeds:
 
 
 CHECKPOINT_FILES = ("best.pt", "last.pt", "history.csv")
-SET_ASIDE = ".replaced"  # an earlier run moved aside by --overwrite until the new one has trained
+TASK_FILE = "run.json"  # {"task": name}: written as a run takes its folder, so the folder's
+# files, not its name, say whose run it is (a copied task may be named like a run folder)
+REPLACED = "-replaced"  # --overwrite: <dir>-replaced holds the earlier run until the new
+# one finishes; a normal run folder, found by the commands, deleted by nothing else
+
+
+def _read_task(folder: Path) -> str | None:
+    """The task a run folder's own files name (run.json, else metrics.json), or None."""
+    for name in (TASK_FILE, "metrics.json"):
+        path = inside(folder, name)
+        if path is None:
+            continue
+        try:
+            task = json.loads(path.read_text(encoding="utf-8")).get("task")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(task, str):
+            return task
+    return None
 
 
 def _holds_run(folder: Path) -> bool:
-    return ((folder / "metrics.json").exists() or (folder / MANIFEST).exists()
-            or any(folder.glob("seed*/**/last.pt")))
+    return folder.is_dir() and (
+        (folder / "metrics.json").exists() or (folder / MANIFEST).exists()
+        or any(folder.glob("seed*/**/last.pt")))
 
 
 def _newest_checkpoint(folder: Path) -> float:
+    """When the run last trained: its newest last.pt, which --eval-only (rewriting
+    metrics.json and model.pt) leaves alone."""
     return max((p.stat().st_mtime for p in folder.glob("seed*/**/last.pt")), default=-1.0)
 
 
-def _run_files(folder: Path) -> list[Path]:
-    """The files of the run in `folder`: those its manifest lists, or, for a run without
-    one (killed before it wrote it), the names every run writes."""
-    manifest = folder / MANIFEST
-    if manifest.is_file():
-        listed = dict.fromkeys(line for line in manifest.read_text().splitlines() if line)
-        return [folder / name for name in listed if (folder / name).is_file()] + [manifest]
-    fixed = [folder / "metrics.json", folder / "model.pt"]
-    fixed += [p for name in CHECKPOINT_FILES for p in folder.glob(f"seed*/**/{name}")]
-    return [p for p in fixed if p.is_file()]
+def _run_files(folder: Path) -> list[str]:
+    """The files of the run in `folder`, relative to it: those its manifest lists (each
+    resolved inside the folder, links never followed), or, for a run without one (killed
+    before it wrote it), the names every run writes; run.json and the manifest last."""
+    manifest = inside(folder, MANIFEST)
+    if manifest is not None:
+        names = manifest.read_text(encoding="utf-8", errors="replace").splitlines()
+    else:
+        names = ["metrics.json", "model.pt"] + [
+            str(p.relative_to(folder)) for name in CHECKPOINT_FILES
+            for p in folder.glob(f"seed*/**/{name}")]
+    files = [str(inside(folder, n).relative_to(folder)) for n in dict.fromkeys(names)
+             if n and n not in (MANIFEST, TASK_FILE) and inside(folder, n) is not None]
+    return files + [n for n in (TASK_FILE, MANIFEST) if inside(folder, n) is not None]
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError:  # a filesystem without hard links: a copy does as well, more slowly
+        shutil.copy2(source, target, follow_symlinks=False)
+
+
+def _remove(folder: Path, names: Iterable[str]) -> None:
+    """Delete `names` from `folder`, then the folders that leaves empty (never others)."""
+    for name in names:
+        (folder / name).unlink(missing_ok=True)
+    parents = {p for name in names for p in Path(name).parents if p != Path(".")}
+    for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+        try:
+            (folder / parent).rmdir()
+        except OSError:
+            pass  # not empty: it holds something else
+
+
+def _free_name(path: Path) -> Path:
+    candidates = [path] + [path.with_name(f"{path.name}-{n}") for n in range(2, 1000)]
+    return next(p for p in candidates if not os.path.lexists(p))
 
 
 class Run:
@@ -132,6 +190,7 @@ class Run:
         self.device = distributed.start(pick_device(cfg.device))
         self._described: set[str] = set()
         self._set_aside = False
+        self._replaced: tuple[Path, list[str]] | None = None  # the earlier run, and its files
         self._finished = False
         # Process 0 chooses and locks the folder; under torchrun the others learn it.
         choice = None
@@ -144,23 +203,41 @@ class Run:
         if isinstance(choice, UserError):
             raise choice
         self.dir = Path(choice)
-        if cfg.preflight:
-            print(f"{self.task}: flags and run folder checked; it will write to {self.dir}")
-            raise SystemExit(0)
-        if distributed.is_main():
+        if not distributed.is_main():  # under torchrun, process 0 alone speaks and writes
+            sys.stdout = open(os.devnull, "w")  # for the rest of the process
+        elif not cfg.preflight:  # --preflight writes nothing; data_checked() ends it
             remove_stale_temporaries(self.dir)
             keep_manifest(self.dir)
+            self._write_task_file()
             atexit.register(self._put_back_if_nothing_saved)
             on_interrupt(self._interrupted)
         else:  # under torchrun, process 0 alone speaks and writes
             sys.stdout = open(os.devnull, "w")  # for the rest of the process
 
+    def data_checked(self) -> None:
+        """The task calls this once it has read and checked its data, before it trains:
+        --preflight ends here (so it checks the data's files, columns and size too, not
+        only the flags and the folder), and --overwrite sets the earlier run aside now."""
+        if self.cfg.preflight:
+            print(f"{self.task}: flags, data and run folder checked; it will write to "
+                  f"{self.dir}")
+            raise SystemExit(0)
+        self._move_earlier_run_aside()
+
     # ---- the folder
+
+    def _write_task_file(self) -> None:
+        atomic_write_text(self.dir / TASK_FILE, json.dumps({"task": self.task}) + "\n")
 
     def _lock(self, folder: Path) -> bool:
         """Make `folder` and take its lock (held until the process ends); False if another
-        run holds it. --preflight only looks: it makes and keeps nothing."""
-        if self.cfg.preflight and not folder.exists():
+        run holds it. --preflight only looks: it makes and keeps nothing, but checks that
+        the run could make the folder."""
+        if self.cfg.preflight and not os.path.lexists(folder):
+            there = next(p for p in [*folder.parents, Path(".")] if p.exists())
+            if not there.is_dir() or not os.access(there, os.W_OK | os.X_OK):
+                raise UserError(f"cannot use {folder} as the run folder: {there} is not a "
+                                "folder this user may write in; choose another --run-dir")
             return True
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -191,14 +268,19 @@ class Run:
                   "another)")
             return self._named_folder(folder)
         default = Path("runs") / self.task
-        numbered = {1 if f == default else int(f.name.rsplit("-", 1)[1]): f
-                    for f in run_folders(self.task)}
-        first = max((n for n, f in numbered.items() if _holds_run(f)), default=0) + 1
+        numbered = [(1, default)] + [
+            (int(p.name[len(self.task) + 1:]), p)
+            for p in Path("runs").glob(f"{glob.escape(self.task)}-*")
+            if p.name[len(self.task) + 1:].isdigit()]
+        first = max((n for n, f in numbered if _holds_run(f)), default=0) + 1
         candidates = [default if n == 1 else Path("runs") / f"{self.task}-{n}"
                       for n in range(first, first + 50)]
         for folder in candidates:
-            if folder.exists() and _holds_run(folder) or not self._lock(folder):
-                continue  # another run made or took it this instant
+            if os.path.lexists(folder) and (folder.is_symlink() or not folder.is_dir()
+                                            or _holds_run(folder)):
+                continue  # a stray file, a link, or a run (of any task) at this name
+            if not self._lock(folder):
+                continue  # another run took it this instant
             later = f" (earlier runs stay in {default} and on)" if folder != default else ""
             if not cfg.preflight:
                 print(f"{self.task}: writing to {folder}{later}")
@@ -223,53 +305,68 @@ class Run:
                             "--eval-only scores it again, --overwrite replaces it, or give "
                             "another --run-dir (without --run-dir a new folder is chosen)")
         self._check_task(folder)
-        self._set_aside = True  # moved aside once the new run starts to train
+        self._set_aside = True  # moved aside once the new run has checked its data
         return folder
 
     def _check_task(self, folder: Path) -> None:
         """A folder of another task's runs is refused by name, not by a config diff."""
-        metrics = folder / "metrics.json"
-        try:
-            other = json.loads(metrics.read_text()).get("task") if metrics.is_file() else None
-        except (OSError, ValueError, AttributeError):
-            other = None
+        other = _read_task(folder)
         if other and other != self.task:
             raise UserError(f"{folder} holds a run of the task {other}, not {self.task}; "
                             "give another --run-dir")
 
     def _move_earlier_run_aside(self) -> None:
         """--overwrite: move the earlier run's own files (and nothing else the folder holds)
-        to .replaced/, now that the new run's flags, files and data have been checked.
-        They are deleted when the new run finishes, and put back if it fails first."""
+        to <dir>-replaced, now that the new run's flags, files and data have been checked.
+        Kill-safe in three steps: hard links in a temporary beside the folder (the earlier
+        run still whole in place), one rename that makes them a run folder, then the
+        originals removed. <dir>-replaced is deleted when the new run finishes; if it ends
+        before saving a checkpoint the earlier run comes back."""
+        if self.cfg.preflight:
+            self.data_checked()  # a task that never called it still trains nothing
         if not self._set_aside or not distributed.is_main():
             return
         self._set_aside = False
-        aside = self.dir / SET_ASIDE
-        shutil.rmtree(aside, ignore_errors=True)
-        for path in _run_files(self.dir):
-            target = aside / path.relative_to(self.dir)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
+        folder = Path(os.path.abspath(self.dir))
+        names = _run_files(folder)
+        for stale in folder.parent.glob(f".{glob.escape(folder.name)}{REPLACED}.*{TMP_SUFFIX}"):
+            shutil.rmtree(stale, ignore_errors=True)  # a killed copy; its run stayed in place
+        tmp = folder.parent / f".{folder.name}{REPLACED}.{os.getpid()}{TMP_SUFFIX}"
+        aside = _free_name(folder.parent / f"{folder.name}{REPLACED}")
+        try:
+            tmp.mkdir()
+            for name in names:
+                _link_or_copy(folder / name, tmp / name)
+            os.rename(tmp, aside)
+        except OSError as error:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise UserError(f"--overwrite cannot keep the earlier run beside {self.dir} while "
+                            f"this one trains ({error.strerror}); move it away yourself, or "
+                            "choose another --run-dir") from None
+        print(f"--overwrite: the earlier run in {self.dir} is in {aside} until this one "
+              "finishes (it stays there if this one ends early)")
+        _remove(folder, names)
+        self._replaced = (aside, names)
         keep_manifest(self.dir)  # what is listed from here on is the new run's
-        print(f"--overwrite: the earlier run in {self.dir} is set aside in {aside} until this "
-              "one finishes")
+        self._write_task_file()
 
     def _put_back_if_nothing_saved(self) -> None:
         """At exit: an earlier run set aside by --overwrite comes back if this run ended
         (an error, Ctrl-C) before it saved anything to resume from; once it has a last.pt
-        the earlier run stays set aside until this one finishes (--resume continues it)."""
-        aside = self.dir / SET_ASIDE
+        the earlier run stays in <dir>-replaced until this one finishes (--resume
+        continues it). Links first, deletions after: a kill leaves a whole earlier run."""
         own = listed_by_this_process(self.dir)
-        if self._finished or not aside.is_dir() or any(
+        if self._finished or self._replaced is None or any(
                 Path(name).name == "last.pt" for name in own):
             return
-        for name in [*own, MANIFEST]:
-            (self.dir / name).unlink(missing_ok=True)
-        for path in sorted(p for p in aside.rglob("*") if p.is_file()):
-            target = self.dir / path.relative_to(aside)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, target)
-        shutil.rmtree(aside, ignore_errors=True)
+        aside, names = self._replaced
+        _remove(self.dir, [*own, TASK_FILE, MANIFEST])
+        for name in names:
+            if inside(aside, name) is not None:
+                _link_or_copy(aside / name, self.dir / name)
+        _remove(aside, names)
+        with contextlib.suppress(OSError):
+            aside.rmdir()
         print(f"the earlier run in {self.dir} is back in place: this one ended before it "
               "saved anything", file=sys.stderr)
 
@@ -322,25 +419,30 @@ class Run:
                              test=test, world_size=distributed.world_size())
         self._finished = True
         on_interrupt(None)  # nothing left to resume
-        shutil.rmtree(self.dir / SET_ASIDE, ignore_errors=True)  # the new run replaces it
+        if self._replaced is not None:  # the new run replaces it: its own files go
+            aside, names = self._replaced
+            _remove(aside, names)
+            with contextlib.suppress(OSError):
+                aside.rmdir()  # unless something else was put there
         return path
 
 
 def run_folders(task: str, root: Path = Path("runs")) -> list[Path]:
-    """The task's run folders under runs/: runs/<task> and runs/<task>-2, -3, ... (what
-    runs without --run-dir write), oldest first by number."""
-    found = [(1, root / task)] if (root / task).is_dir() else []
-    for path in root.glob(f"{task}-*"):
-        number = path.name[len(task) + 1:]
-        if number.isdigit() and path.is_dir():
-            found.append((int(number), path))
-    return [path for _, path in sorted(found)]
+    """The folders directly under runs/ that hold a run of `task`, by what their files say
+    (run.json or metrics.json), not by their names: runs/<task>, runs/<task>-2, ... and
+    <dir>-replaced; oldest first by their last checkpoint."""
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir()
+             if not p.name.startswith(".") and p.is_dir() and _read_task(p) == task]
+    return sorted(found, key=lambda p: (_newest_checkpoint(p), p.name))
 
 
 def trained_run(task: str, run_dir: str, needs: str = "model.pt") -> Path:
     """The folder a command reads its trained model from: --run-dir when given, else the
-    newest of the task's run folders that holds `needs` (said on stderr, so a script's
-    stdout stays the answers). A UserError names the command that trains one."""
+    run of the task that trained last (by its checkpoints, not by when --eval-only last
+    wrote it) among those that hold `needs` (said on stderr, so a script's stdout stays
+    the answers). A UserError names the command that trains one."""
     if run_dir:
         path = Path(run_dir)
         if not (path / needs).is_file():
@@ -349,10 +451,10 @@ def trained_run(task: str, run_dir: str, needs: str = "model.pt") -> Path:
         return path
     finished = [path for path in run_folders(task) if (path / needs).is_file()]
     if not finished:
-        raise UserError(f"no trained model under runs/{task}*: train one with `make {task}` "
+        raise UserError(f"no trained model of {task} under runs/: train one with `make {task}` "
                         "first, or give --run-dir")
-    newest = max(finished, key=lambda path: (path / needs).stat().st_mtime)
+    newest = max(finished, key=lambda path: (_newest_checkpoint(path),
+                                             (path / needs).stat().st_mtime))
     print(f"using {newest / needs} (the newest trained run; --run-dir picks another)",
           file=sys.stderr)
     return newest
-

@@ -34,6 +34,9 @@ MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "
                "september", "october", "november", "december")
 DATE_PARTS = ("year", "month", "day")
 DATE_ADVICE = "write dates as YYYY-MM or YYYY-MM-DD (e.g. 2000-01-31), one row per month"
+# parse_dates serves daily and hourly files too: its advice names no step
+READABLE_DATES = ("write dates as YYYY-MM-DD (e.g. 2000-01-31), with a time of day as "
+                  "YYYY-MM-DD HH:MM, or YYYY-MM for months")
 
 
 def column_key(name: str) -> str:
@@ -156,14 +159,12 @@ def parse_dates(cells: pd.DataFrame, header: list[str], dates: list[int],
                             f"({shorten(text.iloc[0])}); a single date column must hold full "
                             "dates such as 2000-01 or 2000-01-31, or give year and month columns: "
                             "--date-columns Year Month")
-        with warnings.catch_warnings():  # pandas warns when it guesses a format per row
-            warnings.simplefilter("ignore", UserWarning)
-            stamps = pd.to_datetime(text, errors="coerce")
+        stamps = _wall_times(text, filename, header[dates[0]])
         if stamps.isna().any():
             row = int(np.nonzero(stamps.isna().to_numpy())[0][0])
             raise UserError(f"{filename} row {row + 2}: cannot read a date from "
                             f"{shorten(text.iloc[row])} in column {header[dates[0]]!r} (pandas "
-                            f"takes the first row's format for all); {DATE_ADVICE}")
+                            f"takes the first row's format for all); {READABLE_DATES}")
         return stamps
     parts = {column_key(header[c]): c for c in dates}
     year = _integers(cells, header, parts["year"], filename, "a year such as 2000")
@@ -176,6 +177,32 @@ def parse_dates(cells: pd.DataFrame, header: list[str], dates: list[int],
         row = int(np.nonzero(stamps.isna().to_numpy())[0][0])
         raise UserError(f"{filename} row {row + 2}: {_raw(cells, header, dates, row)} is no "
                         "calendar date")
+    return stamps
+
+
+def _wall_times(text: pd.Series, filename: str, column: str) -> pd.Series:
+    """Each cell's date and time as the file writes it (NaT where unreadable). A time-zone
+    offset (+01:00, Z) is dropped, not converted: a daily series stays on its days, and
+    rows with different offsets (summer time) need no common zone."""
+    def parse(cells: pd.Series) -> pd.Series:
+        with warnings.catch_warnings():  # pandas warns when it guesses a format per row
+            warnings.simplefilter("ignore", UserWarning)
+            return pd.to_datetime(cells, errors="coerce")
+
+    try:
+        try:
+            stamps = parse(text)
+        except ValueError:  # "Mixed timezones detected": each row on its own wall clock
+            rows = [parse(pd.Series([cell])) for cell in text]
+            stamps = pd.Series([(r.dt.tz_localize(None) if r.dt.tz is not None else r).iloc[0]
+                                for r in rows], index=text.index, dtype="datetime64[ns]")
+        if getattr(stamps.dt, "tz", None) is not None:
+            stamps = stamps.dt.tz_localize(None)  # numpy's datetime64 has no zone
+    except (ValueError, TypeError, AttributeError, OverflowError) as error:
+        # pandas' reader fails on some cells with an error of its own insides
+        raise UserError(f"{filename} column {column!r}: cannot read its dates "
+                        f"({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+                        f"; {READABLE_DATES}") from None
     return stamps
 
 

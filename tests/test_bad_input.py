@@ -175,6 +175,14 @@ def test_predict_answers_blank_lines_each_with_a_refusal(tmp_path: Path) -> None
     small_model(tmp_path)
     done = predict_cli("--run-dir", str(tmp_path), stdin="\n  \n")
     assert done.returncode == 1 and done.stdout.count("not answered: empty name") == 2
+    assert "(line 2 of stdin is blank)" in done.stdout
+
+
+def test_tutorial_records_the_core_cell_it_runs() -> None:
+    from core.config import parse
+
+    cfg = parse(char_transduce.Config, ["--model", "tutorial", "--impl", "torch"])
+    assert cfg.impl == "core"
 
 
 def test_predict_help_says_names_are_read_in_title_case() -> None:

@@ -371,3 +371,176 @@ def test_main_returning_a_status_is_the_exit_status():
     with pytest.raises(SystemExit) as exit_info:
         run_main(lambda: 1)
     assert exit_info.value.code == 1
+
+
+# ---- nothing lost to a kill or a planted link (issue 28)
+
+def test_overwrite_killed_after_setting_aside_leaves_the_earlier_run_findable(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    first = subprocess.run([sys.executable, "-m", "tasks.sin2cos.train", *DRY], cwd=tmp_path,
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    new = subprocess.Popen([sys.executable, "-m", "tasks.sin2cos.train", "--epochs", "500",
+                            "--run-dir", "runs/sin2cos", "--overwrite"], cwd=tmp_path,
+                           env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for line in new.stdout:
+            if "until this one finishes" in line:
+                break
+        new.send_signal(signal.SIGKILL)  # no atexit, no cleanup: the worst moment
+    finally:
+        new.kill()
+        new.wait()
+    earlier = tmp_path / "runs" / "sin2cos-replaced"
+    assert (earlier / "metrics.json").is_file() and (earlier / "seed0" / "last.pt").is_file()
+    # a command finds it by its files, and the next plain run deletes nothing of it
+    again = subprocess.run([sys.executable, "-m", "tasks.sin2cos.train", *DRY, "--eval-only"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "--eval-only: runs/sin2cos-replaced" in again.stdout
+    plain = subprocess.run([sys.executable, "-m", "tasks.sin2cos.train", *DRY], cwd=tmp_path,
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 0, plain.stderr
+    assert (earlier / "seed0" / "last.pt").is_file()
+
+
+@pytest.mark.parametrize("fails", ["rename", "_remove"])
+def test_overwrite_interrupted_while_setting_aside_keeps_a_whole_run(tmp_path, monkeypatch,
+                                                                     fails):
+    import core.run
+
+    sin2cos.main([*DRY, "--run-dir", str(tmp_path / "run")])
+    files = sorted(p.relative_to(tmp_path / "run") for p in (tmp_path / "run").rglob("*")
+                   if p.is_file() and p.name != ".lock")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as a kill at that instant: nothing after it runs
+
+    monkeypatch.setattr(core.run.os if fails == "rename" else core.run, fails, killed)
+    run = Run(parse(sin2cos.Config, [*DRY, "--run-dir", str(tmp_path / "run"), "--overwrite"]))
+    with pytest.raises(KeyboardInterrupt):
+        run.data_checked()
+    monkeypatch.undo()
+    whole = tmp_path / ("run" if fails == "rename" else "run-replaced")
+    assert sorted(p.relative_to(whole) for p in whole.rglob("*")
+                  if p.is_file() and p.name != ".lock") == files
+    # the next --overwrite clears a half copy and finishes the job
+    sin2cos.main([*DRY, "--run-dir", str(tmp_path / "run"), "--overwrite"])
+    assert not list(tmp_path.glob(".run-replaced*"))
+
+
+def test_a_lock_or_manifest_that_is_a_link_is_refused(tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("theirs\n")
+    for name, flags in ((".lock", []), (".run-files", ["--overwrite"])):
+        folder = tmp_path / name.strip(".")
+        folder.mkdir()
+        (folder / name).symlink_to(victim)
+        err = one_line_error(sin2cos.main, [*DRY, "--run-dir", str(folder), *flags], capsys)
+        assert "symbolic link" in err
+        assert victim.read_text() == "theirs\n"
+
+
+def test_a_seed_folder_linked_out_of_the_run_is_refused(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "run" / "seed0").symlink_to(tmp_path / "elsewhere")
+    err = one_line_error(sin2cos.main, [*DRY, "--run-dir", str(tmp_path / "run")], capsys)
+    assert "link out of the run folder" in err
+    assert not list((tmp_path / "elsewhere").iterdir())
+
+
+def test_overwrite_never_acts_on_a_manifest_entry_outside_the_folder(tmp_path):
+    run = tmp_path / "run"
+    sin2cos.main([*DRY, "--run-dir", str(run)])
+    (tmp_path / "victim2.txt").write_text("theirs\n")
+    (tmp_path / "elsewhere.txt").write_text("theirs\n")
+    (run / "outside.txt").symlink_to(tmp_path / "elsewhere.txt")
+    with open(run / ".run-files", "a") as manifest:
+        manifest.write("../victim2.txt\noutside.txt\n" + str(tmp_path / "victim2.txt") + "\n")
+    sin2cos.main([*DRY, "--run-dir", str(run), "--overwrite"])
+    assert (tmp_path / "victim2.txt").read_text() == "theirs\n"
+    assert (tmp_path / "elsewhere.txt").read_text() == "theirs\n"
+    assert (run / "outside.txt").is_symlink() and not (run / "victim2.txt").exists()
+
+
+def test_commands_take_the_run_of_their_task_that_trained_last(tmp_path, monkeypatch):
+    from core.run import run_folders, trained_run
+
+    monkeypatch.chdir(tmp_path)
+
+    def fake_run(name: str, task: str, trained: float, answered: float) -> None:
+        folder = Path("runs") / name
+        (folder / "seed0").mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({"task": task}))
+        for file, when in (("seed0/last.pt", trained), ("model.pt", answered)):
+            (folder / file).write_bytes(b"x")
+            os.utime(folder / file, (when, when))
+
+    fake_run("sin2cos", "sin2cos", trained=100, answered=900)  # --eval-only rewrote it
+    fake_run("sin2cos-2", "sin2cos", trained=200, answered=300)
+    fake_run("sin2cos-9", "sin2cos-9", trained=999, answered=999)  # a copied task's run
+    fake_run("mine", "sin2cos", trained=150, answered=150)  # any name: its files say whose
+    assert [p.name for p in run_folders("sin2cos")] == ["sin2cos", "mine", "sin2cos-2"]
+    assert trained_run("sin2cos", "") == Path("runs/sin2cos-2")
+
+
+def test_a_stray_file_at_a_numbered_name_is_skipped(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    sin2cos.main(DRY)
+    Path("runs/sin2cos-2").write_text("a stray file\n")
+    sin2cos.main(DRY)
+    assert "writing to runs/sin2cos-3" in capsys.readouterr().out
+
+
+def test_preflight_checks_the_data_and_where_the_folder_would_go(tmp_path, capsys):
+    from tasks.rainfall_uni import train as rainfall_uni
+
+    err = one_line_error(rainfall_uni.main, ["--csv", str(tmp_path / "missing.csv"),
+                                             "--preflight"], capsys)
+    assert "missing.csv" in err
+    (tmp_path / "a_file").write_text("")
+    err = one_line_error(sin2cos.main, ["--preflight", "--run-dir",
+                                        str(tmp_path / "a_file" / "run")], capsys)
+    assert "cannot use" in err and not (tmp_path / "a_file").is_dir()
+
+
+def test_a_checkpoint_cut_short_by_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
+    def cut_short(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 "
+                           "vs 38")
+
+    monkeypatch.setattr(torch, "save", cut_short)
+    err = one_line_error(sin2cos.main, [*DRY, "--run-dir", str(tmp_path)], capsys)
+    assert "no space left" in err
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_read_only_filesystem_is_one_line(capsys):
+    def read_only() -> None:
+        raise OSError(30, "Read-only file system", "/mnt/ro/filled.csv")
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(read_only)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot write /mnt/ro/filled.csv") and len(err.splitlines()) == 1
+
+
+def test_a_closed_standard_output_is_one_line():
+    done = subprocess.run(["bash", "-c", f"'{sys.executable}' -m tasks.sin2cos.train --help >&-"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "standard output is closed" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_make_checks_nproc_and_prints_help_once():
+    make = ["make", "-s", "-o", ".venv/.installed", "sin2cos"]
+    env = {k: v for k, v in os.environ.items() if k != "MAKEFLAGS"}
+    for bad in ("0", "abc", "-1"):
+        done = subprocess.run([*make, f"NPROC={bad}"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode != 0 and "NPROC must be a number of processes" in done.stderr
+        assert "Traceback" not in done.stderr
+    done = subprocess.run([*make, "NPROC=2", "ARGS=--help"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.count("usage:") == 1

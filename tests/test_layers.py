@@ -482,3 +482,14 @@ def test_layers_survive_deepcopy_and_pickle():
     for layer in (layers.LSTM(4, 6, proj_size=2), layers.LSTM(4, 6, backward="bptt")):
         for clone in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
             torch.testing.assert_close(clone(x)[0], layer(x)[0])
+
+
+@pytest.mark.parametrize("impl", ["core", "torch"])
+def test_lengths_may_be_a_list_and_an_empty_input_says_why(impl):
+    layer = layers.recurrent("gru", impl, 4, 5)
+    x = torch.randn(7, 3, 4)
+    as_list, _ = layer(x, lengths=[7, 2, 5])
+    as_tensor, _ = layer(x, lengths=torch.tensor([7, 2, 5]))
+    torch.testing.assert_close(as_list, as_tensor)
+    with pytest.raises(ValueError, match="at least one time step"):
+        layer(torch.randn(0, 3, 4))

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -285,3 +286,25 @@ def test_the_speed_tables_are_rendered_from_core_json(tmp_path, monkeypatch):
         | {"seconds_per_epoch": {"1": 4.4, "2": 3.9}, "commands": []}))
     assert "4.4 s per epoch in 1 process, 3.9 s in 2 (0.89x the time)" in \
         bench.render_processes()
+
+
+@pytest.mark.parametrize("content, says", [
+    ("{not json", "not readable JSON"),
+    ("[1, 2]", "holds a list"),
+    ('{"runs": []}', "not what the bench writes"),
+])
+def test_readme_from_a_damaged_result_names_the_file(tmp_path, content, says):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "sin2cos.json").write_text(content)
+    script = ("import sys, bench\n"
+              f"bench.RESULTS = __import__('pathlib').Path({str(results)!r})\n"
+              # render README.md's blocks, write nothing
+              "bench.write_documents = lambda: bench.rendered((bench.ROOT / 'README.md')"
+              ".read_text())\n"
+              "sys.argv = ['bench', '--readme']\n"
+              "bench.main()\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "results/sin2cos.json" in done.stderr and says in done.stderr

@@ -258,3 +258,31 @@ def test_single_date_column_of_year_months_is_read(tmp_path: Path) -> None:
     text = "date,Precipitation\n" + dated_rows(14, "{y}-{m:02d}")
     frame = read_monthly_csv(write(tmp_path, text), ["Precipitation"], ["date"], min_rows=14)
     np.testing.assert_array_equal(frame.months, [*range(1, 13), 1, 2])
+
+
+def test_dates_with_time_zones_read_as_written_without_a_warning():
+    import warnings
+
+    import pandas as pd
+
+    from core.series import parse_dates
+
+    for cells in (["2020-01-01T00:00+01:00", "2020-07-01T00:00+02:00"],  # summer time
+                  ["2020-01-01T00:00Z", "2020-01-02T00:00Z"]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            stamps = parse_dates(pd.DataFrame({0: cells}), ["date"], [0], "f.csv")
+            stamps.to_numpy().astype("datetime64[s]")
+        assert [f"{s:%Y-%m-%d %H:%M}" for s in stamps] == [c[:10] + " 00:00" for c in cells]
+
+
+def test_an_unreadable_date_gets_advice_for_any_step():
+    import pandas as pd
+
+    from core.config import UserError
+    from core.series import parse_dates
+
+    with pytest.raises(UserError) as error:
+        parse_dates(pd.DataFrame({0: ["2020-01-01 00:00", "not a date"]}), ["date"], [0],
+                    "hourly.csv")
+    assert "one row per month" not in str(error.value) and "HH:MM" in str(error.value)

@@ -52,8 +52,9 @@ class Config(RunConfig):
                             "tutorial: the char-RNN tutorial's cell stepped in a loop, its "
                             "output the logits",
                      choices=["cell", "rnn", "embed", "tutorial"])
-    impl: str = arg("torch", "torch.nn's modules or core's hand-written cells (tutorial "
-                             "is core's only: torch.nn has no such class)",
+    impl: str = arg("torch", "torch.nn's modules or core's hand-written cells (--model "
+                             "tutorial always runs and records core: torch.nn has no such "
+                             "class)",
                     choices=["torch", "core"])
     hidden_size: int = arg(16, "hidden units (larger than the vocabulary)", minimum=1)
     embedding_size: int = arg(8, "embedding width for --model embed", minimum=1)
@@ -61,6 +62,11 @@ class Config(RunConfig):
     epochs: int = arg(15, "most optimisation steps on the whole set of pairs", minimum=1)
     seeds: int = arg(20, "how many seeds to train: --seed, --seed + 1, ...", minimum=1,
                      maximum=1000)
+
+    def check(self) -> None:
+        super().check()
+        if self.model == "tutorial":
+            self.impl = "core"  # the cell that runs, so the report and metrics.json say so
 
 
 def read_pairs(cfg: Config) -> list[tuple[str, str]]:
@@ -189,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
                             f"source string contains; the vocabulary is the sources' "
                             f"characters {vocab.tokens[1:]}")
     run = Run(cfg)
+    run.data_checked()  # the pairs are read and checked above; --preflight ends here
     device = run.device
 
     # Data: the pairs as padded index batches; padded target positions are ignored (-100).

@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     test_x, test_y = draw(cfg, cfg.eval_sequences, np.random.default_rng(cfg.test_seed))
     # The mean field and the step weights come from training draws (the stream of --seed).
     sample_x, sample_y = draw(cfg, 512, np.random.default_rng(cfg.seed))
+    run.data_checked()  # --preflight ends here
     mean_field = torch.cat([sample_x, sample_y], dim=1).mean(dim=(0, 1))[None, None]
     persistence = (sample_y - sample_x[:, -1:]).pow(2).mean(dim=(0, 2, 3, 4))  # (horizon,)
     step_weight = (persistence.mean() / persistence if cfg.balance_steps

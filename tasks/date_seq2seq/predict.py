@@ -25,7 +25,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.answers import Answer, add_json_flag, read_inputs, report
+from core.answers import Answer, add_json_flag, blank_stdin_lines, read_inputs, report
 from core.config import OneLineParser, UserError, run_main, task_of
 from core.run import trained_run
 
@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         answers.append(answer(text, date, probability, trained.threshold, args.verbose))
         if plotted is None and not answers[-1].refused:
             plotted = (text, date, weights)
+    blank_stdin_lines(answers, args.dates)
     status = report(answers, as_json=args.json)
     if args.plot and plotted:
         text, date, weights = plotted

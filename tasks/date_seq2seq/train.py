@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # Data: disjoint train, validation and test days; validation and test strings fixed.
     data = make_data(cfg.val_size, cfg.test_size, cfg.non_date_size)
+    run.data_checked()  # --preflight ends here
     print(f"days: {len(data.train_days)} train, {len(data.val_text)} validation, "
           f"{len(data.test_text)} test; {len(FAMILIES)} format families; "
           f"{len(data.vocab) - 1} input characters; {len(data.val_no_day)} validation and "

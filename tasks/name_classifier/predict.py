@@ -19,7 +19,7 @@ import re
 
 import torch
 
-from core.answers import Answer, add_json_flag, read_inputs, report
+from core.answers import Answer, add_json_flag, blank_stdin_lines, read_inputs, report
 from core.config import OneLineParser, UserError, run_main, task_of
 from core.name_model import NameClassifier, encode, load_model, logits_for, transliterate
 from core.run import trained_run
@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     model, vocab, labels = load_model(run_dir / "model.pt",
                                       f"python -m {__package__}.train --run-dir {run_dir}")
     names = read_inputs(args.names, "names")
-    return report(predict(names, model, vocab, labels, args.top), as_json=args.json)
+    answers = predict(names, model, vocab, labels, args.top)
+    blank_stdin_lines(answers, args.names)
+    return report(answers, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # Data: the training file gives train and validation, the test file is scored once.
     splits, labels, unseen_rows = read_data(cfg.data_dir, cfg.dry_run)
+    run.data_checked()  # --preflight ends here, the files read and checked
     model_config = ModelConfig(
         code_points=cfg.code_points, boundaries=cfg.boundaries, cell=cfg.cell, impl=cfg.impl,
         embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size,

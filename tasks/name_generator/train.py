@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> dict:
     run = Run(cfg)
     device = run.device
     data = read_data(cfg.data_dir, cfg.dry_run)
+    run.data_checked()  # --preflight ends here, the files read and checked
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
         data.encoded[split] for split in ("train", "validation", "test"))
 

@@ -231,6 +231,7 @@ def main(argv: list[str] | None = None) -> dict:
     steps = range(1, horizon + 1)
     print(f"{path.name}: {n} months; train {fit_end} + validation {cfg.val_months} "
           f"(early stopping) + test {cfg.test_months}, horizons 1..{horizon}")
+    run.data_checked()  # --preflight ends here, the CSV read and checked
 
     # ---- baselines per horizon, walk-forward on the same test months
     forecasts = baseline_forecasts(y, months, n_train, horizon)

@@ -227,6 +227,7 @@ def main(argv: list[str] | None = None) -> dict:
     if scale == 0:
         raise UserError(f"{path.name}: the target repeats itself exactly every year in the "
                         "training part, so MASE has no scale; nothing to forecast")
+    run.data_checked()  # --preflight ends here, the CSV read and checked
     # the same resampled test months for every method and seed, drawn from --seed
     draws = bootstrap_months(len(test), cfg.seed)
     baselines = {name: scores(y[test], f, forecasts["climatology"], scale, draws)

@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     # Data: fixed validation and test windows; training windows are drawn fresh below.
     val_warm, val_x, val_y = eval_set(cfg, cfg.test_seed + 1)
     test_warm, test_x, test_y = eval_set(cfg, cfg.test_seed)
+    run.data_checked()  # --preflight ends here
 
     # Baselines on exactly the test windows the model is scored on.
     y = test_y.numpy()
