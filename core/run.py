@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,8 +212,6 @@ class Run:
             self._write_task_file()
             atexit.register(self._put_back_if_nothing_saved)
             on_interrupt(self._interrupted)
-        else:  # under torchrun, process 0 alone speaks and writes
-            sys.stdout = open(os.devnull, "w")  # for the rest of the process
 
     def data_checked(self) -> None:
         """The task calls this once it has read and checked its data, before it trains:
