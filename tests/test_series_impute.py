@@ -20,9 +20,11 @@ import torch
 
 import core.files
 from core.config import UserError
-from tasks.series_impute import fill
-from tasks.series_impute import train as task
-from tasks.series_impute.model import Imputer, impute, save_model
+from tasks.series_impute import baselines, battery, choose, fill
+from tasks.series_impute import data as task
+from tasks.series_impute import train as train_task
+from tasks.series_impute.baselines import BASELINES
+from tasks.series_impute.model import Imputer, impute, interpolate, save_model, windows
 from tasks.series_impute.steps import DAY, Step, calendar, cycle_position
 from tasks.series_impute.table import read_table
 from tests.helpers import one_line_error
@@ -104,23 +106,35 @@ def small_imputer(impl: str) -> Imputer:
     return Imputer(input_size=3, hidden_size=8, extra_size=2, impl=impl)
 
 
+def trained_looking(model: Imputer) -> Imputer:
+    """The head's last layer, which starts at zero, given random weights: an untrained
+    imputer is linear interpolation, and would test nothing of the network."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for parameter in model.head[2].parameters():
+            parameter.normal_(0, 0.5)
+    return model
+
+
 def methods() -> dict:
     """Every way the task fills a series: values (T, F), seen (T, F) -> filled (T, F)."""
     season = np.tile(np.linspace(-1, 1, 120)[:, None], (1, 3))
     extra = calendar(daily_dates(120), DAILY)
-    low, high = np.full(3, -5.0), np.full(3, 5.0)
+    low = np.full(3, -np.inf)
 
-    def network(impl: str):
-        model = small_imputer(impl)
-        return lambda v, s: impute(model, v[None], s[None], extra[None], low, high)[0]
+    def network(impl: str, window: int):
+        model = trained_looking(small_imputer(impl))
+        return lambda v, s: impute(model, v[None], s[None], extra[None], season[None], low,
+                                   window)[0]
 
-    return {"mean": lambda v, s: task.fill_constant(v, s, np.zeros(3)),
-            "median": lambda v, s: task.fill_constant(v, s, np.array([0.5, -1.0, 2.0])),
-            "locf": task.fill_locf, "linear": task.fill_linear,
-            "seasonal": lambda v, s: task.fill_seasonal(v, s, season, np.zeros(3, bool)),
-            "seasonal+offset": lambda v, s: task.fill_seasonal(v, s, season,
-                                                               np.ones(3, bool)),
-            "model (torch)": network("torch"), "model (core)": network("core")}
+    return {"mean": lambda v, s: baselines.fill_constant(v, s, np.zeros(3)),
+            "median": lambda v, s: baselines.fill_constant(v, s, np.array([0.5, -1.0, 2.0])),
+            "locf": baselines.fill_locf, "linear": baselines.fill_linear,
+            "seasonal": lambda v, s: baselines.fill_seasonal(v, s, season, np.zeros(3, bool)),
+            "seasonal+offset": lambda v, s: baselines.fill_seasonal(v, s, season,
+                                                                    np.ones(3, bool)),
+            "model (torch)": network("torch", 200), "model (core)": network("core", 200),
+            "model in windows": network("torch", 40)}
 
 
 @pytest.mark.parametrize("poison", [np.nan, 1e30, -1e30])
@@ -142,28 +156,28 @@ def test_no_method_reads_a_hidden_value(poison: float) -> None:
 def test_baselines_against_hand_computed_values() -> None:
     values = np.array([[1.0], [9.0], [9.0], [4.0], [9.0]])
     seen = np.array([[True], [False], [False], [True], [False]])
-    np.testing.assert_array_equal(task.fill_linear(values, seen)[:, 0], [1, 2, 3, 4, 4])
-    np.testing.assert_array_equal(task.fill_locf(values, seen)[:, 0], [1, 1, 1, 4, 4])
-    np.testing.assert_array_equal(task.fill_constant(values, seen, np.zeros(1))[:, 0],
+    np.testing.assert_array_equal(baselines.fill_linear(values, seen)[:, 0], [1, 2, 3, 4, 4])
+    np.testing.assert_array_equal(baselines.fill_locf(values, seen)[:, 0], [1, 1, 1, 4, 4])
+    np.testing.assert_array_equal(baselines.fill_constant(values, seen, np.zeros(1))[:, 0],
                                   [1, 0, 0, 4, 0])
-    np.testing.assert_array_equal(task.fill_constant(values, seen, np.array([-2.0]))[:, 0],
+    np.testing.assert_array_equal(baselines.fill_constant(values, seen, np.array([-2.0]))[:, 0],
                                   [1, -2, -2, 4, -2])
     late = np.array([[False], [True], [False]])
-    np.testing.assert_array_equal(task.fill_locf(np.array([[9.0], [2.0], [9.0]]), late)[:, 0],
+    np.testing.assert_array_equal(baselines.fill_locf(np.array([[9.0], [2.0], [9.0]]), late)[:, 0],
                                   [2, 2, 2])
     season = np.array([[0.0], [1.0], [1.0], [2.0], [0.0]])  # anomalies 1 at row 0, 2 at 3
-    with_offset = task.fill_seasonal(values, seen, season, np.array([True]))
+    with_offset = baselines.fill_seasonal(values, seen, season, np.array([True]))
     np.testing.assert_allclose(with_offset[:, 0], [1, 1 + 4 / 3, 1 + 5 / 3, 4, 2])
 
 
 def test_core_and_torch_cells_give_the_same_imputations() -> None:
     values, seen = series(), np.random.default_rng(2).random((120, 3)) > 0.3
     extra = calendar(daily_dates(120), DAILY)
-    torch_model, core_model = small_imputer("torch"), small_imputer("core")
+    torch_model, core_model = trained_looking(small_imputer("torch")), small_imputer("core")
     core_model.load_state_dict(torch_model.state_dict())
-    low, high = np.full(3, -5.0), np.full(3, 5.0)
-    a = impute(torch_model, values[None], seen[None], extra[None], low, high)
-    b = impute(core_model, values[None], seen[None], extra[None], low, high)
+    season, low = np.zeros((120, 3)), np.full(3, -np.inf)
+    a = impute(torch_model, values[None], seen[None], extra[None], season[None], low, 64)
+    b = impute(core_model, values[None], seen[None], extra[None], season[None], low, 64)
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
@@ -177,8 +191,9 @@ def saved_model(run_dir: Path, columns: list[str], date_columns: list[str],
     model = Imputer(input_size=len(columns), hidden_size=8, extra_size=2, impl="torch")
     save_model(run_dir / "model.pt", model, columns=columns, date_columns=date_columns,
                step=step, calendar=True, mean=[1.0] * len(columns),
-               std=[2.0] * len(columns), low=[-10.0] * len(columns),
-               high=[10.0] * len(columns))
+               std=[2.0] * len(columns), median=[0.0] * len(columns),
+               nonnegative=[False] * len(columns), season=[], window=16,
+               fallback={kind: ["linear"] * len(columns) for kind in choose.KINDS})
     return run_dir
 
 
@@ -211,12 +226,12 @@ def test_fill_changes_only_the_missing_cells(tmp_path: Path) -> None:
 def test_train_on_a_csv_then_fill_it(tmp_path: Path) -> None:
     source = daily_csv(tmp_path / "series.csv")
     run_dir = tmp_path / "run"
-    task.main(["--csv", str(source), "--columns", "a", "b", "c", "--date-columns", "date",
+    train_task.main(["--csv", str(source), "--columns", "a", "b", "c", "--date-columns", "date",
                "--dry-run", "--window", "40", "--run-dir", str(run_dir), "--threads", "1"])
     metrics = json.loads((run_dir / "metrics.json").read_text())
     keys = {f"{k}@{p}{s}" for p in task.PATTERNS for k in ("mae", "rmse")
             for s in ("", "_std", "_ci95_low", "_ci95_high")}
-    for method in ("model", *task.BASELINES):
+    for method in ("model", "fill", *BASELINES):
         scores = metrics["test"][method]
         assert keys <= scores.keys()
         for p in task.PATTERNS:
@@ -284,7 +299,7 @@ def test_bad_inputs_as_a_user_runs_them_exit_2_with_one_line(files) -> None:
 ])
 def test_bad_training_inputs_are_one_line(files, argv, message, capsys) -> None:
     argv = [str(files[a]) if a in files else a for a in argv]
-    assert message in one_line_error(task.main, [*argv, "--run-dir", str(files["out"])],
+    assert message in one_line_error(train_task.main, [*argv, "--run-dir", str(files["out"])],
                                      capsys)
     assert not files["out"].exists()  # a bad CSV leaves no run folder behind
 
@@ -401,7 +416,7 @@ def regular_csv(path: Path, dates: list[str], rows: int, left_out: int = 0) -> P
 
 
 def train_quietly(source: Path, run_dir: Path, *extra: str) -> dict:
-    task.main(["--csv", str(source), "--columns", "a", "b", "--date-columns", "when",
+    train_task.main(["--csv", str(source), "--columns", "a", "b", "--date-columns", "when",
                "--dry-run", "--run-dir", str(run_dir), "--threads", "1", "--mask-draws", "3",
                *extra])
     return json.loads((run_dir / "metrics.json").read_text())
@@ -413,7 +428,7 @@ def test_a_weekly_series_with_missing_rows_trains_and_fills(tmp_path) -> None:
                          left_out=2)
     run_dir = tmp_path / "run"
     metrics = train_quietly(source, run_dir, "--calendar")
-    assert set(metrics["test"]) == {"model", *task.BASELINES}
+    assert set(metrics["test"]) == {"model", "fill", *BASELINES}
     out = tmp_path / "filled.csv"
     status = fill.main([str(source), "--output", str(out), "--run-dir", str(run_dir)])
     assert status == 1  # the two left-out rows are not answered
@@ -428,9 +443,9 @@ def test_a_yearly_series_has_no_seasonal_baseline_and_refuses_calendar(tmp_path,
                                                                       capsys) -> None:
     source = regular_csv(tmp_path / "yearly.csv", [str(1700 + i) for i in range(90)], 90)
     metrics = train_quietly(source, tmp_path / "run", "--window", "10")
-    assert set(metrics["test"]) == {"model", *task.BASELINES} - {"seasonal"}
+    assert set(metrics["test"]) == {"model", "fill", *BASELINES} - {"seasonal"}
     assert "seasonal baseline: none, rows 1 year apart" in capsys.readouterr().out
-    err = one_line_error(task.main, ["--csv", str(source), "--columns", "a", "b",
+    err = one_line_error(train_task.main, ["--csv", str(source), "--columns", "a", "b",
                                      "--date-columns", "when", "--calendar", "--window",
                                      "10", "--run-dir", str(tmp_path / "other")], capsys)
     assert "rows are 1 year apart, so they have no place in a day or a year" in err
@@ -509,7 +524,7 @@ def test_unreadable_input_is_one_line_saying_permission(files, monkeypatch, caps
 
         monkeypatch.setattr("builtins.open", refusing)
     try:
-        for main, argv in [(task.main, ["--csv", str(source), "--columns", "a",
+        for main, argv in [(train_task.main, ["--csv", str(source), "--columns", "a",
                                         "--date-columns", "date"]),
                            (fill.main, [str(source), "--run-dir", str(files["run"])])]:
             err = one_line_error(main, [*argv, "--output" if main is fill.main else
@@ -547,3 +562,126 @@ def test_a_bad_fill_flag_is_one_line(files, capsys) -> None:
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--no-such-flag" in err, err
+
+
+# ---- the imputer: the classical fill when untrained, at home on any level
+
+
+def test_an_untrained_imputer_gives_linear_interpolation() -> None:
+    """The head's last layer starts at zero: the network corrects linear interpolation,
+    so one that has learned nothing gives it, not the mean."""
+    values, seen = series(), np.random.default_rng(4).random((120, 3)) > 0.4
+    seen[:3, 0] = False  # before the first seen row: flat, as fill_linear
+    season = np.tile(np.linspace(-1, 1, 120)[:, None], (1, 3))
+    out = impute(small_imputer("torch"), values[None], seen[None],
+                 calendar(daily_dates(120), DAILY)[None], season[None], np.full(3, -np.inf),
+                 48)[0]
+    np.testing.assert_allclose(out, baselines.fill_linear(values, seen), atol=1e-5)
+    np.testing.assert_allclose(interpolate(values[None], seen[None])[0][0],
+                               baselines.fill_linear(values, seen), atol=1e-12)
+
+
+@pytest.mark.parametrize("shift, scale", [(1000.0, 1.0), (-37.5, 1.0), (5.0, 30.0)])
+def test_the_imputation_moves_with_the_level_and_scale_of_the_series(shift, scale) -> None:
+    """RevIN and the correction of a classical fill: a series moved by `shift` (and
+    stretched by `scale`) is imputed moved and stretched alike, however far that lies
+    from anything seen in training."""
+    values, seen = series(), np.random.default_rng(6).random((120, 3)) > 0.3
+    seen[40:60, 1] = False  # a long gap too
+    model = trained_looking(small_imputer("torch"))
+    extra, season = calendar(daily_dates(120), DAILY), np.zeros((120, 3))
+    low = np.full(3, -np.inf)
+    base = impute(model, values[None], seen[None], extra[None], season[None], low, 48)[0]
+    moved = impute(model, (values * scale + shift)[None], seen[None], extra[None],
+                   season[None], low, 48)[0]
+    assert np.abs(base - baselines.fill_linear(values, seen))[~seen].max() > 0.01
+    np.testing.assert_allclose(moved, base * scale + shift, atol=2e-3 * scale, rtol=1e-5)
+
+
+@pytest.mark.parametrize("rows, window", [(10, 16), (16, 16), (17, 16), (100, 16), (333, 64)])
+def test_windows_tile_the_series_with_room_on_each_side(rows, window) -> None:
+    parts = windows(rows, window)
+    kept = np.concatenate([np.arange(keep, stop) for _, _, keep, stop in parts])
+    np.testing.assert_array_equal(kept, np.arange(rows))
+    for start, end, keep, stop in parts:
+        assert 0 <= start <= keep < stop <= end <= rows and end - start == min(rows, window)
+        assert keep == 0 or keep - start >= window // 4
+        assert stop == rows or end - stop >= window // 4
+
+
+# ---- fill checks itself on the file
+
+
+def test_fill_checks_the_methods_on_the_file_and_uses_the_winner(tmp_path, capsys) -> None:
+    """On a smooth series with a trend, the untrained network is linear interpolation
+    and the mean is far off: the check says which is used, and --method forces one."""
+    source = daily_csv(tmp_path / "s.csv", rows=400)
+    run_dir = saved_model(tmp_path / "run", ["a", "b", "c"], ["date"])
+    out = tmp_path / "out.csv"
+    fill.main([str(source), "--output", str(out), "--run-dir", str(run_dir)])
+    printed = capsys.readouterr().out
+    assert "checked on 3 draws of this file's own observed cells" in printed
+    used = [line.split()[3] for line in printed.splitlines() if line.startswith(("a ", "b "))]
+    assert len(used) == 4 and "mean" not in used and "median" not in used, printed
+    original = read_table(source, ["a", "b", "c"], ["date"])
+    seen = np.isfinite(original.values)
+    forced = tmp_path / "linear.csv"
+    fill.main([str(source), "--output", str(forced), "--run-dir", str(run_dir), "--method",
+               "mean"])
+    assert "--method mean: every cell filled by it" in capsys.readouterr().out
+    filled = read_table(forced, ["a", "b", "c"], ["date"]).values
+    np.testing.assert_allclose(filled[~seen], np.broadcast_to([1.0] * 3, seen.shape)[~seen])
+
+
+def test_a_file_too_short_to_check_says_so_and_uses_the_fallback(tmp_path, capsys) -> None:
+    source = daily_csv(tmp_path / "short.csv", rows=40, missing=0.2)
+    run_dir = saved_model(tmp_path / "run", ["a", "b", "c"], ["date"])
+    fill.main([str(source), "--output", str(tmp_path / "out.csv"), "--run-dir", str(run_dir)])
+    printed = capsys.readouterr().out
+    assert "too short to check" in printed and "a linear" in printed
+
+
+def test_gap_kinds_split_short_gaps_from_long_ones() -> None:
+    seen = np.ones((30, 1), bool)
+    seen[[2, 5, 6], 0] = False
+    seen[10:20, 0] = False
+    kinds = choose.gap_kinds(seen, DAILY)
+    np.testing.assert_array_equal(np.nonzero(kinds["short"][:, 0])[0], [2, 5, 6])
+    np.testing.assert_array_equal(np.nonzero(kinds["long"][:, 0])[0], np.arange(10, 20))
+
+
+# ---- the battery and torchrun
+
+
+@pytest.mark.parametrize("name", list(battery.SERIES))
+def test_each_battery_series_trains_in_a_dry_run(name, tmp_path) -> None:
+    argv = dict(battery.battery_runs(tmp_path / "data", [name]))[name]
+    if "--dataset" in argv and not os.environ.get("RNN_TASKS_DATA_MIRROR"):
+        pytest.skip("the dataset needs RNN_TASKS_DATA_MIRROR (no download in tests)")
+    train_task.main([*argv, "--dry-run", "--mask-draws", "2", "--threads", "1", "--run-dir",
+                     str(tmp_path / "run")])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert {"model", "fill", "linear"} <= metrics["test"].keys()
+    assert "mae@block_ratio_ci95_high" in metrics["test"]["fill"]
+    assert metrics["fill_choice"]  # what fill would use, per variable and gap kind
+
+
+def test_a_level_shift_is_in_the_synthetic_test_part_only(tmp_path) -> None:
+    path = battery.synthetic_csv(tmp_path)
+    table = read_table(path, ["a", "b", "c"], ["date"])
+    n_train, n_val = task.split_rows(len(table.values))
+    jumps = np.abs(np.diff(table.values, axis=0)).max(axis=1)
+    assert np.argmax(jumps) + 1 > n_train + n_val  # the largest step is in the test part
+
+
+def test_torchrun_with_two_processes_equals_one(tmp_path) -> None:
+    """The step calls only DDP's forward, and the loss is a mean over windows, so two
+    processes, each with half of every batch, take the one process's steps."""
+    from tests.test_distributed import assert_same_weights, launch
+    source = daily_csv(tmp_path / "s.csv", rows=320)
+    args = ["--csv", str(source), "--columns", "a", "b", "c", "--date-columns", "date",
+            "--dry-run", "--window", "32", "--mask-draws", "2", "--batch-size", "8",
+            "--device", "cpu"]
+    for nproc in (1, 2):
+        launch(nproc, f"{PACKAGE}.train", *args, "--run-dir", str(tmp_path / f"n{nproc}"))
+    assert_same_weights(tmp_path / "n1", tmp_path / "n2", atol=1e-5)

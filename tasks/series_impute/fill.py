@@ -1,7 +1,18 @@
-"""Fill the missing cells of a CSV with the imputer train.py saved.
+"""Fill the missing cells of a CSV with the imputer train.py saved, or with the classical
+fill that does better on this very file.
 
     python -m tasks.series_impute.fill tasks/series_impute/gaps.csv --output filled.csv
     python -m tasks.series_impute.fill INPUT.csv --output FILLED.csv --run-dir runs/mine
+    python -m tasks.series_impute.fill INPUT.csv --output FILLED.csv --method linear
+
+Before it writes a cell, fill checks itself on the file (choose.py): it hides a share of
+the file's own observed cells, in short gaps and in long blocks, fills them with the
+network and with every classical fill (mean, median, last observation, linear, seasonal
+with and without its local offset), and fills each variable and gap kind with the method
+that did best there; a short table says what it used and by how much it won. So what it
+writes is never the network where interpolation did better on the same file. --method
+forces one method everywhere. A file too short to check says so and gets the baseline
+that did best on the training run's validation rows.
 
 Reads <run-dir>/model.pt (default: the newest trained run's; weights, the columns and
 date columns it was trained on, its step, their training mean, standard deviation and
@@ -26,12 +37,16 @@ import numpy as np
 from core.config import OneLineParser, UserError, run_main, task_of
 from core.run import trained_run
 
+from . import choose
+from .data import block_rows, season_at
 from .model import impute, load_model
 from .steps import Step, calendar
 from .table import Table, read_table, write_filled
 
 TASK = task_of(__package__)
 SHOWN_DATES = 5  # dates listed in a line about cells not answered
+METHODS = ("model", "linear", "locf", "mean", "median", "seasonal", "seasonal+offset")
+CHECK_SEED = 0   # the self-check's masks: the same file is always checked alike
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -50,6 +65,9 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--run-dir", default="",
                         help="folder holding the model.pt that train.py wrote (default: "
                              f"the newest of runs/{TASK}*)")
+    parser.add_argument("--method", default="", choices=METHODS,
+                        help="fill every cell with this method instead of the one that "
+                             "wins the check on the file")
     return parser.parse_args(argv)
 
 
@@ -86,6 +104,55 @@ def describe(table: Table, cells: np.ndarray, reason: str) -> str:
             f"{', '.join(dates)}{more}: {reason}")
 
 
+def every_fill(imputer, saved: dict, table: Table, z: np.ndarray):
+    """seen (N, F) -> {method: z filled (N, F)}: the network and every classical fill,
+    in standardised units, reading z only where seen."""
+    step = Step.from_label(saved["step"])
+    profile = np.array(saved["season"]) if saved["season"] else None
+    season = season_at(profile, table.dates, step) if profile is not None else None
+    extra = (calendar(table.dates, step) if saved["calendar"] else np.zeros((len(z), 0)))
+    mean, std = np.array(saved["mean"]), np.array(saved["std"])
+    low = np.where(saved["nonnegative"], -mean / std, -np.inf)
+    median = np.array(saved["median"])
+
+    def fills(seen: np.ndarray) -> dict[str, np.ndarray]:
+        cycle = season if season is not None else np.zeros(z.shape)
+        model = impute(imputer, z[None], seen[None], extra[None], cycle[None], low,
+                       saved["window"])[0]
+        return {"model": model, **choose.classical_fills(z, seen, median, season)}
+    return fills
+
+
+def pick(method: str, fills, saved: dict, table: Table, z: np.ndarray, seen: np.ndarray,
+         kinds: dict[str, np.ndarray], std: np.ndarray) -> dict[str, list[str]]:
+    """{gap kind: [method per variable]}: --method everywhere; else the check's winners,
+    printed; else, for a file too short to check, the training run's best baseline."""
+    columns = table.columns
+    if method:
+        if method.startswith("seasonal") and not saved["season"]:
+            raise UserError(f"--method {method}: rows {saved['step']} apart have no cycle, "
+                            "so no seasonal fill; choose another method")
+        print(f"--method {method}: every cell filled by it, unchecked")
+        return {kind: [method] * len(columns) for kind in choose.KINDS}
+    step = table.step or Step.from_label(saved["step"])
+    if table.step is None or not choose.checkable(seen, step):
+        fallback = saved["fallback"]
+        print(f"{len(table.values)} rows: too short to check the methods on "
+              f"this file (needs {choose.BLOCKS_NEEDED * block_rows(step)[1]} rows and "
+              f"{choose.SMALLEST_SEEN} seen cells per column); using the baseline best on "
+              f"the training run's validation rows: " + "; ".join(
+                  f"{kind} gaps: " + ", ".join(f"{c} {m}" for c, m in zip(columns, methods,
+                                                                      strict=True))
+                  for kind, methods in fallback.items()))
+        return fallback
+    scores = choose.check(fills, z, seen, step, CHECK_SEED)
+    chosen = choose.choose(scores)
+    print(f"checked on {choose.DRAWS} draws of this file's own observed cells, hidden as "
+          "short gaps (points10) and long blocks; MAE in the file's units:")
+    print(choose.table(scores, chosen, columns, std, kinds))
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     source, target = Path(args.input), Path(args.output)
@@ -104,11 +171,11 @@ def main(argv: list[str] | None = None) -> int:
 
     mean, std = np.array(saved["mean"]), np.array(saved["std"])
     seen = np.isfinite(table.values)
-    extra = (calendar(table.dates, Step.from_label(step)) if saved["calendar"]
-             else np.zeros((len(seen), 0)))
     z = np.where(seen, (table.values - mean) / std, 0.0)
-    low, high = (np.array(saved["low"]) - mean) / std, (np.array(saved["high"]) - mean) / std
-    filled = impute(imputer, z[None], seen[None], extra[None], low, high)[0] * std + mean
+    fills = every_fill(imputer, saved, table, z)
+    kinds = choose.gap_kinds(seen, table.step or Step.from_label(step))
+    chosen = pick(args.method, fills, saved, table, z, seen, kinds, std)
+    filled = choose.combine(fills(seen), chosen, kinds) * std + mean
     refused, settled = [], seen.copy()  # settled: seen, or refused for an earlier reason
     for cells, why in [*unanswered(table), (~np.isfinite(filled), "the model gave no "
                                             "finite value")]:

@@ -19,7 +19,24 @@ the steps since each variable was last seen. Before reading row t it estimates a
 
 so a recurrent *cell* is stepped in a loop (nn.GRUCell or core.cells.GRUCell, --impl):
 a whole-sequence layer cannot feed each step's estimate into the next. A second RITS with
-its own weights walks the rows backwards; the imputation is the mean of the two c_hat.
+its own weights walks the rows backwards.
+
+At home on any level and trend: each window is normalised by its own seen values before
+the cells read it, and the estimates are scaled back on the way out (reversible instance
+normalisation, Kim et al. 2022, "RevIN"), and the imputation is a learned *correction* to
+a classical fill, never a value from scratch:
+
+    mu, sigma  = mean and std of the window's seen values, per variable
+    L          = linear interpolation in time of the seen values
+    S          = season + linear interpolation of (x - season): the seasonal fill with
+                 its local offset (= L for rows with no cycle, where season = 0)
+    imputed    = L + sigma * head([c_hat_f - L, c_hat_b - L, S - L] / sigma, gaps, m)
+
+The head's last layer starts at zero, so a network that has learned nothing gives linear
+interpolation, not the mean; and shifting a window by c (or scaling it by a) shifts (or
+scales) every estimate alike: a level or a trend the training rows never reached is no
+harder than one they did. Nothing is clipped to the training range; a variable never
+below zero in the training rows (rain) is kept at zero or above.
 
 Kept from BRITS: the history and feature regressions and their learned mix, the decay of
 the state and of the mix over the time since a variable was seen, the estimate fed back
@@ -27,14 +44,18 @@ into the cell, the two directions and the consistency loss between them, the los
 every seen entry. Changed: a GRU cell instead of an LSTM; the main loss is on entries
 hidden on purpose with fresh masks every epoch (SAITS's "masked imputation task");
 optionally each row's place in its day or year (sin, cos) as an extra input (--calendar);
-the final imputation is clipped to the training range; no classification head and no
-time stamps other than one row per step.
+the window's own normalisation and the
+correction of a classical fill above; no classification head and no time stamps other
+than one row per step. A series longer than the training window is imputed in
+overlapping windows of that length (`impute`), as it was trained.
 
 Shapes: B windows, T rows, F variables, H hidden units, E calendar features (0 or 2).
 """
 
 from __future__ import annotations
 
+from functools import partial
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +79,30 @@ def time_gaps(seen: np.ndarray) -> np.ndarray:
     for t in range(1, seen.shape[1]):
         delta[:, t] = 1 + np.where(seen[:, t - 1], 0, delta[:, t - 1])
     return delta
+
+
+def interpolate(values: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                              np.ndarray]:
+    """values, seen (B, T, F) -> linear interpolation in time between the nearest seen rows
+    (flat beyond the first and last, 0 where a variable is never seen), and each row's
+    distance in rows to the nearest seen row before and after it (T where there is none):
+
+        seen      1 0 0 1        values 1 . . 4
+        filled    1 2 3 4        before 0 1 2 0     after 0 2 1 0
+    """
+    rows = values.shape[1]
+    t = np.arange(rows)[None, :, None]
+    values = np.where(seen, values, 0.0)
+    last = np.maximum.accumulate(np.where(seen, t, -1), axis=1)
+    following = np.minimum.accumulate(np.where(seen, t, rows)[:, ::-1], axis=1)[:, ::-1]
+    has_last, has_next = last >= 0, following < rows
+    before = np.take_along_axis(values, np.clip(last, 0, rows - 1), 1)
+    after = np.take_along_axis(values, np.clip(following, 0, rows - 1), 1)
+    share = (t - last) / np.maximum(following - last, 1)
+    filled = np.where(has_last & has_next, before + share * (after - before),
+                      np.where(has_last, before, np.where(has_next, after, 0.0)))
+    return (filled, np.where(has_last, t - last, rows).astype(np.float64),
+            np.where(has_next, following - t, rows).astype(np.float64))
 
 
 class Direction(nn.Module):
@@ -103,9 +148,14 @@ class Direction(nn.Module):
         return torch.stack(x_hats, 1), torch.stack(z_hats, 1), torch.stack(c_hats, 1)
 
 
+HEAD_SIZE = 32     # hidden units of the correction head
+SMALLEST_STD = 1e-3  # a window's sigma floor (standardised units): one seen value, or flat
+
+
 class Imputer(nn.Module):
-    """Two RITS, one per direction. forward -> the estimates of every row from each
-    direction, and their mean, the imputation."""
+    """Two RITS, one per direction, on the window normalised by its own seen values, and
+    the head that corrects the classical fill from their estimates. forward -> every
+    estimate and the imputation, in the units of the input."""
 
     def __init__(self, input_size: int, hidden_size: int, extra_size: int, impl: str) -> None:
         super().__init__()
@@ -113,44 +163,92 @@ class Imputer(nn.Module):
                        "extra_size": extra_size, "impl": impl}
         self.forwards = Direction(input_size, hidden_size, extra_size, impl)
         self.backwards = Direction(input_size, hidden_size, extra_size, impl)
+        self.head = nn.Sequential(nn.Linear(6 * input_size, HEAD_SIZE), nn.ReLU(),
+                                  nn.Linear(HEAD_SIZE, input_size))
+        nn.init.zeros_(self.head[2].weight)  # untrained: the classical fill itself
+        nn.init.zeros_(self.head[2].bias)
 
-    def forward(self, x: Tensor, m: Tensor, extra: Tensor) -> dict[str, Any]:
+    def forward(self, x: Tensor, m: Tensor, extra: Tensor, season: Tensor) -> dict[str, Any]:
         """x (B, T, F) with zeros where not seen, m (B, T, F) 1.0 where seen, extra
-        (B, T, E) -> {"forwards": (x_hat, z_hat, c_hat), "backwards": (...), "imputed":
-        (B, T, F), the mean of the two c_hat}."""
+        (B, T, E), season (B, T, F) the training season at each row (zeros: none) ->
+        {"forwards": (x_hat, z_hat, c_hat), "backwards": (...), "imputed": (B, T, F)}."""
         seen = m.detach().cpu().numpy() > 0
+        data = x.detach().cpu().numpy().astype(np.float64)
+        cycle = season.detach().cpu().numpy().astype(np.float64)
+        linear, before, after = interpolate(data, seen)
+        seasonal = cycle + interpolate(data - cycle, seen)[0]
+        as_tensor = partial(torch.tensor, dtype=x.dtype, device=x.device)
+        linear, seasonal = as_tensor(linear), as_tensor(seasonal)
+        gaps = torch.log1p(as_tensor(np.concatenate([before, after], axis=-1)))
+
+        # RevIN: each window and variable by the mean and std of its seen values
+        count = m.sum(1, keepdim=True)                                       # (B, 1, F)
+        mu = (m * x).sum(1, keepdim=True) / count.clamp(min=1)
+        sigma = ((m * (x - mu) ** 2).sum(1, keepdim=True) / count.clamp(min=1)).sqrt()
+        sigma = sigma.clamp(min=SMALLEST_STD)
+        x_n = m * (x - mu) / sigma
+
         delta_f = torch.from_numpy(time_gaps(seen)).to(x.device)
         delta_b = torch.from_numpy(time_gaps(seen[:, ::-1].copy())).to(x.device)
-        forwards = self.forwards(x, m, delta_f, extra)
+        forwards = self.forwards(x_n, m, delta_f, extra)
         flip = [1]  # the backward direction reads the rows last to first
-        backwards = self.backwards(x.flip(flip), m.flip(flip), delta_b, extra.flip(flip))
+        backwards = self.backwards(x_n.flip(flip), m.flip(flip), delta_b, extra.flip(flip))
         backwards = tuple(e.flip(flip) for e in backwards)
-        return {"forwards": forwards, "backwards": backwards,
-                "imputed": (forwards[2] + backwards[2]) / 2}
+        linear_n, seasonal_n = (linear - mu) / sigma, (seasonal - mu) / sigma
+        correction = self.head(torch.cat([forwards[2] - linear_n, backwards[2] - linear_n,
+                                          seasonal_n - linear_n, gaps, m], dim=-1))
+        back = lambda e: e * sigma + mu  # noqa: E731  (the window's own units again)
+        return {"forwards": tuple(map(back, forwards)),
+                "backwards": tuple(map(back, backwards)),
+                "imputed": linear + sigma * correction}
 
 
-def as_inputs(values: np.ndarray, seen: np.ndarray, extra: np.ndarray,
-              device: torch.device | str = "cpu") -> tuple[Tensor, Tensor, Tensor]:
-    """values (B, T, F) standardised, seen (B, T, F) bool, extra (B, T, E) -> x, m, extra
-    tensors. x is 0 wherever not seen, *chosen* rather than multiplied (m * x would turn
-    a NaN or a huge number in a hidden cell into NaN), so the model never reads a hidden
-    value."""
+def as_inputs(values: np.ndarray, seen: np.ndarray, extra: np.ndarray, season: np.ndarray,
+              device: torch.device | str = "cpu") -> tuple[Tensor, ...]:
+    """values (B, T, F) standardised, seen (B, T, F) bool, extra (B, T, E), season
+    (B, T, F) -> x, m, extra, season tensors. x is 0 wherever not seen, *chosen* rather
+    than multiplied (m * x would turn a NaN or a huge number in a hidden cell into NaN),
+    so the model never reads a hidden value."""
     x = np.where(seen, values, 0.0)
     return tuple(torch.tensor(a, dtype=torch.float32, device=device)
-                 for a in (x, seen, extra))
+                 for a in (x, seen, extra, season))
+
+
+def windows(rows: int, window: int) -> list[tuple[int, int, int, int]]:
+    """Cover `rows` with windows of `window` rows, half overlapping: (start, end, keep
+    from, keep to) each, where the kept parts tile 0..rows and each sits at least a
+    quarter window from its window's inner edges:
+
+        window 0  [0 ........ 8)          keeps 0..6
+        window 1       [4 ........ 12)    keeps 6..12
+    """
+    if rows <= window:
+        return [(0, rows, 0, rows)]
+    starts = [*range(0, rows - window, window // 2), rows - window]
+    cuts = [0, *((a + b + window) // 2 for a, b in pairwise(starts)), rows]
+    return [(s, s + window, cuts[i], cuts[i + 1]) for i, s in enumerate(starts)]
 
 
 def impute(model: Imputer, values: np.ndarray, seen: np.ndarray, extra: np.ndarray,
-           low: np.ndarray, high: np.ndarray) -> np.ndarray:
+           season: np.ndarray, low: np.ndarray, window: int) -> np.ndarray:
     """values (B, T, F) standardised (anything where not seen) -> the same with every
-    unseen entry replaced by the model's estimate, clipped to [low, high] (F,): the
-    training range, so no rain below zero."""
+    unseen entry replaced by the model's estimate, at least `low` (F,): -inf, or zero in
+    standardised units for a variable never negative in training. A series longer than
+    `window` rows is imputed in overlapping windows of that length, as the model trained;
+    each row's estimate comes from the window where it sits most central."""
     device = next(model.parameters()).device
     model.eval()
+    parts = windows(values.shape[1], window)
+    inputs = [np.concatenate([a[:, start:end] for start, end, _, _ in parts])
+              for a in (values, seen, extra, season)]       # (windows * B, T_w, ...)
     with torch.no_grad():
-        estimate = model(*as_inputs(values, seen, extra, device))["imputed"]
-    estimate = np.clip(estimate.cpu().numpy().astype(np.float64), low, high)
-    return np.where(seen, values, estimate)
+        estimate = model(*as_inputs(*inputs, device=device))["imputed"]
+    estimate = estimate.cpu().numpy().astype(np.float64)                 # (W * B, T_w, F)
+    whole = np.empty(values.shape)
+    batch = values.shape[0]
+    for i, (start, _, keep, stop) in enumerate(parts):
+        whole[:, keep:stop] = estimate[i * batch:(i + 1) * batch, keep - start:stop - start]
+    return np.where(seen, values, np.maximum(whole, low))
 
 
 class Discriminator(nn.Module):
@@ -168,26 +266,65 @@ class Discriminator(nn.Module):
         return self.head(output)
 
 
+def masked_mae(estimate: Tensor, target: Tensor, where: Tensor) -> Tensor:
+    """The mean absolute error over the entries `where` of each window, then the mean
+    over the windows: a mean over rows of the batch, so under torchrun the processes'
+    slices average to the whole batch's loss exactly (core.distributed.shard)."""
+    per_window = ((estimate - target).abs() * where).sum((1, 2))
+    return (per_window / where.sum((1, 2)).clamp(min=1)).mean()
+
+
 class Model(nn.Module):
     """What the training loop trains and checkpoints: the imputer, and with --adversarial
-    its discriminator (trained in the same loop, on its own loss)."""
+    its discriminator (trained in the same loop, on its own loss). Its forward is the
+    whole training pass, so under torchrun the step calls only DDP's forward."""
 
-    def __init__(self, imputer: Imputer, discriminator: Discriminator | None) -> None:
+    def __init__(self, imputer: Imputer, discriminator: Discriminator | None,
+                 hint_rate: float = 0.9) -> None:
         super().__init__()
         self.imputer = imputer
         self.discriminator = discriminator
+        self.hint_rate = hint_rate
+
+    def forward(self, x: Tensor, m: Tensor, extra: Tensor, season: Tensor) -> dict[str, Any]:
+        """The imputer's outputs; with a discriminator also "d_loss" and "g_loss"."""
+        out = self.imputer(x, m, extra, season)
+        if self.discriminator is not None:
+            out["d_loss"], out["g_loss"] = self.adversarial(x, m, out["imputed"])
+        return out
+
+    def adversarial(self, x: Tensor, m: Tensor, imputed: Tensor) -> tuple[Tensor, Tensor]:
+        """GAIN: the hint reveals the mask where `reveal`, 0.5 elsewhere; the discriminator
+        is scored on the entries left open, learning which were seen (d_loss), and the
+        imputer learns to make its entries look seen, -log D (g_loss), through the
+        discriminator's weights held constant (they learn from d_loss only)."""
+        imputed = m * x + (1 - m) * imputed
+        reveal = (torch.rand_like(m) < self.hint_rate).float()
+        hint = reveal * m + 0.5 * (1 - reveal)
+        judged = 1 - reveal
+        bce = nn.functional.binary_cross_entropy_with_logits(
+            self.discriminator(imputed.detach(), hint), m, reduction="none")
+        d_loss = (bce * judged).sum() / judged.sum().clamp(min=1)
+        frozen = {k: v.detach() for k, v in self.discriminator.named_parameters()}
+        logits = torch.func.functional_call(self.discriminator, frozen, (imputed, hint))
+        fooled = judged * (1 - m)
+        g_loss = (nn.functional.softplus(-logits) * fooled).sum() / fooled.sum().clamp(min=1)
+        return d_loss, g_loss
 
 
 # ---- model.pt: what fill.py needs, tensors, strings and numbers only (no pickled code)
 
 SAVED = ("model", "config", "columns", "date_columns", "step", "calendar", "mean", "std",
-         "low", "high")
+         "median", "nonnegative", "season", "window", "fallback")
 
 
 def save_model(path: Path, imputer: Imputer, **metadata: Any) -> None:
     """The imputer's weights and config, with `metadata`: columns, date_columns, step
-    (its label, "1 day"), calendar (bool), the scaler's mean and std and the clipping
-    range low and high, as lists; checksummed (core.model_file)."""
+    (its label, "1 day"), calendar (bool), the scaler's mean and std, the training
+    median (standardised), nonnegative (per variable: never below zero in training),
+    season (the training profile, standardised, (period, F) as lists; [] for none) and
+    window (rows per window the model reads) and fallback ({gap kind: [baseline per
+    variable]}, what fill uses on a file too short to check); checksummed."""
     model_file.save(path, imputer, config=dict(imputer.config), **metadata)
 
 

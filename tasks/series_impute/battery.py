@@ -1,0 +1,162 @@
+"""A battery of real series for series_impute, beside the Seattle weather it was built on:
+each is trained and scored as a new user would run it (`train --csv FILE ...` with the
+defaults), and the table gives, per series and pattern, the model's MAE over the best
+baseline's with its 95% interval, paired over the mask draws (mae@P_ratio in
+metrics.json), and the same for what fill would write ("fill": the method the check on
+the validation rows chose, per variable and gap kind).
+
+    seattle    daily weather, 4 columns (the default dataset)
+    co2        weekly CO2 at Mauna Loa 1958-2001, 59 real gaps (statsmodels.datasets.co2):
+               a trend the training rows never reach
+    rainfall   monthly weather, 4 columns (--dataset rainfall)
+    sunspots   yearly sunspot numbers 1700-2008 (statsmodels.datasets.sunspots): no season
+    synthetic  daily, 3 columns: trend, a yearly season, noise, and a level shift in the
+               test part (seeded)
+
+    python -m tasks.series_impute.battery                     # every series, the defaults
+    python -m tasks.series_impute.battery --only co2 sunspots -- --epochs 5
+    python -m tasks.series_impute.battery -- --dry-run        # a quick look
+
+Flags after `--` go to every training run. `battery_runs(folder)` gives each series' name
+and train arguments, for the bench. The statsmodels data ship with the package (offline).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.config import OneLineParser, run_main
+
+from .data import PATTERNS
+
+SYNTHETIC_ROWS = 1200
+SYNTHETIC_SEED = 26
+
+
+def co2_csv(folder: Path) -> Path:
+    """date,co2: weekly, with the record's own missing weeks left empty."""
+    from statsmodels.datasets import co2
+    frame = co2.load_pandas().data
+    path = folder / "co2.csv"
+    pd.DataFrame({"date": frame.index.strftime("%Y-%m-%d"), "co2": frame["co2"]}).to_csv(
+        path, index=False)
+    return path
+
+
+def sunspots_csv(folder: Path) -> Path:
+    """year,sunactivity: yearly, 1700-2008."""
+    from statsmodels.datasets import sunspots
+    frame = sunspots.load_pandas().data
+    path = folder / "sunspots.csv"
+    pd.DataFrame({"year": frame["YEAR"].astype(int), "sunactivity": frame["SUNACTIVITY"]}
+                 ).to_csv(path, index=False)
+    return path
+
+
+def synthetic_csv(folder: Path, rows: int = SYNTHETIC_ROWS, seed: int = SYNTHETIC_SEED) -> Path:
+    """date,a,b,c daily: each a trend, a yearly season, noise that carries over from day
+    to day, and a level shift in the test part (the last 20% of rows), which no
+    training row shows."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows)[:, None]
+    trend = t * np.array([0.004, -0.002, 0.01])
+    season = np.array([1.0, 2.0, 0.5]) * np.sin(2 * math.pi * t / 365.25 + np.array([0, 1, 2]))
+    noise = np.zeros((rows, 3))
+    for i in range(1, rows):  # AR(1): tomorrow is close to today
+        noise[i] = 0.7 * noise[i - 1] + 0.3 * rng.normal(size=3)
+    shift = np.where(t >= round(0.85 * rows), np.array([3.0, -2.0, 4.0]), 0.0)
+    values = trend + season + noise + shift
+    dates = np.datetime64("2000-01-01") + np.arange(rows)
+    path = folder / "synthetic.csv"
+    pd.DataFrame({"date": dates.astype(str), **{c: values[:, i].round(4)
+                                                 for i, c in enumerate("abc")}}).to_csv(
+        path, index=False)
+    return path
+
+
+def csv_run(make: Callable[[Path], Path], columns: list[str], dates: str):
+    def argv(folder: Path) -> list[str]:
+        return ["--csv", str(make(folder)), "--columns", *columns, "--date-columns", dates]
+    return argv
+
+
+SERIES: dict[str, Callable[[Path], list[str]]] = {
+    "seattle": lambda folder: ["--dataset", "seattle"],
+    "co2": csv_run(co2_csv, ["co2"], "date"),
+    "rainfall": lambda folder: ["--dataset", "rainfall"],
+    "sunspots": csv_run(sunspots_csv, ["sunactivity"], "year"),
+    "synthetic": csv_run(synthetic_csv, ["a", "b", "c"], "date"),
+}
+
+
+def battery_runs(folder: Path, only: list[str] | None = None) -> list[tuple[str, list[str]]]:
+    """(name, train arguments) per series; the CSVs are written into `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return [(name, make(folder)) for name, make in SERIES.items() if not only or name in only]
+
+
+def ratios(metrics: dict) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """{method ("model", "fill"): {pattern: (ratio, low, high)}} from a metrics.json."""
+    out = {}
+    for method in ("model", "fill"):
+        scores = metrics["test"].get(method, {})
+        out[method] = {p: tuple(scores.get(f"mae@{p}_ratio{s}", float("nan"))
+                                for s in ("", "_ci95_low", "_ci95_high")) for p in PATTERNS}
+    return out
+
+
+def best_baselines(metrics: dict) -> dict[str, str]:
+    methods = {m: s for m, s in metrics["test"].items() if m not in ("model", "fill")}
+    return {p: min(methods, key=lambda m: methods[m][f"mae@{p}"]) for p in PATTERNS}
+
+
+def table(results: dict[str, dict]) -> str:
+    """One line per series and pattern: the best baseline, model / it and fill / it, each
+    with its paired 95% interval."""
+    lines = [f"{'series':<10} {'pattern':<9} {'best baseline':<14} "
+             f"{'model / best [95%]':<26} {'fill / best [95%]':<26}"]
+    for name, metrics in results.items():
+        best, found = best_baselines(metrics), ratios(metrics)
+        for p in PATTERNS:
+            cells = [f"{r:.3f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi in
+                     (found["model"][p], found["fill"][p])]
+            lines.append(f"{name:<10} {p:<9} {best[p]:<14} {cells[0]:<26} {cells[1]:<26}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    argv = sys.argv[1:] if argv is None else argv
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    own = argv[:argv.index("--")] if "--" in argv else argv
+    parser = OneLineParser(prog=f"python -m {__package__}.battery",
+                           description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", choices=list(SERIES), default=None,
+                        help="run only these series")
+    parser.add_argument("--root", default="runs/series_impute_battery",
+                        help="folder for the series' CSVs and their run folders")
+    args = parser.parse_args(own)
+    from .train import main as train  # the training story, run once per series
+
+    root = Path(args.root)
+    results = {}
+    for name, train_argv in battery_runs(root / "data", args.only):
+        print(f"\n==== {name}: train {' '.join(train_argv + extra)}")
+        run_dir = root / name
+        train([*train_argv, "--run-dir", str(run_dir), "--overwrite", *extra])
+        results[name] = json.loads((run_dir / "metrics.json").read_text())
+    print("\nper series and pattern, MAE over the best baseline's, paired over the mask "
+          "draws (under 1: better):")
+    print(table(results))
+    return results
+
+
+if __name__ == "__main__":
+    run_main(main)

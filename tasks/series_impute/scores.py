@@ -1,0 +1,80 @@
+"""How every method is scored, alike: standardised errors over the hidden entries, their
+spread over the test draws, and the model's ratio to the best baseline, paired draw by
+draw."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import numpy as np
+
+from .data import PATTERNS
+
+
+def errors(truth: np.ndarray, filled: np.ndarray, hidden: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """MAE and RMSE (F,) of each variable over its hidden entries (NaN if it has none)."""
+    mae, rmse = np.full(truth.shape[1], np.nan), np.full(truth.shape[1], np.nan)
+    for f in range(truth.shape[1]):
+        d = (filled - truth)[hidden[:, f], f]
+        if len(d):
+            mae[f], rmse[f] = np.abs(d).mean(), np.sqrt((d ** 2).mean())
+    return mae, rmse
+
+
+def pattern_scores(truth: np.ndarray, filled: dict[str, np.ndarray],
+                   hidden: dict[str, np.ndarray]) -> dict[str, float]:
+    """{"mae@points10": ..., "rmse@block": ...}: standardised errors, mean over variables."""
+    scores = {}
+    for p in PATTERNS:
+        mae, rmse = errors(truth, filled[p], hidden[p])
+        scores[f"mae@{p}"], scores[f"rmse@{p}"] = float(np.nanmean(mae)), float(np.nanmean(rmse))
+    return scores
+
+
+def t_quantile_975(df: int) -> float:
+    """Student's t at 0.975 (the half-width of a 95% interval, in standard errors), by the
+    Cornish-Fisher expansion (Abramowitz and Stegun 26.7.5): within 0.01 of the tables
+    from 4 degrees of freedom, 2.262 at 9."""
+    z = statistics.NormalDist().inv_cdf(0.975)
+    return (z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+            + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3))
+
+
+def spread(values: list[float]) -> tuple[float, float, float, float]:
+    """Mean, standard deviation and the 95% interval (low, high) of the mean of draws."""
+    mean, std = statistics.fmean(values), statistics.stdev(values)
+    half = t_quantile_975(len(values) - 1) * std / math.sqrt(len(values))
+    return mean, std, mean - half, mean + half
+
+
+def draw_scores(truth: np.ndarray, draws: list[dict[str, np.ndarray]],
+                masks: list[dict[str, np.ndarray]]) -> dict[str, float]:
+    """One method's fills under every test draw -> {metric: mean over the draws,
+    metric_std, metric_ci95_low, metric_ci95_high}."""
+    per_draw = [pattern_scores(truth, f, m) for f, m in zip(draws, masks, strict=True)]
+    out = {}
+    for key in per_draw[0]:
+        mean, std, low, high = spread([d[key] for d in per_draw])
+        out |= {key: mean, f"{key}_std": std, f"{key}_ci95_low": low,
+                f"{key}_ci95_high": high}
+    return out
+
+
+def paired_ratios(model: list[dict[str, np.ndarray]], best: dict[str, str],
+                  draws: dict[str, list[dict[str, np.ndarray]]], truth: np.ndarray,
+                  masks: list[dict[str, np.ndarray]]) -> dict[str, float]:
+    """The model's MAE over the best baseline's (`best`: pattern -> method), draw by draw
+    on the same masks -> {"mae@p_ratio": mean, _ratio_ci95_low, _ratio_ci95_high}.
+    Pairing removes what the draws share (a hard draw is hard for both), so this interval
+    is narrower than the two methods' own."""
+    out = {}
+    for p in PATTERNS:
+        ratios = [float(np.nanmean(errors(truth, m[p], hidden[p])[0])
+                        / np.nanmean(errors(truth, b[p], hidden[p])[0]))
+                  for m, b, hidden in zip(model, draws[best[p]], masks, strict=True)]
+        mean, _, low, high = spread(ratios)
+        out |= {f"mae@{p}_ratio": mean, f"mae@{p}_ratio_ci95_low": low,
+                f"mae@{p}_ratio_ci95_high": high}
+    return out
