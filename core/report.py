@@ -62,15 +62,18 @@ def _finite_or_none(value: Any, where: str, dropped: list[str]) -> Any:
 
 def write_metrics(run_dir: Path, *, task: str, seeds: list[int], device: str,
                   train_seconds: float, config: dict[str, Any],
-                  test: dict[str, dict[str, Any]], world_size: int = 1) -> Path:
+                  test: dict[str, dict[str, Any]], world_size: int = 1,
+                  extra: dict[str, Any] | None = None) -> Path:
     """Write metrics.json atomically and return its path. A number that is not finite
-    becomes null, and the run says which. `world_size`: the processes that trained."""
+    becomes null, and the run says which. `world_size`: the processes that trained;
+    `extra`: further findings of the task, written beside the rest."""
     if "model" not in test:
         raise ValueError("test metrics need a 'model' entry beside the baselines")
     dropped: list[str] = []
     payload = {"task": task, "seeds": seeds, "device": device, "world_size": world_size,
                "train_seconds": round(train_seconds, 3), "config": config,
-               "versions": versions(), "test": _finite_or_none(test, "test", dropped)}
+               "versions": versions(), "test": _finite_or_none(test, "test", dropped),
+               **(extra or {})}
     path = Path(run_dir) / "metrics.json"
     atomic_write_text(path, json.dumps(payload, indent=2))
     if dropped:

@@ -408,14 +408,16 @@ class Run:
         return f"{self.dir} holds the last finished epoch. To continue: {command} --resume"
 
     def finish(self, test: dict[str, dict[str, Any]], train_seconds: float,
-               config: dict[str, Any] | None = None) -> Path:
-        """Write metrics.json: the task, seeds, device, training time, config and the
-        test scores of the model and every baseline."""
+               config: dict[str, Any] | None = None,
+               extra: dict[str, Any] | None = None) -> Path:
+        """Write metrics.json: the task, seeds, device, training time, config (the flags,
+        unless given) and the test scores of the model and every baseline, with `extra`
+        beside them."""
         self._move_earlier_run_aside()
         path = write_metrics(self.dir, task=self.task, seeds=self.seeds,
                              device=str(self.device), train_seconds=train_seconds,
                              config=config if config is not None else asdict(self.cfg),
-                             test=test, world_size=distributed.world_size())
+                             test=test, world_size=distributed.world_size(), extra=extra)
         self._finished = True
         on_interrupt(None)  # nothing left to resume
         if self._replaced is not None:  # the new run replaces it: its own files go

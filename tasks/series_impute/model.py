@@ -274,44 +274,6 @@ def masked_mae(estimate: Tensor, target: Tensor, where: Tensor) -> Tensor:
     return (per_window / where.sum((1, 2)).clamp(min=1)).mean()
 
 
-class Model(nn.Module):
-    """What the training loop trains and checkpoints: the imputer, and with --adversarial
-    its discriminator (trained in the same loop, on its own loss). Its forward is the
-    whole training pass, so under torchrun the step calls only DDP's forward."""
-
-    def __init__(self, imputer: Imputer, discriminator: Discriminator | None,
-                 hint_rate: float = 0.9) -> None:
-        super().__init__()
-        self.imputer = imputer
-        self.discriminator = discriminator
-        self.hint_rate = hint_rate
-
-    def forward(self, x: Tensor, m: Tensor, extra: Tensor, season: Tensor) -> dict[str, Any]:
-        """The imputer's outputs; with a discriminator also "d_loss" and "g_loss"."""
-        out = self.imputer(x, m, extra, season)
-        if self.discriminator is not None:
-            out["d_loss"], out["g_loss"] = self.adversarial(x, m, out["imputed"])
-        return out
-
-    def adversarial(self, x: Tensor, m: Tensor, imputed: Tensor) -> tuple[Tensor, Tensor]:
-        """GAIN: the hint reveals the mask where `reveal`, 0.5 elsewhere; the discriminator
-        is scored on the entries left open, learning which were seen (d_loss), and the
-        imputer learns to make its entries look seen, -log D (g_loss), through the
-        discriminator's weights held constant (they learn from d_loss only)."""
-        imputed = m * x + (1 - m) * imputed
-        reveal = (torch.rand_like(m) < self.hint_rate).float()
-        hint = reveal * m + 0.5 * (1 - reveal)
-        judged = 1 - reveal
-        bce = nn.functional.binary_cross_entropy_with_logits(
-            self.discriminator(imputed.detach(), hint), m, reduction="none")
-        d_loss = (bce * judged).sum() / judged.sum().clamp(min=1)
-        frozen = {k: v.detach() for k, v in self.discriminator.named_parameters()}
-        logits = torch.func.functional_call(self.discriminator, frozen, (imputed, hint))
-        fooled = judged * (1 - m)
-        g_loss = (nn.functional.softplus(-logits) * fooled).sum() / fooled.sum().clamp(min=1)
-        return d_loss, g_loss
-
-
 # ---- model.pt: what fill.py needs, tensors, strings and numbers only (no pickled code)
 
 SAVED = ("model", "config", "columns", "date_columns", "step", "calendar", "mean", "std",

@@ -1,15 +1,22 @@
-"""series_impute's report: the verdict per pattern, per_variable.csv and the figures."""
+"""series_impute's report: the verdict per pattern, model.pt, metrics.json,
+per_variable.csv and the figures."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from core import plots
+from core.files import atomic_write_text
+from core.report import comparison_table
+from core.run import Run, Seeds
 
+from . import choose
 from .data import PATTERNS, Data
+from .model import Imputer, save_model
 from .scores import errors
 
 
@@ -63,3 +70,43 @@ def plot_block(data: Data, fills: dict[str, dict[str, np.ndarray]], run_dir: Pat
                     run_dir / f"test_block_{re.sub(r'[^A-Za-z0-9_-]+', '_', name)}.png",
                     f"{name}: test rows, block pattern (lines where entries were hidden)",
                     xlabel="date", ylabel=name, x=table.dates[shown])
+
+
+def report(cfg: Any, data: Data, run: Run, seeds: Seeds, baselines: dict, fitted: Any,
+           best: dict[str, str], draws: dict) -> dict:
+    """The model (median over seeds) beside every baseline; model.pt of the seed best on
+    validation, with what fill uses; metrics.json, per_variable.csv and the plots."""
+    results = {**seeds.test(), **baselines}
+    print(f"\ntest MAE, standardised units (error / training std, mean over variables), "
+          f"mean and standard deviation over {cfg.mask_draws} mask draws (RMSE too in "
+          f"metrics.json), median over {len(run.seeds)} seed(s); training "
+          f"{seeds.seconds:.1f} s in all")
+    print(comparison_table(results, [f"mae@{p}{s}" for p in PATTERNS for s in ("", "_std")]))
+    print_verdicts(results, best)
+
+    chosen = seeds.best_on_validation()  # the seed fill.py uses, with its check's choice
+    print("\nwhat fill uses, checked on the validation rows (MAE in the data's units):")
+    print(choose.table(chosen.outputs["check"], chosen.outputs["chosen"],
+                       data.table.columns, data.std))
+    imputer = Imputer(data.z.shape[1], cfg.hidden_size, data.extra.shape[1], cfg.impl)
+    imputer.load_state_dict(chosen.outputs["state"])
+    save_model(run.dir / "model.pt", imputer, columns=data.table.columns,
+               date_columns=data.date_columns, step=data.table.step.label,
+               calendar=cfg.calendar, mean=data.mean.tolist(), std=data.std.tolist(),
+               median=fitted.median.tolist(), nonnegative=data.nonnegative.tolist(),
+               season=[] if data.profile is None else data.profile.tolist(),
+               window=cfg.window, fallback=chosen.outputs["fallback"])
+    fill_choice_json = choose.as_json(chosen.outputs["check"], chosen.outputs["chosen"],
+                                      data.table.columns)
+    run.finish(results, seeds.seconds, extra={"fill_choice": fill_choice_json})
+    shown = seeds.median("mae@block")
+    fills = {"model": shown.outputs["filled"], **draws}
+    atomic_write_text(run.dir / "per_variable.csv", per_variable_csv(fills, data, fitted.offset))
+    plot_block(data, {best["block"]: draws[best["block"]][0],
+                      "model": shown.outputs["filled"][0]}, run.dir)
+    plots.training_curve(shown.history.epochs, run.dir / "training_curve.png",
+                         keys=["val_mae"], unit="standardised MAE")
+    print(f"wrote {run.dir}/metrics.json, per_variable.csv, model.pt, seed*/best.pt and "
+          f"plots; fill a CSV: python -m {__package__}.fill INPUT.csv --output OUT.csv "
+          f"--run-dir {run.dir}")
+    return results

@@ -29,7 +29,8 @@ standard deviation, averaged over the variables; per_variable.csv has them in th
 own units. The model (model.py) normalises each window by its own seen values and learns
 a correction to linear interpolation and the seasonal fill, so an untrained network gives
 interpolation and a series whose level leaves the training range is no harder.
-`--adversarial` adds GAIN's discriminator (Yoon et al. 2018).
+`--adversarial` adds GAIN's discriminator (Yoon et al. 2018), trained as GANs are: its
+own optimizer, and the two updates alternating batch by batch (gan_epoch).
 
 The "fill" row is what fill.py would write: per variable and gap kind, the method (the
 network or a baseline) that did best on the validation rows (choose.py); metrics.json's
@@ -46,24 +47,23 @@ The default run's numbers, and the command that made them, are in the README's t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 import torch
 
-from core import plots
-from core.config import MAX_SEED, RunConfig, arg, parse, require, run_main
-from core.files import atomic_write_text
+from core import distributed
+from core.config import MAX_SEED, RunConfig, UserError, arg, parse, require, run_main
 from core.report import comparison_table
-from core.run import Run, SeedResult
+from core.run import Run, SeedResult, Seeds
+from core.train import seed_everything, train_epoch
 
 from . import choose
 from .baselines import baseline_draws, fit_baselines
 from .data import DATASETS, PATTERNS, Data, hide, load, prepare
-from .model import Discriminator, Imputer, Model, as_inputs, impute, masked_mae, save_model
-from .report import per_variable_csv, plot_block, print_verdicts
+from .model import Discriminator, Imputer, as_inputs, impute, masked_mae
+from .report import report
 from .scores import draw_scores, paired_ratios, pattern_scores
 
 
@@ -104,8 +104,8 @@ class Config(RunConfig):
                            "entries hidden on purpose", minimum=0)
     consistency: float = arg(0.1, "weight of the loss |forward - backward estimate|",
                              minimum=0)
-    adversarial: bool = arg(False, "also train GAIN's discriminator and add its "
-                            "adversarial loss to the imputer's")
+    adversarial: bool = arg(False, "also train GAIN's discriminator, with its own "
+                            "optimizer, alternating its update and the imputer's")
     adversarial_weight: float = arg(0.1, "weight of the adversarial loss (with "
                                     "--adversarial)", minimum=0)
     hint_rate: float = arg(0.9, "share of the mask the hint reveals to the discriminator "
@@ -139,24 +139,63 @@ def batches(cfg: Config, data: Data, device: torch.device):
         yield x, m, e, s, target, torch.tensor(hidden, dtype=torch.float32, device=device)
 
 
-def step(cfg: Config, model: Model, batch: tuple[torch.Tensor, ...],
-         carried: None) -> tuple[torch.Tensor, None]:
-    """One training step's loss (the shared loop then does zero_grad, backward, clipping
-    and the optimizer's step); nothing is carried from one batch to the next. `model`
-    may be DDP's wrapper: only its forward is called."""
-    x, m, e, s, target, hidden = batch
-    out = model(x, m, e, s)
-    # the imputation itself, on the entries hidden on purpose
+def imputation_loss(cfg: Config, out: dict, target: torch.Tensor, hidden: torch.Tensor,
+                    m: torch.Tensor) -> torch.Tensor:
+    """The imputer's loss on one batch, from its forward's outputs: mostly on the entries
+    hidden on purpose, each direction's estimates also on the seen ones (BRITS), and the
+    two directions' agreement."""
     loss = masked_mae(out["imputed"], target, hidden)
-    # every estimate of each direction (history, features, mixed): on the hidden entries,
-    # and, as in BRITS, on the seen ones (each estimated before it is read)
     estimates = [*out["forwards"], *out["backwards"]]
     loss = loss + sum(masked_mae(est, target, hidden) + cfg.seen_loss
                       * masked_mae(est, target, m) for est in estimates) / len(estimates)
-    loss = loss + cfg.consistency * (out["forwards"][2] - out["backwards"][2]).abs().mean()
-    if "d_loss" in out:
-        loss = loss + cfg.adversarial_weight * out["g_loss"] + out["d_loss"]
-    return loss, None
+    return loss + cfg.consistency * (out["forwards"][2] - out["backwards"][2]).abs().mean()
+
+
+def gan_epoch(cfg: Config, imputer: torch.nn.Module, discriminator: torch.nn.Module,
+              optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer],
+              batches) -> float:
+    """--adversarial: one pass of GAIN's two alternating updates (Yoon et al. 2018), each
+    network with its own optimizer. For each batch, the discriminator first learns which
+    entries of the imputed series were seen (a hint reveals most of the mask; it is
+    scored on the rest); then the imputer learns its own loss plus fooling the
+    discriminator, whose weights it does not change. Under torchrun both arrive wrapped
+    in DDP. Returns the imputer's mean loss."""
+    optimizer, d_optimizer = optimizers
+    raw_discriminator = getattr(discriminator, "module", discriminator)
+    imputer.train()
+    discriminator.train()
+    total, count = 0.0, 0
+    for batch in batches:
+        (x, m, e, s, target, hidden), weight = distributed.shard(batch)
+        out = imputer(x, m, e, s)
+        completed = m * x + (1 - m) * out["imputed"]    # the seen entries, and the fills
+        reveal = (torch.rand_like(m) < cfg.hint_rate).float()
+        hint, judged = reveal * m + 0.5 * (1 - reveal), 1 - reveal
+        # 1. the discriminator, on the imputed series held constant
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(
+            discriminator(completed.detach(), hint), m, reduction="none")
+        d_loss = (bce * judged).sum() / judged.sum().clamp(min=1)
+        d_optimizer.zero_grad(set_to_none=True)
+        (d_loss * weight).backward()
+        d_optimizer.step()
+        # 2. the imputer: its loss, and -log D on the judged entries it filled
+        raw_discriminator.requires_grad_(False)
+        logits = raw_discriminator(completed, hint)
+        raw_discriminator.requires_grad_(True)
+        fooled = judged * (1 - m)
+        g_loss = (torch.nn.functional.softplus(-logits) * fooled).sum() / fooled.sum().clamp(
+            min=1)
+        loss = imputation_loss(cfg, out, target, hidden, m) + cfg.adversarial_weight * g_loss
+        if not torch.isfinite(loss):
+            raise UserError(f"training diverged: the loss became {loss.item()}; try a lower "
+                            "--lr (last.pt still holds the epoch before)")
+        optimizer.zero_grad(set_to_none=True)
+        (loss * weight).backward()
+        if cfg.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(imputer.parameters(), cfg.clip_norm)
+        optimizer.step()
+        total, count = total + loss.item(), count + 1
+    return total / max(count, 1)
 
 
 def impute_split(cfg: Config, imputer: Imputer, data: Data, split: str,
@@ -172,18 +211,11 @@ def impute_split(cfg: Config, imputer: Imputer, data: Data, split: str,
             for i in range(len(masks))]
 
 
-def validate(cfg: Config, data: Data, model: Model) -> dict[str, float]:
-    filled = impute_split(cfg, model.imputer, data, "val", [data.val_masks])[0]
+def validate(cfg: Config, data: Data, imputer: Imputer) -> dict[str, float]:
+    filled = impute_split(cfg, imputer, data, "val", [data.val_masks])[0]
     scores = pattern_scores(data.truth("val"), filled, data.val_masks)
     maes = {f"val_mae@{p}": scores[f"mae@{p}"] for p in PATTERNS}
     return {"val_mae": float(np.mean(list(maes.values()))), **maes}
-
-
-def build_model(cfg: Config, data: Data) -> Model:
-    imputer = Imputer(data.z.shape[1], cfg.hidden_size, data.extra.shape[1], cfg.impl)
-    discriminator = (Discriminator(data.z.shape[1], cfg.discriminator_size, cfg.impl)
-                     if cfg.adversarial else None)
-    return Model(imputer, discriminator, cfg.hint_rate)
 
 
 # ---- what fill.py uses: the check of choose.py, made on the validation rows
@@ -226,6 +258,27 @@ def fill_draws(cfg: Config, imputer: Imputer, data: Data, median: np.ndarray,
     return out
 
 
+# ---- evaluate and report
+
+def evaluate(cfg: Config, data: Data, imputer: Imputer, seed: int, history, fitted,
+             best: dict[str, str], draws: dict) -> SeedResult:
+    """One seed's best-on-validation imputer on the test draws, once: the network's
+    scores, and those of what fill would write (its check's choice per variable and gap
+    kind, made on the validation rows), each paired draw by draw with the best baseline."""
+    truth = data.truth("test")
+    filled = impute_split(cfg, imputer, data, "test", data.test_masks)
+    scores = (draw_scores(truth, filled, data.test_masks)
+              | paired_ratios(filled, best, draws, truth, data.test_masks))
+    check, chosen, fallback = fill_choice(cfg, imputer, data, fitted.median)
+    chosen_fills = fill_draws(cfg, imputer, data, fitted.median, chosen)
+    fill_scores = (draw_scores(truth, chosen_fills, data.test_masks)
+                   | paired_ratios(chosen_fills, best, draws, truth, data.test_masks))
+    state = {k: v.detach().cpu().clone() for k, v in imputer.state_dict().items()}
+    return SeedResult(seed, {"model": scores, "fill": fill_scores}, history,
+                      {"filled": filled, "state": state, "check": check, "chosen": chosen,
+                       "fallback": fallback})
+
+
 def main(argv: list[str] | None = None) -> dict:
     cfg = parse(Config, argv, __doc__)
     if cfg.dry_run:
@@ -234,6 +287,9 @@ def main(argv: list[str] | None = None) -> dict:
     # ---- data, split by time; baselines on exactly the masks the model is scored on
     data = prepare(*load(cfg.dataset, cfg.csv, cfg.columns, cfg.date_columns), cfg.window,
                    cfg.calendar, cfg.mask_seed, cfg.mask_draws)
+    run = Run(cfg)  # after the data: a bad CSV leaves no run folder behind
+    run.data_checked()  # --preflight ends here
+    device = run.device
     fitted = fit_baselines(data)
     draws = baseline_draws(data, fitted)
     baselines = {m: draw_scores(data.truth("test"), d, data.test_masks)
@@ -242,74 +298,45 @@ def main(argv: list[str] | None = None) -> dict:
     print(comparison_table(baselines, [f"mae@{p}" for p in PATTERNS]))
     best = {p: min(baselines, key=lambda m: baselines[m][f"mae@{p}"]) for p in PATTERNS}
 
-    run = Run(cfg)  # after the data: a bad CSV leaves no run folder behind
-    device = run.device
+    def step(model: Imputer, batch: tuple[torch.Tensor, ...], carried: None):
+        """One batch's loss (train_epoch then does zero_grad, backward, clip and the
+        optimizer's step). `model` may be DDP's wrapper: only its forward is called."""
+        x, m, e, s, target, hidden = batch
+        return imputation_loss(cfg, model(x, m, e, s), target, hidden, m), None
 
     # ---- train, one model per seed; each scored on the test draws once, at its best
     def train_seed(seed: int) -> SeedResult:
-        model = build_model(cfg, data).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        size, extra = data.z.shape[1], data.extra.shape[1]
+        imputer = Imputer(size, cfg.hidden_size, extra, cfg.impl).to(device)
+        optimizer = torch.optim.Adam(imputer.parameters(), lr=cfg.lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
-        about = (f"bidirectional GRU imputer ({cfg.impl})"
-                 + (" + discriminator" if cfg.adversarial else ""))
-        history = run.fit(model, optimizer, partial(batches, cfg, data, device),
-                          partial(step, cfg), partial(validate, cfg, data), seed=seed,
-                          about=about, monitor="val_mae", clip_norm=cfg.clip_norm,
-                          scheduler=scheduler)
-        filled = impute_split(cfg, model.imputer, data, "test", data.test_masks)
-        truth = data.truth("test")
-        scores = (draw_scores(truth, filled, data.test_masks)
-                  | paired_ratios(filled, best, draws, truth, data.test_masks))
-        check, chosen, fallback = fill_choice(cfg, model.imputer, data, fitted.median)
-        chosen_fills = fill_draws(cfg, model.imputer, data, fitted.median, chosen)
-        fill_scores = (draw_scores(truth, chosen_fills, data.test_masks)
-                       | paired_ratios(chosen_fills, best, draws, truth, data.test_masks))
-        state = {k: v.detach().cpu().clone() for k, v in model.imputer.state_dict().items()}
-        return SeedResult({"model": scores, "fill": fill_scores}, history,
-                          {"filled": filled, "state": state, "check": check,
-                           "chosen": chosen, "fallback": fallback})
+        discriminator = d_optimizer = None
+        if cfg.adversarial:  # GAIN's discriminator, its own network and optimizer
+            discriminator = Discriminator(size, cfg.discriminator_size, cfg.impl).to(device)
+            d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr)
+        checkpoint = run.checkpoint(seed, monitor="val_mae", model=imputer,
+                                    optimizer=optimizer, scheduler=scheduler,
+                                    discriminator=discriminator, d_optimizer=d_optimizer)
+        trained = distributed.wrap(imputer)  # under torchrun, DDP averages the gradients
+        for epoch in checkpoint.epochs(cfg.epochs):
+            if cfg.adversarial:
+                loss = gan_epoch(cfg, trained, distributed.wrap(discriminator),
+                                 (optimizer, d_optimizer), batches(cfg, data, device))
+            else:
+                loss = train_epoch(trained, optimizer, batches(cfg, data, device), step,
+                                   cfg.clip_norm)
+            scheduler.step()
+            checkpoint.save(epoch, {"train_loss": loss, **validate(cfg, data, imputer)})
+        history = checkpoint.load_best()
+        return evaluate(cfg, data, imputer, seed, history, fitted, best, draws)
 
-    seeds = run.each_seed(train_seed)
-
-    # ---- report: the model (median over seeds) beside every baseline
-    results = {**seeds.test(), **baselines}
-    print(f"\ntest MAE, standardised units (error / training std, mean over variables), "
-          f"mean and standard deviation over {cfg.mask_draws} mask draws (RMSE too in "
-          f"metrics.json), median over {len(run.seeds)} seed(s); training "
-          f"{seeds.seconds:.1f} s in all")
-    print(comparison_table(results, [f"mae@{p}{s}" for p in PATTERNS for s in ("", "_std")]))
-    print_verdicts(results, best)
-
-    # the seed best on validation is the one fill.py uses, with its check's choice
-    chosen = seeds.best_on_validation()
-    print("\nwhat fill uses, checked on the validation rows (MAE in the data's units):")
-    print(choose.table(chosen.outputs["check"], chosen.outputs["chosen"],
-                       data.table.columns, data.std))
-    imputer = Imputer(data.z.shape[1], cfg.hidden_size, data.extra.shape[1], cfg.impl)
-    imputer.load_state_dict(chosen.outputs["state"])
-    save_model(run.dir / "model.pt", imputer, columns=data.table.columns,
-               date_columns=data.date_columns, step=data.table.step.label,
-               calendar=cfg.calendar, mean=data.mean.tolist(), std=data.std.tolist(),
-               median=fitted.median.tolist(), nonnegative=data.nonnegative.tolist(),
-               season=[] if data.profile is None else data.profile.tolist(),
-               window=cfg.window, fallback=chosen.outputs["fallback"])
-
-    metrics = run.finish(results, seeds.seconds)
-    written = json.loads(metrics.read_text())
-    written["fill_choice"] = choose.as_json(chosen.outputs["check"], chosen.outputs["chosen"],
-                                            data.table.columns)
-    atomic_write_text(metrics, json.dumps(written, indent=2))
-    shown = seeds.median("mae@block")
-    fills = {"model": shown.outputs["filled"], **draws}
-    atomic_write_text(run.dir / "per_variable.csv", per_variable_csv(fills, data, fitted.offset))
-    plot_block(data, {best["block"]: draws[best["block"]][0],
-                      "model": shown.outputs["filled"][0]}, run.dir)
-    plots.training_curve(shown.history.epochs, run.dir / "training_curve.png",
-                         keys=["val_mae"], unit="standardised MAE")
-    print(f"wrote {run.dir}/metrics.json, per_variable.csv, model.pt, seed*/best.pt and "
-          f"plots; fill a CSV: python -m {__package__}.fill INPUT.csv --output OUT.csv "
-          f"--run-dir {run.dir}")
-    return results
+    seeds = Seeds(run.task)
+    for seed in run.seeds:
+        seed_everything(seed)
+        seeds.add(train_seed(seed))
+    if not distributed.is_main():
+        return {}  # under torchrun, process 0 alone reports
+    return report(cfg, data, run, seeds, baselines, fitted, best, draws)
 
 
 if __name__ == "__main__":
