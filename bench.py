@@ -418,15 +418,27 @@ def task_checks(record: dict, spec: TaskSpec) -> list[dict]:
     for run in record["runs"]:
         if untargeted(run, spec):
             continue
+        words = run["command"].split()
         for target in spec.targets:
-            checks.append(check_target(run["metrics"]["test"], spec, target) |
-                          {"run": run["command"]})
+            if target.runs and not any(word in words for word in target.runs):
+                continue
+            check = check_target(run["metrics"]["test"], spec, target) | {"run": run["command"]}
+            if len(record["runs"]) > 1:  # which run: the values of its variant's flags
+                check["label"] += f" ({variant_name(run, spec)})"
+            checks.append(check)
     if spec.seconds is not None:
         worst = max(run_seconds(run["metrics"], spec) for run in record["runs"])
         checks.append({"label": f"training seconds{' per seed' if spec.per_seed_seconds else ''}"
                        f" <= {spec.seconds:g}", "value": worst,
                        "met": worst <= spec.seconds, "run": "slowest run"})
     return checks
+
+
+def variant_name(run: dict, spec: TaskSpec) -> str:
+    """The values of the variant flags in the run's command, e.g. "co2" for --dataset co2."""
+    flags = {v for variant in spec.variants for v in variant if v.startswith("--")}
+    words = run["command"].split()
+    return " ".join(words[i + 1] for i, w in enumerate(words[:-1]) if w in flags)
 
 
 def untargeted(run: dict, spec: TaskSpec) -> str:
@@ -595,6 +607,32 @@ def render_tasks() -> str:
     return "\n".join(lines)
 
 
+def render_runs() -> str:
+    """Per task whose spec names a `table`: each run's values of those metrics, with the
+    paired 95% interval where the run measured one (<metric>_ci95_low/_high)."""
+    lines = []
+    for task, spec in TASKS.items():
+        record = read_result(task)
+        if not spec.table or record is None:
+            continue
+        lines += [f"`{task}`, from results/{task}.json:", "",
+                  "| run | " + " | ".join(spec.table) + " |",
+                  "|---|" + "---|" * len(spec.table)]
+        for run in record["runs"]:
+            cells = []
+            for method_metric in spec.table:
+                method, _, metric = method_metric.rpartition(":")
+                scores = run["metrics"]["test"].get(method or "model", {})
+                value = scores.get(metric)
+                low, high = scores.get(f"{metric}_ci95_low"), scores.get(f"{metric}_ci95_high")
+                text = number(value) + (f" [{number(low)}, {number(high)}]"
+                                        if low is not None and high is not None else "")
+                cells.append(f"**{text}**" if low is not None and low > 1 else text)
+            lines.append(f"| {variant_name(run, spec)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines).rstrip() or "(no task lists its runs)"
+
+
 def render_gallery() -> str:
     cells = []
     for task, spec in TASKS.items():
@@ -703,7 +741,9 @@ def render_targets() -> str:
             sign = ">=" if t.higher_is_better else "<="
             over = {None: "", "best": " / best rival's",
                     "model": f" / {spec.metric}"}.get(t.against, f" / {t.against}'s")
-            targets.append(f"{t.metric}{over} {sign} {t.bound:g}")
+            method = "" if t.method == "model" else f"{t.method}'s "
+            runs = f" ({', '.join(t.runs)})" if t.runs else ""
+            targets.append(f"{method}{t.metric}{over} {sign} {t.bound:g}{runs}")
         if spec.seconds is not None:
             targets.append(f"< {spec.seconds:g} s training"
                            + (" per seed" if spec.per_seed_seconds else ""))
@@ -712,7 +752,8 @@ def render_targets() -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"tasks": render_tasks, "targets": render_targets, "gallery": render_gallery,
+BLOCKS = {"tasks": render_tasks, "targets": render_targets, "runs": render_runs,
+          "gallery": render_gallery,
           "core-speed": render_core_speed, "growth": render_growth,
           "threads": render_threads, "processes": render_processes}
 BLOCK = re.compile(r"(<!-- bench:([a-z-]+) -->\n)(.*?)(<!-- /bench:\2 -->)", re.DOTALL)

@@ -28,6 +28,7 @@ class Target:
     higher_is_better: bool = False
     optional: bool = False  # skipped, not failed, when the metric is absent
     method: str = "model"
+    runs: tuple[str, ...] = ()  # words of a run's flags it holds for (none: every run)
 
 
 @dataclass
@@ -45,3 +46,4 @@ class TaskSpec:
     per_seed_seconds: bool = False
     figure: str | None = None        # glob in the run folder; its first match is shown
     missing_figure: str = ""         # what the task should draw, when figure is None
+    table: list[str] = field(default_factory=list)  # metrics docs/tasks.md lists per run

@@ -1,9 +1,10 @@
 """A battery of real series for series_impute, beside the Seattle weather it was built on:
-each is trained and scored as a new user would run it (`train --csv FILE ...` with the
-defaults), and the table gives, per series and pattern, the model's MAE over the best
-baseline's with its 95% interval, paired over the mask draws (mae@P_ratio in
-metrics.json), and the same for what fill would write ("fill": the method the check on
-the validation rows chose, per variable and gap kind).
+each is trained and scored as a new user would run it (`train --dataset NAME` reads the
+CSV a user would give --csv, with the defaults; datasets.py makes three of them), and the
+table gives, per series and pattern, the model's MAE over the best baseline's with its
+95% interval, paired over the mask draws (mae@P_ratio in metrics.json), and the same for
+what fill would write ("fill": the method the check on the validation rows chose, per
+variable and gap kind).
 
     seattle    daily weather, 4 columns (the default dataset)
     co2        weekly CO2 at Mauna Loa 1958-2001, 59 real gaps (statsmodels.datasets.co2):
@@ -17,90 +18,25 @@ the validation rows chose, per variable and gap kind).
     python -m tasks.series_impute.battery --only co2 sunspots -- --epochs 5
     python -m tasks.series_impute.battery -- --dry-run        # a quick look
 
-Flags after `--` go to every training run. `battery_runs(folder)` gives each series' name
-and train arguments, for the bench. The statsmodels data ship with the package (offline).
+Flags after `--` go to every training run. `make bench` runs the same series (the
+task's targets.py) and docs/tasks.md shows their table.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
 
 from core.config import OneLineParser, run_main
 
 from .data import PATTERNS
-
-SYNTHETIC_ROWS = 1200
-SYNTHETIC_SEED = 26
+from .targets import SERIES  # the --dataset names the bench runs too
 
 
-def co2_csv(folder: Path) -> Path:
-    """date,co2: weekly, with the record's own missing weeks left empty."""
-    from statsmodels.datasets import co2
-    frame = co2.load_pandas().data
-    path = folder / "co2.csv"
-    pd.DataFrame({"date": frame.index.strftime("%Y-%m-%d"), "co2": frame["co2"]}).to_csv(
-        path, index=False)
-    return path
-
-
-def sunspots_csv(folder: Path) -> Path:
-    """year,sunactivity: yearly, 1700-2008."""
-    from statsmodels.datasets import sunspots
-    frame = sunspots.load_pandas().data
-    path = folder / "sunspots.csv"
-    pd.DataFrame({"year": frame["YEAR"].astype(int), "sunactivity": frame["SUNACTIVITY"]}
-                 ).to_csv(path, index=False)
-    return path
-
-
-def synthetic_csv(folder: Path, rows: int = SYNTHETIC_ROWS, seed: int = SYNTHETIC_SEED) -> Path:
-    """date,a,b,c daily: each a trend, a yearly season, noise that carries over from day
-    to day, and a level shift in the test part (the last 20% of rows), which no
-    training row shows."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(rows)[:, None]
-    trend = t * np.array([0.004, -0.002, 0.01])
-    season = np.array([1.0, 2.0, 0.5]) * np.sin(2 * math.pi * t / 365.25 + np.array([0, 1, 2]))
-    noise = np.zeros((rows, 3))
-    for i in range(1, rows):  # AR(1): tomorrow is close to today
-        noise[i] = 0.7 * noise[i - 1] + 0.3 * rng.normal(size=3)
-    shift = np.where(t >= round(0.85 * rows), np.array([3.0, -2.0, 4.0]), 0.0)
-    values = trend + season + noise + shift
-    dates = np.datetime64("2000-01-01") + np.arange(rows)
-    path = folder / "synthetic.csv"
-    pd.DataFrame({"date": dates.astype(str), **{c: values[:, i].round(4)
-                                                 for i, c in enumerate("abc")}}).to_csv(
-        path, index=False)
-    return path
-
-
-def csv_run(make: Callable[[Path], Path], columns: list[str], dates: str):
-    def argv(folder: Path) -> list[str]:
-        return ["--csv", str(make(folder)), "--columns", *columns, "--date-columns", dates]
-    return argv
-
-
-SERIES: dict[str, Callable[[Path], list[str]]] = {
-    "seattle": lambda folder: ["--dataset", "seattle"],
-    "co2": csv_run(co2_csv, ["co2"], "date"),
-    "rainfall": lambda folder: ["--dataset", "rainfall"],
-    "sunspots": csv_run(sunspots_csv, ["sunactivity"], "year"),
-    "synthetic": csv_run(synthetic_csv, ["a", "b", "c"], "date"),
-}
-
-
-def battery_runs(folder: Path, only: list[str] | None = None) -> list[tuple[str, list[str]]]:
-    """(name, train arguments) per series; the CSVs are written into `folder`."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    return [(name, make(folder)) for name, make in SERIES.items() if not only or name in only]
+def battery_runs(only: list[str] | None = None) -> list[tuple[str, list[str]]]:
+    """(name, train arguments) per series."""
+    return [(name, ["--dataset", name]) for name in SERIES if not only or name in only]
 
 
 def ratios(metrics: dict) -> dict[str, dict[str, tuple[float, float, float]]]:
@@ -141,13 +77,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--only", nargs="+", choices=list(SERIES), default=None,
                         help="run only these series")
     parser.add_argument("--root", default="runs/series_impute_battery",
-                        help="folder for the series' CSVs and their run folders")
+                        help="folder for the series' run folders")
     args = parser.parse_args(own)
     from .train import main as train  # the training story, run once per series
 
     root = Path(args.root)
     results = {}
-    for name, train_argv in battery_runs(root / "data", args.only):
+    for name, train_argv in battery_runs(args.only):
         print(f"\n==== {name}: train {' '.join(train_argv + extra)}")
         run_dir = root / name
         train([*train_argv, "--run-dir", str(run_dir), "--overwrite", *extra])

@@ -69,8 +69,10 @@ from .scores import draw_scores, paired_ratios, pattern_scores
 
 @dataclass
 class Config(RunConfig):
-    dataset: str = arg("seattle", "dataset fetched by name (checksummed): daily Seattle "
-                       "weather or monthly Rainfall_data.csv", choices=list(DATASETS))
+    dataset: str = arg("seattle", "daily Seattle weather or monthly Rainfall_data.csv "
+                       "(fetched by name, checksummed), or a series made in datasets.py: "
+                       "weekly co2, yearly sunspots, a synthetic one with a level shift",
+                       choices=list(DATASETS))
     csv: str = arg("", "impute this CSV instead of --dataset: rows on one regular step, "
                    "oldest first (needs --columns and --date-columns)")
     columns: list[str] = arg([], "columns to impute; none given: the dataset's four")
