@@ -48,7 +48,6 @@ The default run's numbers, and the command that made them, are in the README's t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import torch
@@ -235,8 +234,12 @@ def fill_choice(cfg: Config, imputer: Imputer, data: Data, median: np.ndarray):
     """The check on the validation rows -> (scores, chosen, fallback), as fill.py makes
     it: rows too few to check get the best baseline, as a short file does."""
     rows = data.parts["val"]
-    scores = choose.check(partial(every_fill, cfg, imputer, data, rows, median), data.z[rows],
-                          data.observed[rows], data.table.step, cfg.mask_seed)
+
+    def fills(seen: np.ndarray) -> dict[str, np.ndarray]:
+        return every_fill(cfg, imputer, data, rows, median, seen)
+
+    scores = choose.check(fills, data.z[rows], data.observed[rows], data.table.step,
+                          cfg.mask_seed)
     fallback = choose.choose(scores, network=False)
     if not choose.checkable(data.observed[rows], data.table.step):
         print(f"fill's check: the {len(rows)} validation rows are too few to check on; "
