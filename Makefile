@@ -21,6 +21,7 @@ $(VENV)/.installed: requirements.txt
 # NPROC=2 (or more) trains in that many processes under torchrun (see README). NPROC, the
 # flags, the data and the run folder are checked first in one process (--preflight), so a
 # mistake is one line and no process starts; --help is that process's, printed once.
+# core.torchrun is torch's torchrun, its tracebacks (a failed process, Ctrl-C) one line.
 $(TASKS): $(VENV)/.installed
 ifeq ($(NPROC),1)
 	$(PY) -m tasks.$@.train $(ARGS)
@@ -30,8 +31,8 @@ else
 	  exit 2; }
 	@$(PY) -m tasks.$@.train $(ARGS) --preflight
 	@set -- $(ARGS); for a; do case "$$a" in -h|--help) exit 0;; esac; done; \
-	echo "$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m tasks.$@.train $(ARGS)"; \
-	$(VENV)/bin/torchrun --standalone --nproc-per-node $(NPROC) -m tasks.$@.train $(ARGS)
+	echo "torchrun --standalone --nproc-per-node $(NPROC) -m tasks.$@.train $(ARGS)"; \
+	$(PY) -m core.torchrun --standalone --nproc-per-node $(NPROC) -m tasks.$@.train $(ARGS)
 endif
 
 test: $(VENV)/.installed  ## create the environment, run the test suite and ruff

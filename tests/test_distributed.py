@@ -5,8 +5,10 @@ run ends like an unbroken one."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,32 @@ def test_every_task_runs_under_torchrun(task, tmp_path):
     result = launch(2, f"tasks.{task}.train", "--dry-run", "--run-dir", str(tmp_path))
     assert json.loads((tmp_path / "metrics.json").read_text())["world_size"] == 2
     assert "Traceback" not in result.stderr
+
+
+def test_a_failed_process_under_make_s_torchrun_is_one_line(tmp_path):
+    """core.torchrun (what `make <task> NPROC=2` runs): the task's own error line from each
+    process, then one line naming the process, and its exit status; no traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "core.torchrun", "--standalone", "--nproc-per-node", "2", "-m",
+         "tasks.sin2cos.train", "--epochs", "0", "--run-dir", str(tmp_path)], cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
+        timeout=120)
+    assert result.returncode == 2
+    assert "--epochs: must be at least 1" in result.stderr
+    assert "ended with exit status 2" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_under_make_s_torchrun_is_one_line_and_resumable(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.torchrun", "--standalone", "--nproc-per-node", "2", "-m",
+         "tasks.sin2cos.train", "--epochs", "500", "--run-dir", str(tmp_path)], cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    for _ in range(1200):
+        if (tmp_path / "seed0" / "last.pt").exists():
+            break
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does: the whole group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "--resume" in err and "Traceback" not in err
