@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import errno
 import json
+import math
 import os
 import subprocess
 import sys
@@ -686,3 +687,12 @@ def test_torchrun_with_two_processes_equals_one(tmp_path) -> None:
     for nproc in (1, 2):
         launch(nproc, f"{PACKAGE}.train", *args, "--run-dir", str(tmp_path / f"n{nproc}"))
     assert_same_weights(tmp_path / "n1", tmp_path / "n2", atol=1e-5)
+
+
+def test_a_draw_that_is_not_finite_gives_null_spread_not_a_traceback() -> None:
+    """A baseline exact on every hidden cell makes the model's ratio infinite; the spread of
+    such draws is nan (null in metrics.json), where statistics.stdev raised AttributeError."""
+    from tasks.series_impute.scores import spread
+    assert all(math.isnan(v) for v in spread([1.0, float("inf"), 2.0]))
+    mean, std, low, high = spread([1.0, 2.0, 3.0])
+    assert (mean, std) == (2.0, 1.0) and low < 2.0 < high

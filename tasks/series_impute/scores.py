@@ -43,8 +43,12 @@ def t_quantile_975(df: int) -> float:
 
 
 def spread(values: list[float]) -> tuple[float, float, float, float]:
-    """Mean, standard deviation and the 95% interval (low, high) of the mean of draws."""
-    mean, std = statistics.fmean(values), statistics.stdev(values)
+    """Mean, standard deviation and the 95% interval (low, high) of the mean of draws;
+    nan where a draw's value is not finite (a baseline that is exact on a tiny file makes
+    a ratio infinite), which metrics.json writes as null."""
+    if not np.all(np.isfinite(values)):
+        return (float("nan"),) * 4
+    mean, std = float(np.mean(values)), float(np.std(values, ddof=1))
     half = t_quantile_975(len(values) - 1) * std / math.sqrt(len(values))
     return mean, std, mean - half, mean + half
 
