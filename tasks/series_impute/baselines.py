@@ -9,6 +9,10 @@ returns the series with every unseen entry filled. None draws random numbers.
     seasonal      training mean of the row's place in its cycle (data.seasonal_profile),
                   plus, for the variables and patterns where it is better on the
                   validation masks, the local offset (the interpolated difference from it)
+
+Time is each row's time (Table.times): its row number in a regular series, its own time
+in an irregular one, where interpolation weighs the neighbours by their distance in time
+and the season is looked up by each row's own date (its day or hour in the cycle).
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ def fill_constant(values: np.ndarray, seen: np.ndarray, level: np.ndarray) -> np
     return np.where(seen, values, level)
 
 
-def fill_linear(values: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """Linear interpolation in time between the nearest seen rows; flat beyond the first
-    and last; the training mean for a variable never seen."""
-    rows = np.arange(len(values))
+def fill_linear(values: np.ndarray, seen: np.ndarray,
+                times: np.ndarray | None = None) -> np.ndarray:
+    """Linear interpolation in time between the nearest seen rows, at `times` (T,) rising
+    (None: rows 0, 1, 2, ...); flat beyond the first and last; the training mean for a
+    variable never seen."""
+    rows = np.arange(len(values)) if times is None else times
     out = np.zeros(values.shape)
     for f in range(values.shape[1]):
         known = seen[:, f]
@@ -54,10 +60,11 @@ def fill_locf(values: np.ndarray, seen: np.ndarray) -> np.ndarray:
 
 
 def fill_seasonal(values: np.ndarray, seen: np.ndarray, season: np.ndarray,
-                  offset: np.ndarray) -> np.ndarray:
+                  offset: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
     """season (T, F): the profile at each row. With offset[f], variable f also gets the
-    local difference from its season, interpolated between the nearest seen rows."""
-    anomaly = fill_linear(np.where(seen, values - season, 0.0), seen)
+    local difference from its season, interpolated in time between the nearest seen
+    rows (`times` as fill_linear's)."""
+    anomaly = fill_linear(np.where(seen, values - season, 0.0), seen, times)
     return np.where(seen, values, season + np.where(offset, anomaly, 0.0))
 
 
@@ -81,12 +88,13 @@ class Baselines:
         chosen seasonal variant."""
         rows = data.parts[split]
         values, seen = data.z[rows], data.observed[rows] & ~hidden
+        times = data.table.times[rows]
         fills = {"mean": fill_constant(values, seen, np.zeros(len(self.median))),
                  "median": fill_constant(values, seen, self.median),
-                 "locf": fill_locf(values, seen), "linear": fill_linear(values, seen)}
+                 "locf": fill_locf(values, seen), "linear": fill_linear(values, seen, times)}
         if self.season is not None:
             chosen = self.offset[pattern] if offset is None else offset
-            fills["seasonal"] = fill_seasonal(values, seen, self.season[rows], chosen)
+            fills["seasonal"] = fill_seasonal(values, seen, self.season[rows], chosen, times)
         return fills
 
 

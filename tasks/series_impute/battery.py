@@ -13,6 +13,10 @@ variable and gap kind).
     sunspots   yearly sunspot numbers 1700-2008 (statsmodels.datasets.sunspots): no season
     synthetic  daily, 3 columns: trend, a yearly season, noise, and a level shift in the
                test part (seeded)
+    seattle_irregular, co2_irregular
+               the Seattle weather and the weekly CO2 made irregular (irregular.py,
+               seeded): about 40% of the rows gone, a few long outages, each reading at
+               its own time off any grid; each with --cell auto (grui)
 
     python -m tasks.series_impute.battery                     # every series, the defaults
     python -m tasks.series_impute.battery --only co2 sunspots -- --epochs 5
@@ -31,7 +35,10 @@ from pathlib import Path
 from core.config import OneLineParser, run_main
 
 from .data import PATTERNS
-from .targets import SERIES  # the --dataset names the bench runs too
+from .targets import SERIES as BENCH  # the --dataset names the bench runs too
+
+IRREGULAR = ("seattle_irregular", "co2_irregular")  # irregular.py's
+SERIES = (*BENCH, *IRREGULAR)
 
 
 def battery_runs(only: list[str] | None = None) -> list[tuple[str, list[str]]]:

@@ -10,7 +10,11 @@ seeded draws, fills them with every method, and scores each on exactly those cel
     short      points10      missing cells it sits in, in its variable) is shorter than
     long       block         the shortest hidden block (7 rows; 3 for monthly rows)
 
-Each variable and kind is then filled by the method with the lowest MAE there, so what a
+In an irregular series too, gaps and blocks are counted in rows (readings), not in time.
+
+train.py makes the same check on the validation rows (`on_validation`) and scores the
+choice on the test draws (`on_test`). Each variable and kind is then filled by the method
+with the lowest MAE there, so what a
 user receives is never the network where interpolation did better on the same cells. A
 series too short to check is filled by the fallback (the best baseline on the training
 run's validation rows, saved in model.pt).
@@ -23,7 +27,8 @@ from collections.abc import Callable
 import numpy as np
 
 from .baselines import fill_constant, fill_linear, fill_locf, fill_seasonal
-from .data import block_rows, hide
+from .data import PATTERNS, Data, block_rows, hide
+from .model import Imputer, impute
 from .scores import errors
 from .steps import Step
 
@@ -34,16 +39,19 @@ BLOCKS_NEEDED = 4    # the series must hold this many of the longest block
 
 
 def classical_fills(values: np.ndarray, seen: np.ndarray, median: np.ndarray,
-                    season: np.ndarray | None) -> dict[str, np.ndarray]:
+                    season: np.ndarray | None, times: np.ndarray | None = None
+                    ) -> dict[str, np.ndarray]:
     """{method: filled (T, F)} for every classical fill, standardised; the seasonal ones
-    only where the rows have a cycle (`season` (T, F), else None)."""
-    fills = {"mean": fill_constant(values, seen, np.zeros(values.shape[1])),
+    only where the rows have a cycle (`season` (T, F), else None). `times` (T,): each
+    row's time (None: rows 0, 1, 2, ...)."""
+    width = values.shape[1]
+    fills = {"mean": fill_constant(values, seen, np.zeros(width)),
              "median": fill_constant(values, seen, median),
-             "locf": fill_locf(values, seen), "linear": fill_linear(values, seen)}
+             "locf": fill_locf(values, seen), "linear": fill_linear(values, seen, times)}
     if season is not None:
-        fills["seasonal"] = fill_seasonal(values, seen, season, np.zeros(values.shape[1], bool))
-        fills["seasonal+offset"] = fill_seasonal(values, seen, season,
-                                                 np.ones(values.shape[1], bool))
+        fills["seasonal"] = fill_seasonal(values, seen, season, np.zeros(width, bool), times)
+        fills["seasonal+offset"] = fill_seasonal(values, seen, season, np.ones(width, bool),
+                                                 times)
     return fills
 
 
@@ -137,3 +145,49 @@ def as_json(scores: dict[str, dict[str, np.ndarray]], chosen: dict[str, list[str
                           "mae": {m: float(v[f]) for m, v in scores[kind].items()}}
                    for kind in scores}
             for f, name in enumerate(columns)}
+
+
+# ---- the check train.py records: made on the validation rows, scored on the test draws
+
+def every_fill(imputer: Imputer, data: Data, window: int, rows: np.ndarray,
+               median: np.ndarray, seen: np.ndarray) -> dict[str, np.ndarray]:
+    """{method: filled (T, F)} of data's `rows` seeing only `seen`: the network first,
+    then every classical fill."""
+    z, times = data.z[rows], data.times[rows]
+    season = data.season[rows] if data.profile is not None else None
+    model = impute(imputer, z[None], seen[None], data.extra[rows][None],
+                   data.season[rows][None], data.low, window, times[None])[0]
+    return {"model": model, **classical_fills(z, seen, median, season, times)}
+
+
+def on_validation(imputer: Imputer, data: Data, window: int, median: np.ndarray,
+                  seed: int) -> tuple[dict, dict[str, list[str]], dict[str, list[str]]]:
+    """The check on the validation rows -> (scores, chosen, fallback), as fill.py makes
+    it: rows too few to check get the best baseline, as a short file does."""
+    rows = data.parts["val"]
+
+    def fills(seen: np.ndarray) -> dict[str, np.ndarray]:
+        return every_fill(imputer, data, window, rows, median, seen)
+
+    scores = check(fills, data.z[rows], data.observed[rows], data.table.step, seed)
+    fallback = choose(scores, network=False)
+    if not checkable(data.observed[rows], data.table.step):
+        print(f"fill's check: the {len(rows)} validation rows are too few to check on; "
+              "fill falls back to the best baseline, as on a short file")
+        return scores, fallback, fallback
+    return scores, choose(scores), fallback
+
+
+def on_test(imputer: Imputer, data: Data, window: int, median: np.ndarray,
+            chosen: dict[str, list[str]]) -> list[dict[str, np.ndarray]]:
+    """What fill.py would write on the test rows under each draw: the chosen method per
+    variable and gap kind."""
+    rows, out = data.parts["test"], []
+    for masks in data.test_masks:
+        by_pattern = {}
+        for p in PATTERNS:
+            seen = data.observed[rows] & ~masks[p]
+            fills = every_fill(imputer, data, window, rows, median, seen)
+            by_pattern[p] = combine(fills, chosen, gap_kinds(seen, data.table.step))
+        out.append(by_pattern)
+    return out

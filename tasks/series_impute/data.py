@@ -9,6 +9,10 @@ separately, with the same masks for every method:
     points10, points50  each entry hidden with probability 0.1 / 0.5
     block               runs of 7-30 rows (3-6 for monthly or coarser rows), each in one
                         variable, until about 20% of each variable's entries are hidden
+
+An irregular series (rows at their own times, steps.py) is split, masked and blocked by
+rows alike: a block hides 7-30 consecutive readings (3-6 where the median gap is a month
+or more), however much time they span.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from core.config import require
 from core.data import DATA_DIR, fetch
 
 from .datasets import co2_csv, sunspots_csv, synthetic_csv
+from .irregular import co2_irregular_csv, seattle_irregular_csv
 from .steps import Step, calendar, cycle_position
 from .table import Table, read_table
 
@@ -34,8 +39,12 @@ DATASETS = {
     "co2": ("co2.csv", ["co2"], ["date"]),
     "sunspots": ("sunspots.csv", ["sunactivity"], ["year"]),
     "synthetic": ("synthetic.csv", ["a", "b", "c"], ["date"]),
+    "seattle_irregular": ("seattle_irregular.csv", ["precipitation", "temp_max", "temp_min",
+                                                    "wind"], ["date"]),
+    "co2_irregular": ("co2_irregular.csv", ["co2"], ["date"]),
 }
-MADE = {"co2.csv": co2_csv, "sunspots.csv": sunspots_csv, "synthetic.csv": synthetic_csv}
+MADE = {"co2.csv": co2_csv, "sunspots.csv": sunspots_csv, "synthetic.csv": synthetic_csv,
+        "seattle_irregular.csv": seattle_irregular_csv, "co2_irregular.csv": co2_irregular_csv}
 PATTERNS = ("points10", "points50", "block")
 POINT_SHARE = {"points10": 0.1, "points50": 0.5}
 BLOCK_ROWS = {"fine": (7, 30), "coarse": (3, 6)}  # shortest and longest hidden run
@@ -137,6 +146,12 @@ class Data:
         return self.z[self.parts[split]]
 
     @property
+    def times(self) -> np.ndarray:
+        """(N,) each row's time: its grid position, or for an irregular series its own
+        time in nominal steps since the first row (steps.row_times)."""
+        return self.table.times
+
+    @property
     def low(self) -> np.ndarray:
         """(F,) the least value an imputation may take, standardised: zero for a variable
         never below it in training, else none."""
@@ -169,6 +184,8 @@ def prepare(table: Table, source: str, date_columns: list[str], window: int,
         [fixed_masks(test_seen, "test", table.step, mask_seed + d)
          for d in range(mask_draws)])
     left_out = int((table.file_rows < 0).sum())
+    if table.note:
+        print(table.note)
     print(f"{source}: {n} rows {table.step.label} apart ({left_out} left out of the file) "
           f"of {', '.join(table.columns)}; train {n_train}, validation {n_val}, test "
           f"{len(parts['test'])}; {int((~observed).sum())} cells missing; test scored "

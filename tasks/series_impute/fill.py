@@ -17,7 +17,9 @@ that did best on the training run's validation rows.
 Reads <run-dir>/model.pt (default: the newest trained run's; weights, the columns and
 date columns it was trained on, its step, their training mean, standard deviation and
 range; no pickled code). INPUT needs those columns (other columns are kept as they are)
-and rows on the step the model was trained on; a cell is missing when it is empty or NA.
+and rows on the step the model was trained on (a model trained on an irregular series
+takes any file whose rows are typically within a factor of 2 of its nominal step apart,
+at any times); a cell is missing when it is empty or NA.
 Only the missing cells of the trained columns change, written with as many decimals as
 the column's other cells; every other cell is written back as it was. FILLED is written
 whole or not at all, and never over INPUT.
@@ -40,11 +42,12 @@ from core.run import trained_run
 from . import choose
 from .data import block_rows, season_at
 from .model import impute, load_model
-from .steps import Step, calendar
+from .steps import Step, calendar, row_times
 from .table import Table, read_table, write_filled
 
 TASK = task_of(__package__)
 SHOWN_DATES = 5  # dates listed in a line about cells not answered
+STEP_FACTOR = 2  # an irregular model's files: typical gap within this factor of its step
 METHODS = ("model", "linear", "locf", "mean", "median", "seasonal", "seasonal+offset")
 CHECK_SEED = 0   # the self-check's masks: the same file is always checked alike
 
@@ -104,10 +107,30 @@ def describe(table: Table, cells: np.ndarray, reason: str) -> str:
             f"{', '.join(dates)}{more}: {reason}")
 
 
+def check_step(table: Table, source: Path, saved: dict, trained_on: str,
+               train_command: str) -> None:
+    """A UserError unless the file's rows are on the model's step; for a model trained on
+    an irregular series, unless they are typically about as far apart (and not months)."""
+    step = Step.from_label(saved["step"])
+    if table.step is None:
+        return
+    if step.irregular and not table.step.months:
+        ratio = table.step.seconds / step.seconds
+        if 1 / STEP_FACTOR <= ratio <= STEP_FACTOR:
+            return
+    elif table.step.label == step.label:
+        return
+    raise UserError(f"{source.name} has rows {table.step.label} apart but {trained_on} "
+                    f"from rows {step.label} apart; train on this kind of file first: "
+                    f"{train_command} --csv {source} ...")
+
+
 def every_fill(imputer, saved: dict, table: Table, z: np.ndarray):
     """seen (N, F) -> {method: z filled (N, F)}: the network and every classical fill,
-    in standardised units, reading z only where seen."""
+    in standardised units, reading z only where seen. An irregular model reads the
+    rows' times in its own nominal step."""
     step = Step.from_label(saved["step"])
+    times = row_times(table.dates, step) if step.irregular else None
     profile = np.array(saved["season"]) if saved["season"] else None
     season = season_at(profile, table.dates, step) if profile is not None else None
     extra = (calendar(table.dates, step) if saved["calendar"] else np.zeros((len(z), 0)))
@@ -118,8 +141,8 @@ def every_fill(imputer, saved: dict, table: Table, z: np.ndarray):
     def fills(seen: np.ndarray) -> dict[str, np.ndarray]:
         cycle = season if season is not None else np.zeros(z.shape)
         model = impute(imputer, z[None], seen[None], extra[None], cycle[None], low,
-                       saved["window"])[0]
-        return {"model": model, **choose.classical_fills(z, seen, median, season)}
+                       saved["window"], None if times is None else times[None])[0]
+        return {"model": model, **choose.classical_fills(z, seen, median, season, times)}
     return fills
 
 
@@ -134,7 +157,7 @@ def pick(method: str, fills, saved: dict, table: Table, z: np.ndarray, seen: np.
                             "so no seasonal fill; choose another method")
         print(f"--method {method}: every cell filled by it, unchecked")
         return {kind: [method] * len(columns) for kind in choose.KINDS}
-    step = table.step or Step.from_label(saved["step"])
+    step = Step.from_label(saved["step"])
     if table.step is None or not choose.checkable(seen, step):
         fallback = saved["fallback"]
         print(f"{len(table.values)} rows: too short to check the methods on "
@@ -164,16 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     trained_on = (f"the model in {run_dir} was trained on columns {', '.join(columns)} with "
                   f"dates in {', '.join(date_columns)}")
     table = read_table(source, columns, date_columns, min_rows=1, hint=trained_on)
-    if table.step is not None and table.step.label != step:
-        raise UserError(f"{source.name} has rows {table.step.label} apart but {trained_on} "
-                        f"from rows {step} apart; train on this kind of file first: "
-                        f"{train_command} --csv {source} ...")
+    check_step(table, source, saved, trained_on, train_command)
+    if table.note:
+        print(table.note)
 
     mean, std = np.array(saved["mean"]), np.array(saved["std"])
     seen = np.isfinite(table.values)
     z = np.where(seen, (table.values - mean) / std, 0.0)
     fills = every_fill(imputer, saved, table, z)
-    kinds = choose.gap_kinds(seen, table.step or Step.from_label(step))
+    kinds = choose.gap_kinds(seen, Step.from_label(step))
     chosen = pick(args.method, fills, saved, table, z, seen, kinds, std)
     filled = choose.combine(fills(seen), chosen, kinds) * std + mean
     refused, settled = [], seen.copy()  # settled: seen, or refused for an earlier reason

@@ -45,9 +45,12 @@ every seen entry. Changed: a GRU cell instead of an LSTM; the main loss is on en
 hidden on purpose with fresh masks every epoch (SAITS's "masked imputation task");
 optionally each row's place in its day or year (sin, cos) as an extra input (--calendar);
 the window's own normalisation and the
-correction of a classical fill above; no classification head and no time stamps other
-than one row per step. A series longer than the training window is imputed in
-overlapping windows of that length (`impute`), as it was trained.
+correction of a classical fill above; no classification head. delta_t and L read each
+row's time: its row number in a regular series, its own time in an irregular one (rows at
+any times), where --cell also chooses how delta reaches the state (Direction: BRITS's
+decay above, none with delta a plain input, or core.cells.GRUICell's decay). A series
+longer than the training window is imputed in overlapping windows of that length
+(`impute`), as it was trained.
 
 Shapes: B windows, T rows, F variables, H hidden units, E calendar features (0 or 2).
 """
@@ -64,84 +67,138 @@ import torch
 from torch import Tensor, nn
 
 from core import model_file
-from core.cells import GRUCell
+from core.cells import GRUCell, GRUICell
 from core.layers import recurrent
 
 
-def time_gaps(seen: np.ndarray) -> np.ndarray:
-    """seen (B, T, F) bool -> delta (B, T, F): steps since each variable was last seen
-    before row t (BRITS's delta_t; 0 at the first row):
+def time_gaps(seen: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
+    """seen (B, T, F) bool, times (B, T) rising (None: rows 0, 1, 2, ...) -> delta
+    (B, T, F): the time since each variable was last seen before row t (BRITS's delta_t;
+    0 at the first row). BRITS's example, rows at times 0, 2, 7, 9, 14:
 
-        seen     1 0 0 1 1
-        delta    0 1 2 3 1
+        seen     1 0 0 1 1        rows (times None)    0 1 2 3 1
+                                  times 0 2 7 9 14     0 2 7 9 5
     """
+    step = (np.ones(seen.shape[:2]) if times is None
+            else np.diff(times, axis=1, prepend=times[:, :1]))         # (B, T): t - (t-1)
+    step = step[..., None].astype(np.float32)
     delta = np.zeros(seen.shape, dtype=np.float32)
     for t in range(1, seen.shape[1]):
-        delta[:, t] = 1 + np.where(seen[:, t - 1], 0, delta[:, t - 1])
+        delta[:, t] = step[:, t] + np.where(seen[:, t - 1], 0, delta[:, t - 1])
     return delta
 
 
-def interpolate(values: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray,
-                                                              np.ndarray]:
-    """values, seen (B, T, F) -> linear interpolation in time between the nearest seen rows
-    (flat beyond the first and last, 0 where a variable is never seen), and each row's
-    distance in rows to the nearest seen row before and after it (T where there is none):
+def interpolate(values: np.ndarray, seen: np.ndarray, times: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """values, seen (B, T, F), times (B, T) rising (None: rows 0, 1, 2, ...) -> linear
+    interpolation in time between the nearest seen rows (flat beyond the first and last,
+    0 where a variable is never seen), and each row's time since the nearest seen row
+    before it and until the one after it (the window's span plus one row's worth, T for
+    rows, where there is none):
 
-        seen      1 0 0 1        values 1 . . 4
-        filled    1 2 3 4        before 0 1 2 0     after 0 2 1 0
+        times     0 1 2 3       seen 1 0 0 1     values 1 . . 4
+        filled    1 2 3 4       before 0 1 2 0   after 0 2 1 0
+        times     0 1 4 6       filled 1 1.5 3 4
     """
     rows = values.shape[1]
     t = np.arange(rows)[None, :, None]
+    clock = t if times is None else np.asarray(times, dtype=np.float64)[..., None]
+    clock = np.broadcast_to(clock, values.shape)                                # (B, T, F)
     values = np.where(seen, values, 0.0)
     last = np.maximum.accumulate(np.where(seen, t, -1), axis=1)
     following = np.minimum.accumulate(np.where(seen, t, rows)[:, ::-1], axis=1)[:, ::-1]
     has_last, has_next = last >= 0, following < rows
     before = np.take_along_axis(values, np.clip(last, 0, rows - 1), 1)
     after = np.take_along_axis(values, np.clip(following, 0, rows - 1), 1)
-    share = (t - last) / np.maximum(following - last, 1)
+    if times is None:  # the rows' own arithmetic, so a regular series keeps its numbers
+        share = (t - last) / np.maximum(following - last, 1)
+        since, until, span = t - last, following - t, rows
+    else:
+        at_last = np.take_along_axis(clock, np.clip(last, 0, rows - 1), 1)
+        at_next = np.take_along_axis(clock, np.clip(following, 0, rows - 1), 1)
+        share = (clock - at_last) / np.where(following > last, at_next - at_last, 1.0)
+        since, until = clock - at_last, at_next - clock
+        # T rows' worth of time: the first to the last row, and one mean gap more
+        span = ((clock[:, -1:] - clock[:, :1]) * rows / (rows - 1) if rows > 1
+                else np.ones(clock[:, :1].shape))
     filled = np.where(has_last & has_next, before + share * (after - before),
                       np.where(has_last, before, np.where(has_next, after, 0.0)))
-    return (filled, np.where(has_last, t - last, rows).astype(np.float64),
-            np.where(has_next, following - t, rows).astype(np.float64))
+    return (filled, np.where(has_last, since, span).astype(np.float64),
+            np.where(has_next, until, span).astype(np.float64))
+
+
+CELLS = ("brits", "gru", "grui")  # how the time since a variable was seen reaches the state
 
 
 class Direction(nn.Module):
-    """One recurrent imputer (RITS) walking its input in the order given."""
+    """One recurrent imputer (RITS) walking its input in the order given. `cell` says how
+    the time since each variable was seen, delta, reaches the recurrent state:
 
-    def __init__(self, input_size: int, hidden_size: int, extra_size: int, impl: str) -> None:
+        brits  BRITS's decay of the state before each step, h <- gamma_h * h (so the
+               history regression reads the decayed state), then a GRU cell on
+               [c_c, m, calendar] (the network of a regular series, unchanged)
+        gru    no decay: a GRU cell on [c_c, m, log(1 + delta), calendar], the gaps a
+               plain input like any other
+        grui   core.cells.GRUICell on [c_c, m, calendar]: the cell decays the state by
+               delta before its GRU step (Luo et al. 2018); each input's delta is its
+               variable's (a calendar feature is always seen: 0)
+
+    In all three, delta also sets how far the step trusts the feature regression over the
+    history regression (gamma_x, beta below): that is the mix, not the state.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, extra_size: int, impl: str,
+                 cell: str = "brits") -> None:
         super().__init__()
         features = input_size
-        self.decay_h = nn.Linear(features, hidden_size)
+        self.kind = cell
+        if cell == "brits":
+            self.decay_h = nn.Linear(features, hidden_size)
         self.decay_x_weight = nn.Parameter(torch.zeros(features))  # diagonal of W_gx
         self.decay_x_bias = nn.Parameter(torch.zeros(features))
         self.history = nn.Linear(hidden_size, features)
         self.feature = nn.Linear(features, features)
         self.register_buffer("off_diagonal", 1 - torch.eye(features), persistent=False)
         self.combine = nn.Linear(2 * features, features)
-        cell = nn.GRUCell if impl == "torch" else GRUCell
-        self.cell = cell(2 * features + extra_size, hidden_size)
+        if cell == "grui":  # torch has no GRUI: core's, whatever --impl says
+            self.cell = GRUICell(2 * features + extra_size, hidden_size)
+        else:
+            gru = nn.GRUCell if impl == "torch" else GRUCell
+            gaps = features if cell == "gru" else 0
+            self.cell = gru(2 * features + gaps + extra_size, hidden_size)
 
     def forward(self, x: Tensor, m: Tensor, delta: Tensor,
                 extra: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """x, m, delta (B, T, F), extra (B, T, E) -> x_hat, z_hat, c_hat, each (B, T, F)."""
         # Everything that depends on the gaps and masks only, for all T steps at once.
-        gamma_h = torch.exp(-torch.relu(self.decay_h(delta)))                     # (B, T, H)
+        T = x.shape[1]
+        gamma_h = (torch.exp(-torch.relu(self.decay_h(delta))).unbind(1)      # (B, T, H)
+                   if self.kind == "brits" else [None] * T)  # the others: no decay here
         gamma_x = torch.exp(-torch.relu(delta * self.decay_x_weight + self.decay_x_bias))
         beta = torch.sigmoid(self.combine(torch.cat([gamma_x, m], dim=-1)))     # (B, T, F)
+        # grui: each input's time since seen (B, T, 2F + E): c_c's and m's the variable's,
+        # the calendar's 0 (always known)
+        cell_delta = (torch.cat([delta, delta, torch.zeros_like(extra)], dim=-1).unbind(1)
+                      if self.kind == "grui" else [None] * T)
+        if self.kind == "gru":  # the gaps a plain input, beside the values and the mask
+            extra = torch.cat([torch.log1p(delta), extra], dim=-1)           # (B, T, F + E)
         weight_z = self.feature.weight * self.off_diagonal  # z_hat[f] never reads x[f]
         h = x.new_zeros(x.shape[0], self.cell.hidden_size)
         # unbind, not x[:, t]: each index's gradient would be a full (B, T, F) of zeros
-        steps = zip(x.unbind(1), m.unbind(1), gamma_h.unbind(1), beta.unbind(1),
-                    extra.unbind(1), strict=True)
+        steps = zip(x.unbind(1), m.unbind(1), gamma_h, beta.unbind(1), extra.unbind(1),
+                    cell_delta, strict=True)
         x_hats, z_hats, c_hats = [], [], []
-        for x_t, m_t, gamma_t, beta_t, extra_t in steps:
-            h = h * gamma_t
+        for x_t, m_t, gamma_t, beta_t, extra_t, delta_t in steps:
+            if gamma_t is not None:
+                h = h * gamma_t
             x_hat = self.history(h)
             x_c = m_t * x_t + (1 - m_t) * x_hat
             z_hat = nn.functional.linear(x_c, weight_z, self.feature.bias)
             c_hat = beta_t * z_hat + (1 - beta_t) * x_hat
             c_c = m_t * x_t + (1 - m_t) * c_hat
-            h = self.cell(torch.cat([c_c, m_t, extra_t], dim=-1), h)
+            step_input = torch.cat([c_c, m_t, extra_t], dim=-1)
+            h = (self.cell(step_input, h) if delta_t is None
+                 else self.cell(step_input, delta_t, h))
             x_hats.append(x_hat)
             z_hats.append(z_hat)
             c_hats.append(c_hat)
@@ -155,28 +212,33 @@ SMALLEST_STD = 1e-3  # a window's sigma floor (standardised units): one seen val
 class Imputer(nn.Module):
     """Two RITS, one per direction, on the window normalised by its own seen values, and
     the head that corrects the classical fill from their estimates. forward -> every
-    estimate and the imputation, in the units of the input."""
+    estimate and the imputation, in the units of the input. `cell`: how the gaps reach
+    the state (Direction; a model.pt saved before there was a choice is "brits")."""
 
-    def __init__(self, input_size: int, hidden_size: int, extra_size: int, impl: str) -> None:
+    def __init__(self, input_size: int, hidden_size: int, extra_size: int, impl: str,
+                 cell: str = "brits") -> None:
         super().__init__()
         self.config = {"input_size": input_size, "hidden_size": hidden_size,
-                       "extra_size": extra_size, "impl": impl}
-        self.forwards = Direction(input_size, hidden_size, extra_size, impl)
-        self.backwards = Direction(input_size, hidden_size, extra_size, impl)
+                       "extra_size": extra_size, "impl": impl, "cell": cell}
+        self.forwards = Direction(input_size, hidden_size, extra_size, impl, cell)
+        self.backwards = Direction(input_size, hidden_size, extra_size, impl, cell)
         self.head = nn.Sequential(nn.Linear(6 * input_size, HEAD_SIZE), nn.ReLU(),
                                   nn.Linear(HEAD_SIZE, input_size))
         nn.init.zeros_(self.head[2].weight)  # untrained: the classical fill itself
         nn.init.zeros_(self.head[2].bias)
 
-    def forward(self, x: Tensor, m: Tensor, extra: Tensor, season: Tensor) -> dict[str, Any]:
+    def forward(self, x: Tensor, m: Tensor, extra: Tensor, season: Tensor,
+                times: Tensor | None = None) -> dict[str, Any]:
         """x (B, T, F) with zeros where not seen, m (B, T, F) 1.0 where seen, extra
-        (B, T, E), season (B, T, F) the training season at each row (zeros: none) ->
+        (B, T, E), season (B, T, F) the training season at each row (zeros: none), times
+        (B, T) each row's time, rising (None: rows 0, 1, 2, ..., a regular series) ->
         {"forwards": (x_hat, z_hat, c_hat), "backwards": (...), "imputed": (B, T, F)}."""
         seen = m.detach().cpu().numpy() > 0
         data = x.detach().cpu().numpy().astype(np.float64)
         cycle = season.detach().cpu().numpy().astype(np.float64)
-        linear, before, after = interpolate(data, seen)
-        seasonal = cycle + interpolate(data - cycle, seen)[0]
+        clock = None if times is None else times.detach().cpu().numpy().astype(np.float64)
+        linear, before, after = interpolate(data, seen, clock)
+        seasonal = cycle + interpolate(data - cycle, seen, clock)[0]
         as_tensor = partial(torch.tensor, dtype=x.dtype, device=x.device)
         linear, seasonal = as_tensor(linear), as_tensor(seasonal)
         gaps = torch.log1p(as_tensor(np.concatenate([before, after], axis=-1)))
@@ -188,8 +250,10 @@ class Imputer(nn.Module):
         sigma = sigma.clamp(min=SMALLEST_STD)
         x_n = m * (x - mu) / sigma
 
-        delta_f = torch.from_numpy(time_gaps(seen)).to(x.device)
-        delta_b = torch.from_numpy(time_gaps(seen[:, ::-1].copy())).to(x.device)
+        # the backward direction's times run from its first row (the last) onwards
+        backward_clock = None if clock is None else clock[:, -1:] - clock[:, ::-1]
+        delta_f = torch.from_numpy(time_gaps(seen, clock)).to(x.device)
+        delta_b = torch.from_numpy(time_gaps(seen[:, ::-1].copy(), backward_clock)).to(x.device)
         forwards = self.forwards(x_n, m, delta_f, extra)
         flip = [1]  # the backward direction reads the rows last to first
         backwards = self.backwards(x_n.flip(flip), m.flip(flip), delta_b, extra.flip(flip))
@@ -230,19 +294,23 @@ def windows(rows: int, window: int) -> list[tuple[int, int, int, int]]:
 
 
 def impute(model: Imputer, values: np.ndarray, seen: np.ndarray, extra: np.ndarray,
-           season: np.ndarray, low: np.ndarray, window: int) -> np.ndarray:
+           season: np.ndarray, low: np.ndarray, window: int,
+           times: np.ndarray | None = None) -> np.ndarray:
     """values (B, T, F) standardised (anything where not seen) -> the same with every
     unseen entry replaced by the model's estimate, at least `low` (F,): -inf, or zero in
     standardised units for a variable never negative in training. A series longer than
     `window` rows is imputed in overlapping windows of that length, as the model trained;
-    each row's estimate comes from the window where it sits most central."""
+    each row's estimate comes from the window where it sits most central. `times` (B, T):
+    each row's time (None: a regular series, rows 0, 1, 2, ...)."""
     device = next(model.parameters()).device
     model.eval()
     parts = windows(values.shape[1], window)
     inputs = [np.concatenate([a[:, start:end] for start, end, _, _ in parts])
               for a in (values, seen, extra, season)]       # (windows * B, T_w, ...)
+    clock = None if times is None else torch.tensor(
+        np.concatenate([times[:, start:end] for start, end, _, _ in parts]), device=device)
     with torch.no_grad():
-        estimate = model(*as_inputs(*inputs, device=device))["imputed"]
+        estimate = model(*as_inputs(*inputs, device=device), clock)["imputed"]
     estimate = estimate.cpu().numpy().astype(np.float64)                 # (W * B, T_w, F)
     whole = np.empty(values.shape)
     batch = values.shape[0]

@@ -88,7 +88,8 @@ def report(cfg: Any, data: Data, run: Run, seeds: Seeds, baselines: dict, fitted
     print("\nwhat fill uses, checked on the validation rows (MAE in the data's units):")
     print(choose.table(chosen.outputs["check"], chosen.outputs["chosen"],
                        data.table.columns, data.std))
-    imputer = Imputer(data.z.shape[1], cfg.hidden_size, data.extra.shape[1], cfg.impl)
+    imputer = Imputer(data.z.shape[1], cfg.hidden_size, data.extra.shape[1], cfg.impl,
+                      cfg.cell)
     imputer.load_state_dict(chosen.outputs["state"])
     save_model(run.dir / "model.pt", imputer, columns=data.table.columns,
                date_columns=data.date_columns, step=data.table.step.label,

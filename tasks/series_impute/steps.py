@@ -9,7 +9,21 @@ be a whole number of steps, and the steps skipped are rows the file left out:
     grid    0      1      2      4      5          row 3 (03-22) left out: missing cells
 
 A gap that is not a whole number of steps (03-08 then 03-11) leaves the series with no
-regular step, and reading it is an error naming the rows.
+regular step: it is then irregular, each row at its own time. Its nominal step is the
+median gap, rounded to a whole number of the largest unit under it ("about 1 week"); it
+sets the cycle, the length of hidden blocks and the unit of the rows' times below:
+
+    dates   03-01 09:00  03-09 02:00  03-14 20:00  03-29 11:00      about 1 week
+    times   0            1.10         1.93         4.06             (weeks since the first)
+
+Each row's time (`row_times`) is what the imputer's gaps and the baselines' interpolation
+read: the grid position for a regular series (0, 1, 2, 4, ...: rows), the time since the
+first row in nominal steps for an irregular one. The dates must rise, each once, to the
+second: a date out of order or repeated is refused naming the rows, never sorted or
+merged (either is more likely a mistake in the file than a reading to guess about). A
+time-zone offset is dropped as core.series.parse_dates does, each row on the wall clock
+it is written in; so around a change to or from summer time the rows' times can be an
+hour off, and the fall-back hour can repeat a date (refused as above).
 
 The cycle gives the seasonal baseline its profile and --calendar its sin and cos:
 
@@ -41,15 +55,19 @@ def plural(count: int, unit: str) -> str:
 
 @dataclass(frozen=True)
 class Step:
-    """Rows `seconds` apart (a fixed step), or `months` calendar months apart."""
+    """Rows `seconds` apart (a fixed step), or `months` calendar months apart; `irregular`:
+    rows at their own times, typically `seconds` apart (the nominal step)."""
 
     seconds: int = 0
     months: int = 0
+    irregular: bool = False
 
     @property
     def label(self) -> str:
-        """"10 minutes", "1 day", "1 week", "3 months", "1 year": how messages and model.pt
-        write the step (`from_label` reads it back)."""
+        """"10 minutes", "1 day", "1 week", "3 months", "1 year", "about 1 week" (irregular):
+        how messages and model.pt write the step (`from_label` reads it back)."""
+        if self.irregular:
+            return "about " + Step(seconds=self.seconds).label
         if self.months:
             return (plural(self.months // 12, "year") if self.months % 12 == 0
                     else plural(self.months, "month"))
@@ -58,6 +76,8 @@ class Step:
 
     @classmethod
     def from_label(cls, label: str) -> Step:
+        if label.startswith("about "):
+            return cls(seconds=cls.from_label(label[len("about "):]).seconds, irregular=True)
         count, unit = label.split()
         unit = unit.rstrip("s")
         if unit in ("month", "year"):
@@ -82,6 +102,24 @@ class Step:
 def seconds_of(dates: np.ndarray) -> np.ndarray:
     """datetime64 (N,) -> int64 seconds since 1970."""
     return np.asarray(dates, dtype="datetime64[s]").astype(np.int64)
+
+
+def nominal_step(seconds: np.ndarray) -> Step:
+    """The irregular step of rows at `seconds` (N,): their median gap, as a whole number of
+    the largest unit not above it (0.98 weeks: 7 days, "about 1 week")."""
+    median = float(np.median(np.diff(seconds)))
+    size = next((s for _, s in UNITS if s <= median), 1)
+    return Step(seconds=max(round(median / size), 1) * size, irregular=True)
+
+
+def row_times(dates: np.ndarray, step: Step | None) -> np.ndarray:
+    """Each row's time (N,) float64, as the imputer and the baselines read it: the grid
+    position for a regular series (rows; a row left out is a row of the grid), the time
+    since the first row in nominal steps for an irregular one."""
+    if step is None or not step.irregular:
+        return np.arange(len(dates), dtype=np.float64)
+    seconds = seconds_of(dates)
+    return (seconds - seconds[0]) / step.seconds
 
 
 def into_cycle(dates: np.ndarray, step: Step) -> np.ndarray:
@@ -117,7 +155,10 @@ def calendar(dates: np.ndarray, step: Step) -> np.ndarray:
 
 
 def shown(stamp: pd.Timestamp) -> str:
-    """A date as messages write it: with the time of day only when it has one."""
+    """A date as messages write it: with the time of day only when it has one (and its
+    seconds only when they are not zero)."""
+    if stamp.second:
+        return f"{stamp:%Y-%m-%d %H:%M:%S}"
     return f"{stamp:%Y-%m-%d %H:%M}" if stamp != stamp.normalize() else f"{stamp:%Y-%m-%d}"
 
 
@@ -130,20 +171,32 @@ def _in_months(stamps: pd.Series) -> bool:
 
 
 def infer_step(stamps: pd.Series, filename: str,
-               raw: Callable[[int], str]) -> tuple[Step | None, np.ndarray]:
-    """The step of rows dated `stamps` (oldest first) and each row's place on the grid of
-    steps (0, 1, 2, 4, ... where a row is left out); None and [0] for a single row.
-    `raw(row)` is a row's date as the file writes it, for messages. A UserError when the
-    dates do not rise or no step fits every gap."""
+               raw: Callable[[int], str]) -> tuple[Step | None, np.ndarray, str]:
+    """The step of rows dated `stamps` (oldest first), each row's place on the grid of
+    steps (0, 1, 2, 4, ... where a row is left out; 0, 1, 2, 3, ... for an irregular
+    series, whose rows are its own) and, for an irregular series, a line saying why it has
+    no regular step (else ""); None, [0] and "" for a single row. `raw(row)` is a row's
+    date as the file writes it, for messages. A UserError when a date repeats or falls."""
     if len(stamps) < 2:
-        return None, np.zeros(len(stamps), dtype=np.int64)
+        return None, np.zeros(len(stamps), dtype=np.int64), ""
     seconds = seconds_of(stamps.to_numpy())
-    falling = np.nonzero(np.diff(seconds) <= 0)[0]
-    if len(falling):
+
+    def both(r: int) -> str:
+        return (f"{shown(stamps.iloc[r])} then {shown(stamps.iloc[r + 1])} (the file has "
+                f"{raw(r)} then {raw(r + 1)})")
+
+    repeated = np.nonzero(np.diff(seconds) == 0)[0]
+    falling = np.nonzero(np.diff(seconds) < 0)[0]
+    if len(falling) and (not len(repeated) or falling[0] < repeated[0]):
         r = int(falling[0])
-        raise UserError(f"{filename} rows {r + 2} and {r + 3} are {shown(stamps.iloc[r])} then "
-                        f"{shown(stamps.iloc[r + 1])} (the file has {raw(r)} then "
-                        f"{raw(r + 1)}): the dates must rise, oldest first, each once")
+        raise UserError(f"{filename} rows {r + 2} and {r + 3} are {both(r)}: the dates must "
+                        "rise, oldest first; sort the file by date")
+    if len(repeated):
+        r = int(repeated[0])
+        raise UserError(f"{filename} rows {r + 2} and {r + 3} have the same date, "
+                        f"{shown(stamps.iloc[r])} (the file has {raw(r)} and {raw(r + 1)}; "
+                        f"{len(repeated)} such pair(s)): each date once, to the second; "
+                        "keep one reading of each time")
     months = _in_months(stamps)
     if months:
         index = (stamps.dt.year * 12 + stamps.dt.month).to_numpy(np.int64)
@@ -157,22 +210,21 @@ def infer_step(stamps: pd.Series, filename: str,
     if len(off):
         r = int(off[0])
         gap = Step(months=int(gaps[r])) if months else Step(seconds=int(gaps[r]))
-        pairs = ", ".join(f"{i + 2}-{i + 3}" for i in off[:5])
-        raise UserError(f"{filename} has no regular step: rows {r + 2} and {r + 3} are "
-                        f"{shown(stamps.iloc[r])} then {shown(stamps.iloc[r + 1])} (the "
-                        f"file has {raw(r)} then {raw(r + 1)}), {gap.label} apart, not a "
-                        f"whole number of {step.label} (the most common gap); "
-                        f"{len(off)} of {len(gaps)} gaps break it (rows {pairs}"
-                        f"{', ...' if len(off) > 5 else ''}); give every row a date on "
-                        "one regular step")
-    return step, np.concatenate([[0], np.cumsum(gaps // size)])
+        irregular = nominal_step(seconds)
+        note = (f"{filename} has no regular step (rows {r + 2} and {r + 3} are "
+                f"{shown(stamps.iloc[r])} then {shown(stamps.iloc[r + 1])}, {gap.label} "
+                f"apart, no whole number of {step.label}, the most common gap; {len(off)} "
+                f"of {len(gaps)} gaps alike): read as an irregular series, each row at "
+                f"its own time, {irregular.label} apart (the median gap)")
+        return irregular, np.arange(len(stamps)), note
+    return step, np.concatenate([[0], np.cumsum(gaps // size)]), ""
 
 
 def grid_dates(stamps: pd.Series, step: Step | None, grid: np.ndarray) -> np.ndarray:
     """The date of every row of the grid (N,) datetime64[s], the left-out rows included."""
     first = stamps.iloc[0]
     everywhere = np.arange(int(grid[-1]) + 1)
-    if step is None:
+    if step is None or step.irregular:
         return stamps.to_numpy().astype("datetime64[s]")
     if not step.months:
         return (np.datetime64(first.to_datetime64(), "s")

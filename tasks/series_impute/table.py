@@ -2,8 +2,9 @@
 errors, and writing it back with only the missing cells filled.
 
 Time runs down the rows, oldest first, on one regular step (10 minutes, hours, days,
-weeks, months, years: steps.py finds it from the dates). A row the file leaves out is a
-row of missing cells. A cell is missing when it is empty or says NA, N/A, NaN, null or
+weeks, months, years: steps.py finds it from the dates), or at any times (an irregular
+series: each row at its own time). A row a regular file leaves out is a row of missing
+cells. A cell is missing when it is empty or says NA, N/A, NaN, null or
 none (any case); any other text that is not a number is an error naming its row.
 
 The cells are kept as the file writes them, so `write_filled` changes the missing cells
@@ -29,15 +30,16 @@ from core.files import atomic_write_text
 from core.series import SEPARATORS, check_date_columns, find_column, parse_dates
 from core.text import shorten
 
-from .steps import Step, grid_dates, infer_step
+from .steps import Step, grid_dates, infer_step, row_times
 
 MISSING = {"", "na", "n/a", "nan", "null", "none"}
 
 
 @dataclass
 class Table:
-    """The series' columns as numbers (NaN where missing) on a regular grid of dates, and
-    the whole file as text for writing it back. N counts the rows the file left out."""
+    """The series' columns as numbers (NaN where missing) on a regular grid of dates (or,
+    irregular, at the file's own dates), and the whole file as text for writing it back.
+    N counts the rows a regular file left out."""
 
     values: np.ndarray      # (N, F) float64, NaN where a cell is missing
     dates: np.ndarray       # (N,) datetime64[s]
@@ -47,13 +49,20 @@ class Table:
     positions: list[int]    # where those columns sit in the file
     rows: list[list[str]]   # every row, header first, each cell exactly as written
     separator: str
+    note: str = ""          # irregular: why the file has no regular step, for a message
+
+    @property
+    def times(self) -> np.ndarray:
+        """(N,) each row's time: grid positions, or nominal steps since the first row
+        (steps.row_times)."""
+        return row_times(self.dates, self.step)
 
 
 def read_table(path: Path, columns: Sequence[str], date_columns: Sequence[str],
                min_rows: int = 2, hint: str = "") -> Table:
     """Read `columns` and the dates from a CSV, or raise a UserError saying what was found:
     a missing or repeated column, a cell that is neither a number nor missing, a date that
-    cannot be read, dates on no regular step, too few rows. `hint` ends the message about
+    cannot be read, dates that fall or repeat, too few rows. `hint` ends the message about
     a missing column (what the caller expected)."""
     path = Path(path)
     check_date_columns(date_columns)
@@ -73,14 +82,14 @@ def read_table(path: Path, columns: Sequence[str], date_columns: Sequence[str],
                         f"at least {min_rows}")
     values = np.column_stack([_numbers(cells[i], header[i], path.name) for i in positions])
     stamps = _dates(cells, header, dates, path.name)
-    step, grid = infer_step(stamps, path.name,
+    step, grid, note = infer_step(stamps, path.name,
                             lambda r: shorten(" ".join(cells[c].iloc[r] for c in dates)))
     file_rows = np.full(int(grid[-1]) + 1, -1)
     file_rows[grid] = np.arange(len(grid))
     on_grid = np.full((len(file_rows), len(positions)), np.nan)
     on_grid[grid] = values
     return Table(on_grid, grid_dates(stamps, step, grid), step, file_rows,
-                 [header[i] for i in positions], positions, rows, separator)
+                 [header[i] for i in positions], positions, rows, separator, note)
 
 
 def _dates(cells: pd.DataFrame, header: list[str], dates: list[int],

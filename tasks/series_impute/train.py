@@ -8,7 +8,10 @@ rainfall` imputes the four weather columns of the monthly Rainfall_data.csv, and
 on a regular step works (10 minutes, hours, days, weeks, months, years; steps.py finds the
 step from the dates): `--csv PATH --columns A B C --date-columns D`. Cells already missing
 in the file, and rows it leaves out, are allowed: every method sees them as missing, and
-none is scored. battery.py runs this on a set of real and synthetic series.
+none is scored. So is a file on no regular step, each row at its own time (irregular):
+the imputer's gaps and the baselines' interpolation are then in time, not rows, and
+--cell auto gives its cells GRUI's decay (core.cells.GRUICell). battery.py runs this on
+a set of real and synthetic series, regular and irregular (irregular.py).
 
 Split by time (data.py): the last 20% of rows is test, the 10% before it validation, the
 rest training; each part is imputed on its own, and every statistic comes from the
@@ -33,8 +36,8 @@ interpolation and a series whose level leaves the training range is no harder.
 own optimizer, and the two updates alternating batch by batch (gan_epoch).
 
 The "fill" row is what fill.py would write: per variable and gap kind, the method (the
-network or a baseline) that did best on the validation rows (choose.py); metrics.json's
-fill_choice says which.
+network or a baseline) that did best on the validation rows (choose.on_validation);
+metrics.json's fill_choice says which.
 
     python -m tasks.series_impute.train                      # Seattle, daily, 1 seed
     python -m tasks.series_impute.train --adversarial
@@ -61,7 +64,7 @@ from core.train import seed_everything, train_epoch
 from . import choose
 from .baselines import baseline_draws, fit_baselines
 from .data import DATASETS, PATTERNS, Data, hide, load, prepare
-from .model import Discriminator, Imputer, as_inputs, impute, masked_mae
+from .model import CELLS, Discriminator, Imputer, as_inputs, impute, masked_mae
 from .report import report
 from .scores import draw_scores, paired_ratios, pattern_scores
 
@@ -72,8 +75,8 @@ class Config(RunConfig):
                        "(fetched by name, checksummed), or a series made in datasets.py: "
                        "weekly co2, yearly sunspots, a synthetic one with a level shift",
                        choices=list(DATASETS))
-    csv: str = arg("", "impute this CSV instead of --dataset: rows on one regular step, "
-                   "oldest first (needs --columns and --date-columns)")
+    csv: str = arg("", "impute this CSV instead of --dataset: rows oldest first, on one "
+                   "regular step or at any times (needs --columns and --date-columns)")
     columns: list[str] = arg([], "columns to impute; none given: the dataset's four")
     date_columns: list[str] = arg([], "one column of dates (or of years), or year, month "
                                   "(and day) columns; none given: the dataset's")
@@ -86,6 +89,10 @@ class Config(RunConfig):
     impl: str = arg("torch", "GRU cell of the imputer (and of the discriminator's layer): "
                     "torch.nn's or core's hand-written one (same weights)",
                     choices=["torch", "core"])
+    cell: str = arg("auto", "how the gaps reach the state (model.Direction): brits (BRITS's "
+                    "decay), gru (none, the gaps a plain input), grui (core.cells.GRUICell, "
+                    "whatever --impl says: torch has no GRUI); auto: brits on a regular "
+                    "step, grui on an irregular series", choices=["auto", *CELLS])
     hidden_size: int = arg(64, "hidden units of each direction's GRU cell", minimum=1)
     calendar: bool = arg(False, "feed each row's place in its cycle (sin, cos of the day "
                          "or the year) to the cells, beside the values and the mask: worth "
@@ -136,8 +143,9 @@ def batches(cfg: Config, data: Data, device: torch.device):
                                 rng) for o in file_seen])
         x, m, e, s = as_inputs(z[index], file_seen & ~hidden, data.extra[index],
                                data.season[index], device)
+        t = torch.tensor(data.times[index], device=device)           # (B, W) float64
         target = torch.tensor(z[index], dtype=torch.float32, device=device)
-        yield x, m, e, s, target, torch.tensor(hidden, dtype=torch.float32, device=device)
+        yield x, m, e, s, t, target, torch.tensor(hidden, dtype=torch.float32, device=device)
 
 
 def imputation_loss(cfg: Config, out: dict, target: torch.Tensor, hidden: torch.Tensor,
@@ -167,8 +175,8 @@ def gan_epoch(cfg: Config, imputer: torch.nn.Module, discriminator: torch.nn.Mod
     discriminator.train()
     total, count = 0.0, 0
     for batch in batches:
-        (x, m, e, s, target, hidden), weight = distributed.shard(batch)
-        out = imputer(x, m, e, s)
+        (x, m, e, s, t, target, hidden), weight = distributed.shard(batch)
+        out = imputer(x, m, e, s, t)
         completed = m * x + (1 - m) * out["imputed"]    # the seen entries, and the fills
         reveal = (torch.rand_like(m) < cfg.hint_rate).float()
         hint, judged = reveal * m + 0.5 * (1 - reveal), 1 - reveal
@@ -207,7 +215,7 @@ def impute_split(cfg: Config, imputer: Imputer, data: Data, split: str,
     seen = np.stack([data.observed[rows] & ~m[p] for m in masks for p in PATTERNS])
     copies = lambda a: np.stack([a[rows]] * len(seen))  # noqa: E731
     filled = impute(imputer, copies(data.z), seen, copies(data.extra), copies(data.season),
-                    data.low, cfg.window)
+                    data.low, cfg.window, copies(data.times))
     return [dict(zip(PATTERNS, filled[3 * i:3 * i + 3], strict=True))
             for i in range(len(masks))]
 
@@ -217,50 +225,6 @@ def validate(cfg: Config, data: Data, imputer: Imputer) -> dict[str, float]:
     scores = pattern_scores(data.truth("val"), filled, data.val_masks)
     maes = {f"val_mae@{p}": scores[f"mae@{p}"] for p in PATTERNS}
     return {"val_mae": float(np.mean(list(maes.values()))), **maes}
-
-
-# ---- what fill.py uses: the check of choose.py, made on the validation rows
-
-def every_fill(cfg: Config, imputer: Imputer, data: Data, rows: np.ndarray, median: np.ndarray,
-               seen: np.ndarray) -> dict[str, np.ndarray]:
-    """{method: filled (T, F)}: the network first, then every classical fill."""
-    z, season = data.z[rows], data.season[rows] if data.profile is not None else None
-    model = impute(imputer, z[None], seen[None], data.extra[rows][None],
-                   data.season[rows][None], data.low, cfg.window)[0]
-    return {"model": model, **choose.classical_fills(z, seen, median, season)}
-
-
-def fill_choice(cfg: Config, imputer: Imputer, data: Data, median: np.ndarray):
-    """The check on the validation rows -> (scores, chosen, fallback), as fill.py makes
-    it: rows too few to check get the best baseline, as a short file does."""
-    rows = data.parts["val"]
-
-    def fills(seen: np.ndarray) -> dict[str, np.ndarray]:
-        return every_fill(cfg, imputer, data, rows, median, seen)
-
-    scores = choose.check(fills, data.z[rows], data.observed[rows], data.table.step,
-                          cfg.mask_seed)
-    fallback = choose.choose(scores, network=False)
-    if not choose.checkable(data.observed[rows], data.table.step):
-        print(f"fill's check: the {len(rows)} validation rows are too few to check on; "
-              "fill falls back to the best baseline, as on a short file")
-        return scores, fallback, fallback
-    return scores, choose.choose(scores), fallback
-
-
-def fill_draws(cfg: Config, imputer: Imputer, data: Data, median: np.ndarray,
-               chosen: dict[str, list[str]]) -> list[dict[str, np.ndarray]]:
-    """What fill.py would write on the test rows under each draw: the chosen method per
-    variable and gap kind."""
-    rows, out = data.parts["test"], []
-    for masks in data.test_masks:
-        by_pattern = {}
-        for p in PATTERNS:
-            seen = data.observed[rows] & ~masks[p]
-            fills = every_fill(cfg, imputer, data, rows, median, seen)
-            by_pattern[p] = choose.combine(fills, chosen, choose.gap_kinds(seen, data.table.step))
-        out.append(by_pattern)
-    return out
 
 
 # ---- evaluate and report
@@ -274,8 +238,9 @@ def evaluate(cfg: Config, data: Data, imputer: Imputer, seed: int, history, fitt
     filled = impute_split(cfg, imputer, data, "test", data.test_masks)
     scores = (draw_scores(truth, filled, data.test_masks)
               | paired_ratios(filled, best, draws, truth, data.test_masks))
-    check, chosen, fallback = fill_choice(cfg, imputer, data, fitted.median)
-    chosen_fills = fill_draws(cfg, imputer, data, fitted.median, chosen)
+    check, chosen, fallback = choose.on_validation(imputer, data, cfg.window, fitted.median,
+                                                   cfg.mask_seed)
+    chosen_fills = choose.on_test(imputer, data, cfg.window, fitted.median, chosen)
     fill_scores = (draw_scores(truth, chosen_fills, data.test_masks)
                    | paired_ratios(chosen_fills, best, draws, truth, data.test_masks))
     state = {k: v.detach().cpu().clone() for k, v in imputer.state_dict().items()}
@@ -292,6 +257,8 @@ def main(argv: list[str] | None = None) -> dict:
     # ---- data, split by time; baselines on exactly the masks the model is scored on
     data = prepare(*load(cfg.dataset, cfg.csv, cfg.columns, cfg.date_columns), cfg.window,
                    cfg.calendar, cfg.mask_seed, cfg.mask_draws)
+    if cfg.cell == "auto":  # recorded in config.json as chosen
+        cfg.cell = "grui" if data.table.step.irregular else "brits"
     run = Run(cfg)  # after the data: a bad CSV leaves no run folder behind
     run.data_checked()  # --preflight ends here
     device = run.device
@@ -306,13 +273,13 @@ def main(argv: list[str] | None = None) -> dict:
     def step(model: Imputer, batch: tuple[torch.Tensor, ...], carried: None):
         """One batch's loss (train_epoch then does zero_grad, backward, clip and the
         optimizer's step). `model` may be DDP's wrapper: only its forward is called."""
-        x, m, e, s, target, hidden = batch
-        return imputation_loss(cfg, model(x, m, e, s), target, hidden, m), None
+        x, m, e, s, t, target, hidden = batch
+        return imputation_loss(cfg, model(x, m, e, s, t), target, hidden, m), None
 
     # ---- train, one model per seed; each scored on the test draws once, at its best
     def train_seed(seed: int) -> SeedResult:
         size, extra = data.z.shape[1], data.extra.shape[1]
-        imputer = Imputer(size, cfg.hidden_size, extra, cfg.impl).to(device)
+        imputer = Imputer(size, cfg.hidden_size, extra, cfg.impl, cfg.cell).to(device)
         optimizer = torch.optim.Adam(imputer.parameters(), lr=cfg.lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
         discriminator = d_optimizer = None
