@@ -295,7 +295,7 @@ def test_predict_reads_stdin_one_date_a_line_an_empty_one_too(tiny_run, monkeypa
     status = predict_cli.main(["--run-dir", str(tiny_run), "--beam", "2"])
     lines = capsys.readouterr().out.splitlines()
     assert status == 1 and len(lines) == 3
-    assert lines[1] == "'': not answered: empty: no characters to read"
+    assert lines[1] == "'': not answered: empty: no characters to read (line 2 of stdin is blank)"
 
 
 def test_predict_answers_every_input_in_order_and_exits_1_when_one_is_refused(tiny_run,
