@@ -67,6 +67,9 @@ class SeedResult:
     outputs: Any = None
 
 
+SPREAD_KEYS = ("_std", "_ci95", "_lo", "_hi")  # intervals: metrics.json has them
+
+
 @dataclass
 class Seeds:
     """The results of every seed, in seed order: `add` each as it is trained."""
@@ -78,7 +81,8 @@ class Seeds:
         """Keep one seed's result and print its line: best epoch, validation, test."""
         self.results.append(result)
         history = result.history
-        scores = ", ".join(f"{k} {v:.4g}" for k, v in result.test["model"].items())
+        scores = ", ".join(f"{k} {v:.4g}" for k, v in result.test["model"].items()
+                           if not any(part in k for part in SPREAD_KEYS))
         print(f"{self.task} seed {result.seed}: best epoch {history.best_epoch + 1} of "
               f"{len(history.epochs)} (validation {history.best_value:.4g}); "
               f"test {scores}; {history.seconds:.1f} s")

@@ -35,10 +35,7 @@ from pathlib import Path
 from core.config import OneLineParser, run_main
 
 from .data import PATTERNS
-from .targets import SERIES as BENCH  # the --dataset names the bench runs too
-
-IRREGULAR = ("seattle_irregular", "co2_irregular")  # irregular.py's
-SERIES = (*BENCH, *IRREGULAR)
+from .targets import SERIES  # the --dataset names, which the bench runs too
 
 
 def battery_runs(only: list[str] | None = None) -> list[tuple[str, list[str]]]:

@@ -59,7 +59,7 @@ from core import distributed
 from core.config import MAX_SEED, RunConfig, UserError, arg, parse, require, run_main
 from core.report import comparison_table
 from core.run import Run, SeedResult, Seeds
-from core.train import seed_everything, train_epoch
+from core.train import History, seed_everything, train_epoch
 
 from . import choose
 from .baselines import baseline_draws, fit_baselines
@@ -93,6 +93,9 @@ class Config(RunConfig):
                     "decay), gru (none, the gaps a plain input), grui (core.cells.GRUICell, "
                     "whatever --impl says: torch has no GRUI); auto: brits on a regular "
                     "step, grui on an irregular series", choices=["auto", *CELLS])
+    no_decay: bool = arg(True, "with --cell grui, also train the same network without the "
+                         "decay (--cell gru), scored as the method no_decay, with GRUI's "
+                         "paired ratio to it (mae@P_vs_no_decay)")
     hidden_size: int = arg(64, "hidden units of each direction's GRU cell", minimum=1)
     calendar: bool = arg(False, "feed each row's place in its cycle (sin, cos of the day "
                          "or the year) to the cells, beside the values and the mask: worth "
@@ -249,6 +252,20 @@ def evaluate(cfg: Config, data: Data, imputer: Imputer, seed: int, history, fitt
                        "fallback": fallback})
 
 
+def rival_scores(data: Data, filled: list, best: dict[str, str], draws: dict) -> dict:
+    """A second network's test scores, and its ratio to the best baseline, paired."""
+    truth = data.truth("test")
+    return (draw_scores(truth, filled, data.test_masks)
+            | paired_ratios(filled, best, draws, truth, data.test_masks))
+
+
+def versus(data: Data, filled: list, other: list, name: str) -> dict[str, float]:
+    """The model's MAE over another method's, paired draw by draw: mae@P_vs_<name>."""
+    ratios = paired_ratios(filled, dict.fromkeys(PATTERNS, name), {name: other},
+                           data.truth("test"), data.test_masks)
+    return {key.replace("_ratio", f"_vs_{name}"): value for key, value in ratios.items()}
+
+
 def main(argv: list[str] | None = None) -> dict:
     cfg = parse(Config, argv, __doc__)
     if cfg.dry_run:
@@ -277,16 +294,17 @@ def main(argv: list[str] | None = None) -> dict:
         return imputation_loss(cfg, model(x, m, e, s, t), target, hidden, m), None
 
     # ---- train, one model per seed; each scored on the test draws once, at its best
-    def train_seed(seed: int) -> SeedResult:
+    def fit(seed: int, cell: str, name: str = "") -> tuple[Imputer, History]:
+        """One imputer with `cell`, trained in seed<N>/ (seed<N>/<name>/ for a rival)."""
         size, extra = data.z.shape[1], data.extra.shape[1]
-        imputer = Imputer(size, cfg.hidden_size, extra, cfg.impl, cfg.cell).to(device)
+        imputer = Imputer(size, cfg.hidden_size, extra, cfg.impl, cell).to(device)
         optimizer = torch.optim.Adam(imputer.parameters(), lr=cfg.lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
         discriminator = d_optimizer = None
         if cfg.adversarial:  # GAIN's discriminator, its own network and optimizer
             discriminator = Discriminator(size, cfg.discriminator_size, cfg.impl).to(device)
             d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr)
-        checkpoint = run.checkpoint(seed, monitor="val_mae", model=imputer,
+        checkpoint = run.checkpoint(seed, name, monitor="val_mae", model=imputer,
                                     optimizer=optimizer, scheduler=scheduler,
                                     discriminator=discriminator, d_optimizer=d_optimizer)
         trained = distributed.wrap(imputer)  # under torchrun, DDP averages the gradients
@@ -299,8 +317,18 @@ def main(argv: list[str] | None = None) -> dict:
                                    cfg.clip_norm)
             scheduler.step()
             checkpoint.save(epoch, {"train_loss": loss, **validate(cfg, data, imputer)})
-        history = checkpoint.load_best()
-        return evaluate(cfg, data, imputer, seed, history, fitted, best, draws)
+        return imputer, checkpoint.load_best()
+
+    # ---- train, one model per seed; each scored on the test draws once, at its best
+    def train_seed(seed: int) -> SeedResult:
+        imputer, history = fit(seed, cfg.cell)
+        result = evaluate(cfg, data, imputer, seed, history, fitted, best, draws)
+        if cfg.cell == "grui" and cfg.no_decay:  # the decay's worth, in the same run
+            rival = impute_split(cfg, fit(seed, "gru", "no_decay")[0], data, "test",
+                                 data.test_masks)
+            result.test["no_decay"] = rival_scores(data, rival, best, draws)
+            result.test["model"] |= versus(data, result.outputs["filled"], rival, "no_decay")
+        return result
 
     seeds = Seeds(run.task)
     for seed in run.seeds:
