@@ -214,7 +214,7 @@ def infer_step(stamps: pd.Series, filename: str,
         note = (f"{filename} has no regular step (rows {r + 2} and {r + 3} are "
                 f"{shown(stamps.iloc[r])} then {shown(stamps.iloc[r + 1])}, {gap.label} "
                 f"apart, no whole number of {step.label}, the most common gap; {len(off)} "
-                f"of {len(gaps)} gaps alike): read as an irregular series, each row at "
+                f"of {len(gaps)} gaps are not): read as an irregular series, each row at "
                 f"its own time, {irregular.label} apart (the median gap)")
         return irregular, np.arange(len(stamps)), note
     return step, np.concatenate([[0], np.cumsum(gaps // size)]), ""
