@@ -197,6 +197,7 @@ class Run:
         self._set_aside = False
         self._replaced: tuple[Path, list[str]] | None = None  # the earlier run, and its files
         self._finished = False
+        self._begun = False
         # Process 0 chooses and locks the folder; under torchrun the others learn it.
         choice = None
         if distributed.is_main():
@@ -211,9 +212,6 @@ class Run:
         if not distributed.is_main():  # under torchrun, process 0 alone speaks and writes
             sys.stdout = open(os.devnull, "w")  # for the rest of the process
         elif not cfg.preflight:  # --preflight writes nothing; data_checked() ends it
-            remove_stale_temporaries(self.dir)
-            keep_manifest(self.dir)
-            self._write_task_file()
             atexit.register(self._put_back_if_nothing_saved)
             on_interrupt(self._interrupted)
 
@@ -225,7 +223,22 @@ class Run:
             print(f"{self.task}: flags, data and run folder checked; it will write to "
                   f"{self.dir}")
             raise SystemExit(0)
+        self._begin()
+
+    def _begin(self) -> None:
+        """The run starts to write, once its data is checked (so a bad file leaves the
+        folder as it was): stale temporaries go, --overwrite sets the earlier run aside,
+        and the folder's files say whose run it holds. From data_checked(), or the first
+        checkpoint or finish of a task that never called it."""
+        if self.cfg.preflight:
+            self.data_checked()  # a task that never called it still trains nothing
+        if self._begun or not distributed.is_main():
+            return
+        self._begun = True
+        remove_stale_temporaries(self.dir)
         self._move_earlier_run_aside()
+        keep_manifest(self.dir)  # what is listed from here on is the new run's
+        self._write_task_file()
 
     # ---- the folder
 
@@ -325,9 +338,7 @@ class Run:
         run still whole in place), one rename that makes them a run folder, then the
         originals removed. <dir>-replaced is deleted when the new run finishes; if it ends
         before saving a checkpoint the earlier run comes back."""
-        if self.cfg.preflight:
-            self.data_checked()  # a task that never called it still trains nothing
-        if not self._set_aside or not distributed.is_main():
+        if not self._set_aside:
             return
         self._set_aside = False
         folder = Path(os.path.abspath(self.dir))
@@ -351,7 +362,6 @@ class Run:
         _remove(folder, names)
         self._replaced = (aside, names)
         keep_manifest(self.dir)  # what is listed from here on is the new run's
-        self._write_task_file()
 
     def _put_back_if_nothing_saved(self) -> None:
         """At exit: an earlier run set aside by --overwrite comes back if this run ended
@@ -392,7 +402,7 @@ class Run:
         seed<N>/ (seed<N>/<name>/), resuming or only evaluating as the flags say. `state`
         is what last.pt keeps: model=, optimizer=, and any scheduler or second network.
         Sets the thread count for the model's size and prints its size once per name."""
-        self._move_earlier_run_aside()
+        self._begin()
         model = state["model"]
         set_threads(self.cfg.threads, model)
         if name not in self._described:
@@ -417,7 +427,7 @@ class Run:
         """Write metrics.json: the task, seeds, device, training time, config (the flags,
         unless given) and the test scores of the model and every baseline, with `extra`
         beside them."""
-        self._move_earlier_run_aside()
+        self._begin()
         path = write_metrics(self.dir, task=self.task, seeds=self.seeds,
                              device=str(self.device), train_seconds=train_seconds,
                              config=config if config is not None else asdict(self.cfg),

@@ -27,8 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from core import model_file
-from core.layers import recurrent
+from core import layers, model_file
 from core.text import Vocab
 
 END = "<end>"  # index 0: the input before a name, the target after it
@@ -68,10 +67,11 @@ class NameGenerator(nn.Module):
         self.char_embedding = nn.Embedding(vocab_size, config.embedding_dim)
         self.language_embedding = nn.Embedding(num_languages, config.language_dim)
         self.dropout = nn.Dropout(config.dropout)
-        self.rnn = recurrent(config.cell, config.impl, config.embedding_dim
-                             + config.language_dim, config.hidden_size,
-                             num_layers=config.num_layers, batch_first=True,
-                             dropout=config.dropout if config.num_layers > 1 else 0.0)
+        # torch.nn's layer (nn.GRU for --cell gru), or core's drop-in with --impl core
+        layer = getattr(nn if config.impl == "torch" else layers, config.cell.upper())
+        self.rnn = layer(config.embedding_dim + config.language_dim, config.hidden_size,
+                         num_layers=config.num_layers, batch_first=True,
+                         dropout=config.dropout if config.num_layers > 1 else 0.0)
         self.out = nn.Linear(config.hidden_size, vocab_size)
 
     def forward(self, x: Tensor, language: Tensor, state=None):

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core import distributed
+from core import distributed, layers
 from core.baselines import ar_forecast, climatology, fit_ar, fit_climatology, seasonal_naive
 from core.config import RunConfig, arg, parse, run_main
 from core.forecast import (
@@ -51,7 +51,6 @@ from core.forecast import (
     rmse_interval,
     save_networks,
 )
-from core.layers import recurrent
 from core.metrics import mae
 from core.plots import lines, training_curve
 from core.report import comparison_table
@@ -126,7 +125,9 @@ class Forecaster(nn.Module):
     def __init__(self, cell: str, impl: str, input_size: int, hidden_size: int,
                  horizon: int) -> None:
         super().__init__()
-        self.rnn = recurrent(cell, impl, input_size, hidden_size, batch_first=True)
+        # torch.nn's layer (nn.GRU for --cell gru), or core's drop-in with --impl core
+        layer = getattr(nn if impl == "torch" else layers, cell.upper())
+        self.rnn = layer(input_size, hidden_size, batch_first=True)
         self.head = nn.Linear(hidden_size + 2 * horizon, horizon)
         # start as climatology: the corrections are exactly zero until training moves them
         nn.init.zeros_(self.head.weight)
