@@ -435,10 +435,12 @@ def task_checks(record: dict, spec: TaskSpec) -> list[dict]:
 
 
 def variant_name(run: dict, spec: TaskSpec) -> str:
-    """The values of the variant flags in the run's command, e.g. "co2" for --dataset co2."""
+    """The values of the variant flags in the run's command, e.g. "co2" for --dataset co2
+    (a flag without a value: the flag, "--adversarial")."""
     flags = {v for variant in spec.variants for v in variant if v.startswith("--")}
-    words = run["command"].split()
-    return " ".join(words[i + 1] for i, w in enumerate(words[:-1]) if w in flags)
+    words = [*run["command"].split(), "--"]
+    return " ".join(w if words[i + 1].startswith("--") else words[i + 1]
+                    for i, w in enumerate(words[:-1]) if w in flags)
 
 
 def untargeted(run: dict, spec: TaskSpec) -> str:
@@ -477,7 +479,9 @@ def bench_task(task: str, spec: TaskSpec, out: Path, device: str) -> dict:
     runs, folders = [], []
     for variant in spec.variants:
         # one folder per variant, named by its flags' values: runs/bench/<task>/cell-hello-ohlol
-        run_dir = out / "-".join(v for v in variant if not v.startswith("--")) if variant else out
+        values = [v.lstrip("-") for v, after in zip(variant, [*variant[1:], "--"], strict=True)
+                  if not v.startswith("--") or after.startswith("--")]  # a lone flag: its name
+        run_dir = out / "-".join(values) if variant else out
         args = [*spec.flags, *variant, *extra, "--device", device]
         command = [sys.executable, "-m", f"tasks.{task}.train", "--run-dir",
                    str(run_dir.relative_to(ROOT)), "--overwrite", *args]
