@@ -479,7 +479,8 @@ def bench_task(task: str, spec: TaskSpec, out: Path, device: str) -> dict:
     runs, folders = [], []
     for variant in spec.variants:
         # one folder per variant, named by its flags' values: runs/bench/<task>/cell-hello-ohlol
-        values = [v.lstrip("-") for v, after in zip(variant, [*variant[1:], "--"])
+        values = [v.lstrip("-") for v, after in zip(variant, [*variant[1:], "--"][:len(variant)],
+                                                    strict=True)
                   if not v.startswith("--") or after.startswith("--")]  # a lone flag: its name
         run_dir = out / "-".join(values) if variant else out
         args = [*spec.flags, *variant, *extra, "--device", device]
