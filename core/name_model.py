@@ -27,7 +27,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from core import layers, model_file
+from core import model_file
+from core.layers import recurrent
 from core.text import PAD, UNK, Vocab, pad_batch
 
 BOS, EOS = "<s>", "</s>"
@@ -90,12 +91,10 @@ class NameClassifier(nn.Module):
         self.config = config
         self.embedding = nn.Embedding(num_tokens, config.embedding_dim, padding_idx=pad_index)
         self.dropout = nn.Dropout(config.dropout)
-        # torch.nn's layer (TorchGRU: nn.GRU taking lengths, as core's does) for --cell gru,
-        # or core's drop-in (layers.GRU) with --impl core
-        layer = layers.LAYERS[config.impl][config.cell]
-        self.rnn = layer(config.embedding_dim, config.hidden_size, num_layers=config.num_layers,
-                         batch_first=True, bidirectional=True,
-                         dropout=config.dropout if config.num_layers > 1 else 0.0)
+        # torch.nn's layer (taking lengths, as core's does), or core's drop-in (--impl core)
+        self.rnn = recurrent(config.cell, config.impl, config.embedding_dim, config.hidden_size,
+                             num_layers=config.num_layers, batch_first=True, bidirectional=True,
+                             dropout=config.dropout if config.num_layers > 1 else 0.0)
         features = 2 * config.hidden_size * (2 if config.pooling == "final+max" else 1)
         self.convs = nn.ModuleList(
             nn.Conv1d(config.embedding_dim, config.conv_channels, width, padding=width - 1)
