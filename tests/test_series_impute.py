@@ -635,7 +635,7 @@ def test_fill_checks_the_methods_on_the_file_and_uses_the_winner(tmp_path, capsy
     out = tmp_path / "out.csv"
     fill.main([str(source), "--output", str(out), "--run-dir", str(run_dir)])
     printed = capsys.readouterr().out
-    assert "checked on 3 draws of this file's own observed cells" in printed
+    assert f"checked on {choose.DRAWS} draws of this file's own observed cells" in printed
     used = [line.split()[3] for line in printed.splitlines() if line.startswith(("a ", "b "))]
     assert len(used) == 4 and "mean" not in used and "median" not in used, printed
     original = read_table(source, ["a", "b", "c"], ["date"])
@@ -654,6 +654,53 @@ def test_a_file_too_short_to_check_says_so_and_uses_the_fallback(tmp_path, capsy
     fill.main([str(source), "--output", str(tmp_path / "out.csv"), "--run-dir", str(run_dir)])
     printed = capsys.readouterr().out
     assert "too short to check" in printed and "a linear" in printed
+
+
+def scores_of(**per_draw: list[float]) -> dict[str, dict[str, np.ndarray]]:
+    """{kind: {method: MAE (DRAWS, 1)}}, one variable, the same for both kinds."""
+    by_method = {m: np.array(v, dtype=float)[:, None] for m, v in per_draw.items()}
+    return dict.fromkeys(choose.KINDS, by_method)
+
+
+@pytest.mark.parametrize("model, mean, expected", [
+    ([0.99, 0.99, 0.99, 0.99, 0.99], [1.5] * 5, "linear"),   # a hair better: noise
+    ([0.5, 0.5, 0.5, 0.5, 1.01], [1.5] * 5, "linear"),       # far better, but not each draw
+    ([0.9, 0.9, 0.9, 0.9, 0.9], [1.5] * 5, "model"),         # clearly, in every draw
+    ([0.9, 0.9, 0.9, 0.9, 0.9], [0.8] * 5, "mean"),          # both clearly: the lower
+    ([np.nan, 0.9, 0.9, 0.9, 0.9], [1.5] * 5, "model"),      # a draw that scored none
+])
+def test_linear_stays_unless_a_challenger_wins_clearly(model, mean, expected) -> None:
+    scores = scores_of(linear=[1.0] * 5, model=model, mean=mean)
+    assert choose.choose(scores) == dict.fromkeys(choose.KINDS, [expected])
+
+
+def test_a_file_too_short_to_check_gets_one_baseline_over_every_variable() -> None:
+    """Baselines only, on the MAE over the variables: the network never, and linear
+    unless one wins clearly over them all."""
+    linear = np.ones((5, 2))
+    wins_on_one = {"linear": linear, "model": linear * 0.1,
+                   "locf": np.tile([0.5, 1.6], (5, 1))}         # over both: 1.05
+    wins_on_both = {**wins_on_one, "seasonal": np.tile([0.8, 0.9], (5, 1))}
+    assert choose.choose(dict(short=wins_on_one), network=False) == {"short": ["linear"] * 2}
+    assert choose.choose(dict(short=wins_on_both), network=False) == {"short": ["seasonal"] * 2}
+
+
+def test_the_fill_row_never_reads_a_hidden_test_value(tmp_path) -> None:
+    """train.py's "fill" row checks itself on the test rows as each draw leaves them
+    seen: poisoning the cells a draw hides changes nothing it writes."""
+    table = read_table(daily_csv(tmp_path / "s.csv", rows=400), ["a", "b", "c"], ["date"])
+    data = task.prepare(table, "s.csv", ["date"], 40, False, mask_seed=0, mask_draws=1)
+    imputer = trained_looking(Imputer(input_size=3, hidden_size=8, extra_size=0,
+                                      impl="torch"))
+    median = np.zeros(3)
+    _, _, fallback = choose.on_unseen_rows(imputer, data, 40, median, seed=0)
+    clean = choose.on_test(imputer, data, 40, median, fallback, seed=0)[0]
+    test, truth = data.parts["test"], data.truth("test").copy()
+    for pattern, hidden in data.test_masks[0].items():
+        data.z[test] = np.where(hidden, 1e30, truth)
+        dirty = choose.on_test(imputer, data, 40, median, fallback, seed=0)[0]
+        np.testing.assert_array_equal(dirty[pattern], clean[pattern], err_msg=pattern)
+    data.z[test] = truth
 
 
 def test_gap_kinds_split_short_gaps_from_long_ones() -> None:

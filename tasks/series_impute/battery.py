@@ -3,8 +3,8 @@ each is trained and scored as a new user would run it (`train --dataset NAME` re
 CSV a user would give --csv, with the defaults; datasets.py makes three of them), and the
 table gives, per series and pattern, the model's MAE over the best baseline's with its
 95% interval, paired over the mask draws (mae@P_ratio in metrics.json), and the same for
-what fill would write ("fill": the method the check on the validation rows chose, per
-variable and gap kind).
+what fill would write ("fill": linear, or the method that won clearly on fill's own check
+of the rows the network never trained on, per variable and gap kind; choose.py).
 
     seattle    daily weather, 4 columns (the default dataset)
     co2        weekly CO2 at Mauna Loa 1958-2001, 59 real gaps (statsmodels.datasets.co2):

@@ -1,6 +1,6 @@
-"""Which method fills each variable: the network, or the classical fill that does better
-on the series at hand. fill.py checks a user's file this way before writing a cell, and
-train.py records the same check, made on the validation rows, in metrics.json.
+"""Which method fills each variable: linear interpolation, or the network or classical
+fill that does clearly better on the series at hand. fill.py checks a user's file this
+way before writing a cell, and train.py makes the same check for its "fill" row.
 
 The check hides a share of the series' own observed cells, in the two kinds of gaps a
 file has (short ones, like points10; long ones, like the block pattern), under a few
@@ -12,12 +12,17 @@ seeded draws, fills them with every method, and scores each on exactly those cel
 
 In an irregular series too, gaps and blocks are counted in rows (readings), not in time.
 
-train.py makes the same check on the validation rows (`on_validation`) and scores the
-choice on the test draws (`on_test`). Each variable and kind is then filled by the method
-with the lowest MAE there, so what a
-user receives is never the network where interpolation did better on the same cells. A
-series too short to check is filled by the fallback (the best baseline on the training
-run's validation rows, saved in model.pt).
+Linear interpolation is the default: the simplest honest fill, and what a user gets from
+pandas. Another method replaces it for a variable and gap kind only when it wins beyond
+the check's own noise: a lower MAE than linear's in every draw, and by at least MARGIN on
+their mean. A challenger that wins by a hair on the check can lose on the cells that
+matter (a series that shifts level after the part it was checked on), so a hair is not
+enough. A series too short to check is filled by the fallback: the one baseline that
+wins so over all the variables on the training run's validation rows (saved in model.pt).
+
+train.py's "fill" row is what fill would write on the rows the network never trained on
+(validation and test) under each test draw: the check hides more of the cells that draw
+leaves seen, exactly as fill does on a file, and never reads a hidden test value.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from .scores import errors
 from .steps import Step
 
 KINDS = {"short": "points10", "long": "block"}  # gap kind: the pattern that checks it
-DRAWS = 3            # mask draws of the check
+DRAWS = 5            # mask draws of the check
+MARGIN = 0.02        # a challenger beats linear by this share of its MAE, or linear stays
 SMALLEST_SEEN = 30   # observed cells a variable needs to be checked
 BLOCKS_NEEDED = 4    # the series must hold this many of the longest block
 
@@ -76,35 +82,53 @@ def checkable(observed: np.ndarray, step: Step) -> bool:
 
 def check(fills: Callable[[np.ndarray], dict[str, np.ndarray]], values: np.ndarray,
           observed: np.ndarray, step: Step, seed: int) -> dict[str, dict[str, np.ndarray]]:
-    """{kind: {method: MAE (F,)}}: each method's error on observed cells hidden like
-    `kind`, mean over DRAWS draws. `fills(seen)` gives every method's fill of `values`
-    seeing only `seen`."""
+    """{kind: {method: MAE (DRAWS, F)}}: each method's error on observed cells hidden like
+    `kind`, per draw (NaN: a draw that hid none of a variable). `fills(seen)` gives every
+    method's fill of `values` seeing only `seen`."""
     scores: dict[str, dict[str, list[np.ndarray]]] = {kind: {} for kind in KINDS}
     for d in range(DRAWS):
         for k, (kind, pattern) in enumerate(KINDS.items()):
             hidden = hide(observed, pattern, step, np.random.default_rng([seed, d, k]))
             for method, filled in fills(observed & ~hidden).items():
                 scores[kind].setdefault(method, []).append(errors(values, filled, hidden)[0])
-    return {kind: {m: np.nanmean(np.stack(v), axis=0) for m, v in by_method.items()}
+    return {kind: {m: np.stack(v) for m, v in by_method.items()}
             for kind, by_method in scores.items()}
+
+
+def mean_over_draws(mae: np.ndarray) -> np.ndarray:
+    """(DRAWS, F) -> (F,): the mean over the draws that scored each variable (NaN: none)."""
+    scored = np.isfinite(mae)
+    return np.where(scored.any(0), np.where(scored, mae, 0).sum(0) / scored.sum(0).clip(1),
+                    np.nan)
+
+
+def clear_win(mae: np.ndarray, linear: np.ndarray) -> np.ndarray:
+    """(DRAWS, F) each -> (F,) bool: lower than linear's MAE in every draw that scored
+    both, and by at least MARGIN on the mean of those draws."""
+    scored = np.isfinite(mae) & np.isfinite(linear)
+    every = np.where(scored, mae < linear, True).all(0) & scored.any(0)
+    mae, linear = (mean_over_draws(np.where(scored, a, np.nan)) for a in (mae, linear))
+    return every & (mae <= (1 - MARGIN) * linear)
 
 
 def choose(scores: dict[str, dict[str, np.ndarray]],
            network: bool = True) -> dict[str, list[str]]:
-    """{kind: [the method with the lowest MAE, per variable]} (the first of a tie, in the
-    order the methods were scored: the network first). `network` False: the baseline
-    with the lowest MAE over all the variables, for every variable (what a series too
+    """{kind: [method per variable]}: linear, unless others win clearly (clear_win); then
+    the one of them with the lowest mean MAE. `network` False: baselines only, judged on
+    the MAE over all the variables, one choice for every variable (what a series too
     short to check gets: one choice from all its cells, less noisy than one a variable)."""
     out = {}
     for kind, by_method in scores.items():
-        width = len(next(iter(by_method.values())))
-        if network:
-            out[kind] = [min(by_method, key=lambda m, f=f: by_method[m][f])
-                         for f in range(width)]
-        else:
-            best = min((m for m in by_method if m != "model"),
-                       key=lambda m: float(np.nanmean(by_method[m])))
-            out[kind] = [best] * width
+        width = by_method["linear"].shape[1]
+        if not network:
+            by_method = {m: np.nanmean(v, axis=1, keepdims=True)
+                         for m, v in by_method.items() if m != "model"}
+        linear = by_method["linear"]
+        means = {m: mean_over_draws(v) for m, v in by_method.items()}
+        wins = {m: clear_win(v, linear) for m, v in by_method.items() if m != "linear"}
+        picks = [min((m for m in wins if wins[m][f]), key=lambda m, f=f: means[m][f],
+                     default="linear") for f in range(len(linear[0]))]
+        out[kind] = picks if network else picks * width
     return out
 
 
@@ -130,7 +154,7 @@ def table(scores: dict[str, dict[str, np.ndarray]], chosen: dict[str, list[str]]
     for kind, by_method in scores.items():
         for f, name in enumerate(columns):
             used = chosen[kind][f]
-            mae = {m: v[f] * std[f] for m, v in by_method.items()}
+            mae = {m: mean_over_draws(v)[f] * std[f] for m, v in by_method.items()}
             second = min((m for m in mae if m != used), key=mae.get)
             cells = "" if gaps is None else str(int(gaps[kind][:, f].sum()))
             lines.append(f"{name[:16]:<16} {kind:<6} {cells:>6}  {used:<16} {mae[used]:>10.4g}"
@@ -140,14 +164,16 @@ def table(scores: dict[str, dict[str, np.ndarray]], chosen: dict[str, list[str]]
 
 def as_json(scores: dict[str, dict[str, np.ndarray]], chosen: dict[str, list[str]],
             columns: list[str]) -> dict:
-    """{variable: {kind: {"method": chosen, "mae": {method: standardised MAE}}}}."""
+    """{variable: {kind: {"method": chosen, "mae": {method: standardised MAE, the mean
+    over the draws}}}}."""
     return {name: {kind: {"method": chosen[kind][f],
-                          "mae": {m: float(v[f]) for m, v in scores[kind].items()}}
+                          "mae": {m: float(mean_over_draws(v)[f])
+                                  for m, v in scores[kind].items()}}
                    for kind in scores}
             for f, name in enumerate(columns)}
 
 
-# ---- the check train.py records: made on the validation rows, scored on the test draws
+# ---- the check train.py makes: on the rows the network never trained on
 
 def every_fill(imputer: Imputer, data: Data, window: int, rows: np.ndarray,
                median: np.ndarray, seen: np.ndarray) -> dict[str, np.ndarray]:
@@ -160,34 +186,41 @@ def every_fill(imputer: Imputer, data: Data, window: int, rows: np.ndarray,
     return {"model": model, **classical_fills(z, seen, median, season, times)}
 
 
-def on_validation(imputer: Imputer, data: Data, window: int, median: np.ndarray,
-                  seed: int) -> tuple[dict, dict[str, list[str]], dict[str, list[str]]]:
-    """The check on the validation rows -> (scores, chosen, fallback), as fill.py makes
-    it: rows too few to check get the best baseline, as a short file does."""
-    rows = data.parts["val"]
+def check_rows(imputer: Imputer, data: Data, window: int, median: np.ndarray,
+               rows: np.ndarray, seen: np.ndarray, seed: int) -> dict:
+    """check() on data's `rows`, seeing only `seen` of them."""
+    def fills(visible: np.ndarray) -> dict[str, np.ndarray]:
+        return every_fill(imputer, data, window, rows, median, visible)
+    return check(fills, data.z[rows], seen, data.table.step, seed)
 
-    def fills(seen: np.ndarray) -> dict[str, np.ndarray]:
-        return every_fill(imputer, data, window, rows, median, seen)
 
-    scores = check(fills, data.z[rows], data.observed[rows], data.table.step, seed)
-    fallback = choose(scores, network=False)
-    if not checkable(data.observed[rows], data.table.step):
-        print(f"fill's check: the {len(rows)} validation rows are too few to check on; "
-              "fill falls back to the best baseline, as on a short file")
-        return scores, fallback, fallback
+def on_unseen_rows(imputer: Imputer, data: Data, window: int, median: np.ndarray,
+                   seed: int) -> tuple[dict, dict[str, list[str]], dict[str, list[str]]]:
+    """-> (scores, chosen, fallback): the check fill makes on the validation and test rows
+    as the file has them (what metrics.json records), and the fallback for a file too
+    short to check, judged on the validation rows alone (the test draws may use it)."""
+    val, rows = data.parts["val"], np.concatenate([data.parts["val"], data.parts["test"]])
+    fallback = choose(check_rows(imputer, data, window, median, val, data.observed[val],
+                                 seed), network=False)
+    scores = check_rows(imputer, data, window, median, rows, data.observed[rows], seed)
     return scores, choose(scores), fallback
 
 
 def on_test(imputer: Imputer, data: Data, window: int, median: np.ndarray,
-            chosen: dict[str, list[str]]) -> list[dict[str, np.ndarray]]:
-    """What fill.py would write on the test rows under each draw: the chosen method per
-    variable and gap kind."""
-    rows, out = data.parts["test"], []
+            fallback: dict[str, list[str]], seed: int) -> list[dict[str, np.ndarray]]:
+    """What fill would write on the test rows under each draw, [{pattern: (T_test, F)}]:
+    checked on the validation rows and the test cells the draw leaves seen, the chosen
+    method per variable and gap kind (the fallback where those are too few to check)."""
+    val, test = data.parts["val"], data.parts["test"]
+    rows, step, out = np.concatenate([val, test]), data.table.step, []
     for masks in data.test_masks:
         by_pattern = {}
         for p in PATTERNS:
-            seen = data.observed[rows] & ~masks[p]
-            fills = every_fill(imputer, data, window, rows, median, seen)
-            by_pattern[p] = combine(fills, chosen, gap_kinds(seen, data.table.step))
+            seen_test = data.observed[test] & ~masks[p]
+            seen = np.concatenate([data.observed[val], seen_test])
+            chosen = (choose(check_rows(imputer, data, window, median, rows, seen, seed))
+                      if checkable(seen, step) else fallback)
+            fills = every_fill(imputer, data, window, test, median, seen_test)
+            by_pattern[p] = combine(fills, chosen, gap_kinds(seen_test, step))
         out.append(by_pattern)
     return out

@@ -8,11 +8,12 @@ fill that does better on this very file.
 Before it writes a cell, fill checks itself on the file (choose.py): it hides a share of
 the file's own observed cells, in short gaps and in long blocks, fills them with the
 network and with every classical fill (mean, median, last observation, linear, seasonal
-with and without its local offset), and fills each variable and gap kind with the method
-that did best there; a short table says what it used and by how much it won. So what it
-writes is never the network where interpolation did better on the same file. --method
+with and without its local offset), and fills each variable and gap kind by linear
+interpolation unless another method beat it there in every draw and by a clear margin
+(choose.MARGIN); a short table says what it used and by how much it won. So what it
+writes is never the network where interpolation did as well on the same file. --method
 forces one method everywhere. A file too short to check says so and gets the baseline
-that did best on the training run's validation rows.
+that won clearly (else linear) on the training run's validation rows.
 
 Reads <run-dir>/model.pt (default: the newest trained run's; weights, the columns and
 date columns it was trained on, its step, their training mean, standard deviation and
@@ -162,8 +163,8 @@ def pick(method: str, fills, saved: dict, table: Table, z: np.ndarray, seen: np.
         fallback = saved["fallback"]
         print(f"{len(table.values)} rows: too short to check the methods on "
               f"this file (needs {choose.BLOCKS_NEEDED * block_rows(step)[1]} rows and "
-              f"{choose.SMALLEST_SEEN} seen cells per column); using the baseline best on "
-              f"the training run's validation rows: " + "; ".join(
+              f"{choose.SMALLEST_SEEN} seen cells per column); using the training run's "
+              f"choice on its validation rows: " + "; ".join(
                   f"{kind} gaps: " + ", ".join(f"{c} {m}" for c, m in zip(columns, methods,
                                                                       strict=True))
                   for kind, methods in fallback.items()))

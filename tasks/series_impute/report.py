@@ -85,7 +85,8 @@ def report(cfg: Any, data: Data, run: Run, seeds: Seeds, baselines: dict, fitted
     print_verdicts(results, best)
 
     chosen = seeds.best_on_validation()  # the seed fill.py uses, with its check's choice
-    print("\nwhat fill uses, checked on the validation rows (MAE in the data's units):")
+    print("\nwhat fill uses on the validation and test rows, by its own check (MAE in "
+          "the data's units):")
     print(choose.table(chosen.outputs["check"], chosen.outputs["chosen"],
                        data.table.columns, data.std))
     imputer = Imputer(data.z.shape[1], cfg.hidden_size, data.extra.shape[1], cfg.impl,

@@ -35,9 +35,10 @@ interpolation and a series whose level leaves the training range is no harder.
 `--adversarial` adds GAIN's discriminator (Yoon et al. 2018), trained as GANs are: its
 own optimizer, and the two updates alternating batch by batch (gan_epoch).
 
-The "fill" row is what fill.py would write: per variable and gap kind, the method (the
-network or a baseline) that did best on the validation rows (choose.on_validation);
-metrics.json's fill_choice says which.
+The "fill" row is what fill.py would write: per variable and gap kind, linear
+interpolation unless the network or another baseline wins clearly on fill's own check,
+made on the rows the network never trained on with only the cells each test draw leaves
+seen (choose.on_test); metrics.json's fill_choice says what fill chooses on those rows.
 
     python -m tasks.series_impute.train                      # Seattle, daily, 1 seed
     python -m tasks.series_impute.train --adversarial
@@ -236,14 +237,15 @@ def evaluate(cfg: Config, data: Data, imputer: Imputer, seed: int, history, fitt
              best: dict[str, str], draws: dict) -> SeedResult:
     """One seed's best-on-validation imputer on the test draws, once: the network's
     scores, and those of what fill would write (its check's choice per variable and gap
-    kind, made on the validation rows), each paired draw by draw with the best baseline."""
+    kind, choose.on_test), each paired draw by draw with the best baseline."""
     truth = data.truth("test")
     filled = impute_split(cfg, imputer, data, "test", data.test_masks)
     scores = (draw_scores(truth, filled, data.test_masks)
               | paired_ratios(filled, best, draws, truth, data.test_masks))
-    check, chosen, fallback = choose.on_validation(imputer, data, cfg.window, fitted.median,
-                                                   cfg.mask_seed)
-    chosen_fills = choose.on_test(imputer, data, cfg.window, fitted.median, chosen)
+    check, chosen, fallback = choose.on_unseen_rows(imputer, data, cfg.window,
+                                                    fitted.median, cfg.mask_seed)
+    chosen_fills = choose.on_test(imputer, data, cfg.window, fitted.median, fallback,
+                                  cfg.mask_seed)
     fill_scores = (draw_scores(truth, chosen_fills, data.test_masks)
                    | paired_ratios(chosen_fills, best, draws, truth, data.test_masks))
     state = {k: v.detach().cpu().clone() for k, v in imputer.state_dict().items()}
