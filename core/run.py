@@ -194,6 +194,7 @@ class Run:
         self.seeds = list(range(cfg.seed, cfg.seed + cfg.seeds))
         self.device = distributed.start(pick_device(cfg.device))
         self._described: set[str] = set()
+        self._data: dict[str, Any] = {}
         self._set_aside = False
         self._replaced: tuple[Path, list[str]] | None = None  # the earlier run, and its files
         self._finished = False
@@ -215,10 +216,13 @@ class Run:
             atexit.register(self._put_back_if_nothing_saved)
             on_interrupt(self._interrupted)
 
-    def data_checked(self) -> None:
+    def data_checked(self, **data: Any) -> None:
         """The task calls this once it has read and checked its data, before it trains:
         --preflight ends here (so it checks the data's files, columns and size too, not
-        only the flags and the folder), and --overwrite sets the earlier run aside now."""
+        only the flags and the folder), and --overwrite sets the earlier run aside now.
+        `data` (a checksum of the examples, say) joins the flags a resume must match, so
+        data edited in place since is refused rather than silently trained on."""
+        self._data = data
         if self.cfg.preflight:
             print(f"{self.task}: flags, data and run folder checked; it will write to "
                   f"{self.dir}")
@@ -409,8 +413,9 @@ class Run:
             self._described.add(name)
             self.describe(model, name or "model")
         label = f"{self.task} seed {seed}" + (f" {name}" if name else "")
-        return Checkpoint(self.seed_dir(seed, name), state, asdict(self.cfg), task=self.task,
-                          label=label, monitor=monitor, mode=mode, patience=patience)
+        return Checkpoint(self.seed_dir(seed, name), state, {**asdict(self.cfg), **self._data},
+                          task=self.task, label=label, monitor=monitor, mode=mode,
+                          patience=patience)
 
     def _interrupted(self) -> str:
         """What Ctrl-C adds once this run has saved an epoch: the command that resumes."""

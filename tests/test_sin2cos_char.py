@@ -103,6 +103,18 @@ def test_char_transduce_bad_input_is_one_clear_line(args, message):
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+def test_resume_with_the_pairs_file_edited_since_is_refused(tmp_path):
+    """The flags alike, the file's vocabulary the same size: only the data changed."""
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("abc\tcba\nabca\taaaa\n")
+    args = ["--pairs", str(pairs), "--dry-run", "--run-dir", str(tmp_path / "run")]
+    assert run_task("tasks.char_transduce.train", *args).returncode == 0
+    pairs.write_text("abd\tdba\nabda\taaaa\n")
+    result = run_task("tasks.char_transduce.train", *args, "--resume")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "other settings (pairs_sha256:" in result.stderr
+
+
 def test_char_transduce_pairs_file(tmp_path):
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("abc\tcba\nabca\taaaa\n")

@@ -24,6 +24,7 @@ The default run's numbers, and the command that made them, are in the README's t
 
 from __future__ import annotations
 
+import hashlib
 import math
 import statistics
 from dataclasses import dataclass
@@ -196,7 +197,9 @@ def main(argv: list[str] | None = None) -> None:
                             f"source string contains; the vocabulary is the sources' "
                             f"characters {vocab.tokens[1:]}")
     run = Run(cfg)
-    run.data_checked()  # the pairs are read and checked above; --preflight ends here
+    # the pairs are read and checked above; --preflight ends here, and a resume refuses
+    # pairs edited since
+    run.data_checked(pairs_sha256=hashlib.sha256(repr(pairs).encode()).hexdigest())
     device = run.device
 
     # Data: the pairs as padded index batches; padded target positions are ignored (-100).

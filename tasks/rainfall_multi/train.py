@@ -41,6 +41,7 @@ from torch import nn
 from core import distributed, layers
 from core.baselines import ar_forecast, climatology, fit_ar, fit_climatology, seasonal_naive
 from core.config import RunConfig, arg, parse, run_main
+from core.data import sha256_of
 from core.forecast import (
     bootstrap_months,
     csv_path,
@@ -232,7 +233,8 @@ def main(argv: list[str] | None = None) -> dict:
     steps = range(1, horizon + 1)
     print(f"{path.name}: {n} months; train {fit_end} + validation {cfg.val_months} "
           f"(early stopping) + test {cfg.test_months}, horizons 1..{horizon}")
-    run.data_checked()  # --preflight ends here, the CSV read and checked
+    # --preflight ends here, the CSV read and checked; a resume refuses it edited since
+    run.data_checked(csv_sha256=sha256_of(path))
 
     # ---- baselines per horizon, walk-forward on the same test months
     forecasts = baseline_forecasts(y, months, n_train, horizon)

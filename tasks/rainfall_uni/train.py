@@ -48,6 +48,7 @@ from core.baselines import (
     seasonal_naive,
 )
 from core.config import RunConfig, UserError, arg, parse, run_main
+from core.data import sha256_of
 from core.forecast import (
     bootstrap_months,
     csv_path,
@@ -228,7 +229,8 @@ def main(argv: list[str] | None = None) -> dict:
     if scale == 0:
         raise UserError(f"{path.name}: the target repeats itself exactly every year in the "
                         "training part, so MASE has no scale; nothing to forecast")
-    run.data_checked()  # --preflight ends here, the CSV read and checked
+    # --preflight ends here, the CSV read and checked; a resume refuses it edited since
+    run.data_checked(csv_sha256=sha256_of(path))
     # the same resampled test months for every method and seed, drawn from --seed
     draws = bootstrap_months(len(test), cfg.seed)
     baselines = {name: scores(y[test], f, forecasts["climatology"], scale, draws)

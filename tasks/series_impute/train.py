@@ -51,6 +51,7 @@ The default run's numbers, and the command that made them, are in the README's t
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -279,7 +280,8 @@ def main(argv: list[str] | None = None) -> dict:
     if cfg.cell == "auto":  # recorded in config.json as chosen
         cfg.cell = "grui" if data.table.step.irregular else "brits"
     run = Run(cfg)  # after the data: a bad CSV leaves no run folder behind
-    run.data_checked()  # --preflight ends here
+    # --preflight ends here; a resume refuses the series edited since
+    run.data_checked(values_sha256=hashlib.sha256(data.table.values.tobytes()).hexdigest())
     device = run.device
     fitted = fit_baselines(data)
     draws = baseline_draws(data, fitted)
