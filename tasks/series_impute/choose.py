@@ -61,6 +61,21 @@ def classical_fills(values: np.ndarray, seen: np.ndarray, median: np.ndarray,
     return fills
 
 
+def every_fill(imputer: Imputer, z: np.ndarray, seen: np.ndarray, extra: np.ndarray,
+               season: np.ndarray | None, low: np.ndarray, window: int,
+               times: np.ndarray | None, median: np.ndarray) -> dict[str, np.ndarray]:
+    """{method: filled (B, T, F)}: every method's fill of the series z (T, F) under each
+    of B masks, seen (B, T, F); the network first, all B in one batch. extra (T, E),
+    season (T, F) or None (no cycle), times (T,) or None (rows 0, 1, 2, ...)."""
+    def repeat(a: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(a, (len(seen), *a.shape))
+    cycle = season if season is not None else np.zeros(z.shape)
+    model = impute(imputer, repeat(z), seen, repeat(extra), repeat(cycle), low, window,
+                   None if times is None else repeat(times))
+    classical = [classical_fills(z, s, median, season, times) for s in seen]
+    return {"model": model, **{m: np.stack([c[m] for c in classical]) for m in classical[0]}}
+
+
 def gap_kinds(seen: np.ndarray, step: Step) -> dict[str, np.ndarray]:
     """{kind: (T, F) bool}: the unseen cells in gaps shorter than the shortest block
     ("short") and the rest ("long")."""
@@ -84,13 +99,14 @@ def check(fills: Callable[[np.ndarray], dict[str, np.ndarray]], values: np.ndarr
           observed: np.ndarray, step: Step, seed: int) -> dict[str, dict[str, np.ndarray]]:
     """{kind: {method: MAE (DRAWS, F)}}: each method's error on observed cells hidden like
     `kind`, per draw (NaN: a draw that hid none of a variable). `fills(seen)` gives every
-    method's fill of `values` seeing only `seen`."""
+    method's fill of `values` under each mask of seen (B, T, F): all draws in one call."""
+    hidden = [(kind, hide(observed, pattern, step, np.random.default_rng([seed, d, k])))
+              for d in range(DRAWS) for k, (kind, pattern) in enumerate(KINDS.items())]
+    filled = fills(np.stack([observed & ~mask for _, mask in hidden]))
     scores: dict[str, dict[str, list[np.ndarray]]] = {kind: {} for kind in KINDS}
-    for d in range(DRAWS):
-        for k, (kind, pattern) in enumerate(KINDS.items()):
-            hidden = hide(observed, pattern, step, np.random.default_rng([seed, d, k]))
-            for method, filled in fills(observed & ~hidden).items():
-                scores[kind].setdefault(method, []).append(errors(values, filled, hidden)[0])
+    for i, (kind, mask) in enumerate(hidden):
+        for method, by_mask in filled.items():
+            scores[kind].setdefault(method, []).append(errors(values, by_mask[i], mask)[0])
     return {kind: {m: np.stack(v) for m, v in by_method.items()}
             for kind, by_method in scores.items()}
 
@@ -175,23 +191,22 @@ def as_json(scores: dict[str, dict[str, np.ndarray]], chosen: dict[str, list[str
 
 # ---- the check train.py makes: on the rows the network never trained on
 
-def every_fill(imputer: Imputer, data: Data, window: int, rows: np.ndarray,
-               median: np.ndarray, seen: np.ndarray) -> dict[str, np.ndarray]:
-    """{method: filled (T, F)} of data's `rows` seeing only `seen`: the network first,
-    then every classical fill."""
-    z, times = data.z[rows], data.times[rows]
+def fills_of(imputer: Imputer, data: Data, window: int, rows: np.ndarray,
+             median: np.ndarray) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """seen (B, T, F) -> every_fill of data's `rows` under each mask."""
     season = data.season[rows] if data.profile is not None else None
-    model = impute(imputer, z[None], seen[None], data.extra[rows][None],
-                   data.season[rows][None], data.low, window, times[None])[0]
-    return {"model": model, **classical_fills(z, seen, median, season, times)}
+
+    def fills(seen: np.ndarray) -> dict[str, np.ndarray]:
+        return every_fill(imputer, data.z[rows], seen, data.extra[rows], season, data.low,
+                          window, data.times[rows], median)
+    return fills
 
 
 def check_rows(imputer: Imputer, data: Data, window: int, median: np.ndarray,
                rows: np.ndarray, seen: np.ndarray, seed: int) -> dict:
     """check() on data's `rows`, seeing only `seen` of them."""
-    def fills(visible: np.ndarray) -> dict[str, np.ndarray]:
-        return every_fill(imputer, data, window, rows, median, visible)
-    return check(fills, data.z[rows], seen, data.table.step, seed)
+    return check(fills_of(imputer, data, window, rows, median), data.z[rows], seen,
+                 data.table.step, seed)
 
 
 def on_unseen_rows(imputer: Imputer, data: Data, window: int, median: np.ndarray,
@@ -220,7 +235,8 @@ def on_test(imputer: Imputer, data: Data, window: int, median: np.ndarray,
             seen = np.concatenate([data.observed[val], seen_test])
             chosen = (choose(check_rows(imputer, data, window, median, rows, seen, seed))
                       if checkable(seen, step) else fallback)
-            fills = every_fill(imputer, data, window, test, median, seen_test)
-            by_pattern[p] = combine(fills, chosen, gap_kinds(seen_test, step))
+            fills = fills_of(imputer, data, window, test, median)(seen_test[None])
+            by_pattern[p] = combine({m: f[0] for m, f in fills.items()}, chosen,
+                                    gap_kinds(seen_test, step))
         out.append(by_pattern)
     return out

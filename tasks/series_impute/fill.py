@@ -42,7 +42,7 @@ from core.run import trained_run
 
 from . import choose
 from .data import block_rows, season_at
-from .model import impute, load_model
+from .model import load_model
 from .steps import Step, calendar, row_times
 from .table import Table, read_table, write_filled
 
@@ -126,10 +126,10 @@ def check_step(table: Table, source: Path, saved: dict, trained_on: str,
                     f"{train_command} --csv {source} ...")
 
 
-def every_fill(imputer, saved: dict, table: Table, z: np.ndarray):
-    """seen (N, F) -> {method: z filled (N, F)}: the network and every classical fill,
-    in standardised units, reading z only where seen. An irregular model reads the
-    rows' times in its own nominal step."""
+def fills_for(imputer, saved: dict, table: Table, z: np.ndarray):
+    """-> fills: seen (B, N, F) -> {method: z filled (B, N, F)}, the network and every
+    classical fill under each of B masks, in standardised units, reading z only where
+    seen. An irregular model reads the rows' times in its own nominal step."""
     step = Step.from_label(saved["step"])
     times = row_times(table.dates, step) if step.irregular else None
     profile = np.array(saved["season"]) if saved["season"] else None
@@ -140,10 +140,8 @@ def every_fill(imputer, saved: dict, table: Table, z: np.ndarray):
     median = np.array(saved["median"])
 
     def fills(seen: np.ndarray) -> dict[str, np.ndarray]:
-        cycle = season if season is not None else np.zeros(z.shape)
-        model = impute(imputer, z[None], seen[None], extra[None], cycle[None], low,
-                       saved["window"], None if times is None else times[None])[0]
-        return {"model": model, **choose.classical_fills(z, seen, median, season, times)}
+        return choose.every_fill(imputer, z, seen, extra, season, low, saved["window"],
+                                 times, median)
     return fills
 
 
@@ -195,10 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     mean, std = np.array(saved["mean"]), np.array(saved["std"])
     seen = np.isfinite(table.values)
     z = np.where(seen, (table.values - mean) / std, 0.0)
-    fills = every_fill(imputer, saved, table, z)
+    fills = fills_for(imputer, saved, table, z)
     kinds = choose.gap_kinds(seen, Step.from_label(step))
     chosen = pick(args.method, fills, saved, table, z, seen, kinds, std)
-    filled = choose.combine(fills(seen), chosen, kinds) * std + mean
+    every = {method: by_mask[0] for method, by_mask in fills(seen[None]).items()}
+    filled = choose.combine(every, chosen, kinds) * std + mean
     refused, settled = [], seen.copy()  # settled: seen, or refused for an earlier reason
     for cells, why in [*unanswered(table), (~np.isfinite(filled), "the model gave no "
                                             "finite value")]:
