@@ -212,13 +212,15 @@ def check_rows(imputer: Imputer, data: Data, window: int, median: np.ndarray,
 def on_unseen_rows(imputer: Imputer, data: Data, window: int, median: np.ndarray,
                    seed: int) -> tuple[dict, dict[str, list[str]], dict[str, list[str]]]:
     """-> (scores, chosen, fallback): the check fill makes on the validation and test rows
-    as the file has them (what metrics.json records), and the fallback for a file too
-    short to check, judged on the validation rows alone (the test draws may use it)."""
+    as the file has them (what metrics.json records; the fallback where they are too few
+    to check, as fill does), and the fallback for a file too short to check, judged on
+    the validation rows alone (the test draws may use it)."""
     val, rows = data.parts["val"], np.concatenate([data.parts["val"], data.parts["test"]])
     fallback = choose(check_rows(imputer, data, window, median, val, data.observed[val],
                                  seed), network=False)
     scores = check_rows(imputer, data, window, median, rows, data.observed[rows], seed)
-    return scores, choose(scores), fallback
+    checked = checkable(data.observed[rows], data.table.step)
+    return scores, choose(scores) if checked else fallback, fallback
 
 
 def on_test(imputer: Imputer, data: Data, window: int, median: np.ndarray,
