@@ -1,6 +1,6 @@
 """What `make bench` holds a task to: its headline metric, its rivals, the flags it is
 benched with and its targets. Each task keeps its own in tasks/<name>/targets.py as
-`SPEC = TaskSpec(...)`, so a copied task folder carries what it is held to; bench.py finds
+`SPEC = TaskSpec(...)`, so a copied task folder carries what it is held to; the bench finds
 them as the Makefile finds the tasks.
 
 A target bounds one number of metrics.json, each a ratio measured in the same run where
@@ -9,11 +9,20 @@ another. When a task renames a metric or a baseline, its targets.py is the one p
 edit; a name the results lack fails loudly. A new baseline needs no edit: every method
 but the model and `exclude` is a rival. An interval the task writes beside a metric
 (<metric>_lo/_hi, or <metric>_std) is used by the verdict by itself.
+
+A time budget (`seconds`) is in seconds on the reference machine: the bench times a fixed
+reference pass (torch.nn's LSTM, bench/speed.py's reference_ms) in the same run as the
+task and scales the task's seconds by REFERENCE_MS over it, so a budget copied with a
+task holds on a slower laptop, and one set on a faster machine does not flatter it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+# The reference pass's milliseconds on the 2-core machine the budgets were set on (its
+# torch.nn LSTM B64 T100 32->256 row at one thread in results/core.json of 2026-12-04).
+REFERENCE_MS = 191.3
 
 
 @dataclass
@@ -42,7 +51,8 @@ class TaskSpec:
     untargeted: tuple[str, ...] = ()  # runs whose flags hold one: reported, not targeted
     optional_files: dict[str, str] = field(default_factory=dict)  # flag: file, if present
     targets: list[Target] = field(default_factory=list)
-    seconds: float | None = None     # training seconds (per seed with per_seed_seconds)
+    seconds: float | None = None     # training seconds at reference speed (per seed with
+                                     # per_seed_seconds); see REFERENCE_MS
     per_seed_seconds: bool = False
     figure: str | None = None        # glob in the run folder; its first match is shown
     missing_figure: str = ""         # what the task should draw, when figure is None

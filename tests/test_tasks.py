@@ -66,10 +66,13 @@ def test_a_copied_task_runs_unedited_and_is_its_own_task_everywhere(task, tmp_pa
         assert all(v is None or isinstance(v, int | float | list) for v in scores.values())
     assert list(run_dir.glob("*.png"))
     assert (run_dir / "seed0" / "best.pt").is_file()
-    assert "my_task seed" in result.stdout
-    assert task not in result.stdout + result.stderr
+    # identity by what the copy owns (its module, run folder, metrics.json's task and
+    # --help), not by substrings: a copy may well print a file named like its template
+    assert "my_task seed" in result.stdout and "writing to runs/my_task" in result.stdout
+    printed = result.stdout + result.stderr
+    assert f"tasks.{task}." not in printed and f"runs/{task}" not in printed
     usage = run_task("tasks.my_task.train", "--help", cwd=project).stdout
-    assert "python -m tasks.my_task.train" in usage
+    assert "python -m tasks.my_task.train" in usage and f"tasks.{task}." not in usage
     # the same --seed again: a new folder beside the first, and the same numbers for the
     # model and every baseline (their training times aside)
     again = run_task("tasks.my_task.train", "--dry-run", cwd=project)
@@ -85,17 +88,39 @@ def without_times(test: dict) -> dict:
 
 
 def test_a_copied_task_carries_its_targets_into_make_bench(tmp_path):
-    """cp -r tasks/sin2cos tasks/my_task, then `make bench ARGS="--only my_task"`: the
-    bench finds the copy by its folder, runs it with the flags of its own targets.py and
-    says what it is held to."""
+    """cp -r tasks/sin2cos tasks/my_task, then `python -m bench --only my_task`: the bench
+    finds the copy by its folder, runs it with the flags of its own targets.py, says what it
+    is held to, and brings the README up to date with the copy's row and picture (the
+    other rows, read from results/, stay as they were)."""
     project = tmp_path / "project"
-    shutil.copytree(ROOT / "core", project / "core")
-    shutil.copytree(ROOT / "data", project / "data")
-    shutil.copy(ROOT / "bench.py", project / "bench.py")
-    shutil.copytree(ROOT / "tasks" / "sin2cos", project / "tasks" / "my_task")
-    (project / "tasks" / "__init__.py").touch()
+    for name in ["core", "data", "bench", "docs", "results", "tasks"]:
+        shutil.copytree(ROOT / name, project / name,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "README.md", project / "README.md")
+    shutil.copytree(ROOT / "tasks" / "sin2cos", project / "tasks" / "my_task",
+                    dirs_exist_ok=True)
     result = run_task("bench", "--only", "my_task", cwd=project)
     assert "== my_task" in result.stdout, result.stderr[-2000:]
     assert "mse_after_first <= 0.0001" in result.stdout  # the copied targets.py's target
     record = json.loads((project / "results" / "my_task.json").read_text())
     assert record["task"] == "my_task" and "tasks.my_task.train" in record["runs"][0]["command"]
+    assert record["reference_ms"] > 0  # the time budget's reference, timed in the same run
+    readme = (project / "README.md").read_text()
+    assert "| `my_task` |" in readme and "(docs/figures/my_task.png)" in readme
+    assert (project / "docs" / "figures" / "my_task.png").is_file()
+    for row in [line for line in (ROOT / "README.md").read_text().splitlines()
+                if line.startswith("| `")]:
+        assert row in readme
+
+
+def test_bench_names_a_copied_task_without_its_targets(tmp_path):
+    project = tmp_path / "project"
+    for name in ["core", "data", "bench"]:
+        shutil.copytree(ROOT / name, project / name,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "tasks" / "sin2cos", project / "tasks" / "my_task")
+    (project / "tasks" / "my_task" / "targets.py").unlink()
+    (project / "tasks" / "__init__.py").touch()
+    result = run_task("bench", "--only", "my_task", cwd=project)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "tasks/my_task/targets.py is missing" in result.stderr
