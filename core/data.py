@@ -10,6 +10,11 @@ returns the path of a verified copy, trying in order:
 A new copy goes to a temporary file in data/, is checked, then renamed into place, so a
 failed download or a wrong checksum never leaves a half-written file under the real name.
 `python -m core.data` (what `make data` runs) fetches every dataset and prints the paths.
+
+A task's data can also live with the task, with no manifest entry: `locate` takes a path
+from the project's root (tasks/my_task/series.csv) as well as a manifest name, and a path
+a run saves for a later command (`portable`, read back with `from_root`) is kept from
+the root, so renaming or moving the clone leaves it valid.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from tqdm import tqdm
 
 from core.config import UserError, run_main
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # from any working directory
+ROOT = Path(__file__).resolve().parent.parent  # the project, from any working directory
+DATA_DIR = ROOT / "data"
 MIRROR_ENV = "RNN_TASKS_DATA_MIRROR"
 TIMEOUT_SECONDS = 30
 CHUNK_BYTES = 1 << 16
@@ -48,6 +54,24 @@ def load_manifest(path: Path = DATA_DIR / "manifest.json") -> dict[str, Dataset]
     return json.loads(path.read_text())
 
 
+def locate(name: str) -> Path:
+    """A task's dataset: a file or folder in the project, by its path from the project's
+    root (tasks/my_task/series.csv: data kept with its task), else the manifest's entry
+    `name`, fetched with its checksum."""
+    local = ROOT / name
+    return local if local.exists() else fetch(name)
+
+
+def portable(path: Path) -> str:
+    """`path` as a run saves it: from the project's root when it lies inside the project
+    (so it survives moving the clone), else absolute."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
+def from_root(saved: str) -> Path:
+    """A path `portable` wrote -> the file in this clone (an absolute one stays as is)."""
+    return ROOT / saved
 
 
 def sha256_of(path: Path) -> str:

@@ -1,17 +1,26 @@
-"""Walk-forward pieces for a monthly forecaster that corrects climatology: the checked
-CSV of amounts, the origin tensors a network reads, scores with a bootstrap interval,
-model.pt (the networks of every seed) and the forecast command that reads it.
+"""Walk-forward pieces for a monthly forecaster that corrects a base forecast: the origin
+tensors a network reads, scores with a bootstrap interval, model.pt (the networks of every
+seed) and the forecast command that reads it.
 
-Nothing here knows a task's flags: each task declares its Config and its network (which
-reads a batch from `prepare` and is called as `model(x, target_months, clim, spread)`),
-and passes plain values.
+Nothing here knows a task's flags or its domain: each task declares its Config, its
+network (which reads a batch from `prepare` and is called as
+`model(x, target_months, level, scale)`), how its CSV is read and checked, and the base it
+corrects, and passes plain values.
 
 An origin o is the first month forecast; the network reads the `lags` months before it
 (never month o itself) and outputs, for each horizon h = 1..H, target month o + h - 1 as
-the training climatology of that calendar month plus a correction in units of its
-spread:
+the base's forecast of that month (its level) plus a correction in units of its scale:
 
-    forecast[h] = max(0, clim[m_h] + spread[m_h] * network(window, months m_1..m_H)[h])
+    forecast[h] = level[h] + scale[h] * network(window, months m_1..m_H)[h]
+
+The base is a named choice the task passes (BASES), or a `Base` of the task's own:
+
+    climatology      level: the training mean of the target's calendar month;
+                     scale: that calendar month's training standard deviation
+    seasonal_naive   level: the same calendar month a year before the target (the last
+                     one known at the origin); scale: the training std of y[t] - y[t-12]
+    persistence      level: the last value before the origin;
+                     scale: the training std of y[t] - y[t-1]
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +40,7 @@ from core import model_file
 from core.answers import Answer, add_json_flag, report
 from core.baselines import fit_climatology
 from core.config import OneLineParser, UserError
-from core.data import fetch
+from core.data import from_root, locate
 from core.run import trained_run
 from core.series import (
     MONTHS_PER_YEAR,
@@ -38,7 +48,6 @@ from core.series import (
     StandardScaler,
     month_features,
     monthly_std,
-    read_monthly_csv,
     targets,
     windows,
 )
@@ -54,64 +63,121 @@ def min_rows(lags: int, val_months: int, test_months: int, horizon: int) -> int:
     return lags + MIN_FIT_WINDOWS + val_months + test_months + horizon
 
 
-def read_amounts(path: Path, columns: Sequence[str], date_columns: Sequence[str],
-                 rows: int) -> MonthlyFrame:
-    """The CSV's `columns` (the target last) with at least `rows` rows, and a target that
-    is never negative: the forecasts are amounts (rain in mm), clipped at zero."""
-    frame = read_monthly_csv(path, columns, date_columns, min_rows=rows)
-    y = frame.values[:, -1]
-    if (y < 0).any():
-        raise UserError(f"{Path(path).name} column {frame.columns[-1]!r} has negative values "
-                        f"(min {y.min():g}); this task forecasts amounts such as rain, >= 0")
-    return frame
-
-
 def csv_path(csv: str, dataset: str) -> Path:
-    """--csv, or the task's dataset fetched with its checksum when --csv is empty."""
-    return Path(csv) if csv else fetch(dataset)
+    """--csv, or else the task's dataset (core.data.locate: a file in the project, or a
+    manifest entry fetched with its checksum) when --csv is empty."""
+    return Path(csv) if csv else locate(dataset)
 
 
-def origin_tensors(inputs: np.ndarray, months: np.ndarray, clim: np.ndarray,
-                   spread: np.ndarray, truth: np.ndarray, origins: np.ndarray, lags: int,
-                   horizon: int, device: torch.device) -> Batch:
-    """For each origin: x (K, lags, F), target months' sin/cos (K, 2*horizon), climatology
-    and spread (K, horizon), truth (K, horizon; NaN where unknown)."""
-    # calendar months of the targets, counted on from the month before the origin, so they
-    # hold also past the end of the series (the last origins, and the forecast command's)
-    target_months = (months[origins - 1][:, None] + np.arange(horizon)) % 12 + 1
+# ---- the base a network corrects
+
+# (y, months, origins, horizon, n_train) -> level, scale, each (len(origins), horizon)
+Levels = Callable[[np.ndarray, np.ndarray, np.ndarray, int, int],
+                  tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Base:
+    """What a network's forecast starts from. `levels(y, months, origins, horizon,
+    n_train)` reads y only before each origin and fits its statistics on y[:n_train]
+    alone; it returns the base's forecasts of the target months (its level) and the unit
+    of the network's correction (its scale)."""
+
+    name: str  # the baseline it equals: the model's RMSE ratio to it is "vs_<name>"
+    label: str  # how the forecast command names it beside the model
+    history: int  # months before an origin that `levels` reads
+    levels: Levels
+
+
+def target_months(months: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """(K, horizon) calendar months (1..12) of the targets o, o+1, ..., counted on from the
+    month before the origin, so they hold also past the end of the series (the last
+    origins, and the forecast command's)."""
+    return (months[origins - 1][:, None] + np.arange(horizon)) % MONTHS_PER_YEAR + 1
+
+
+def nonzero_std(values: np.ndarray) -> float:
+    """The standard deviation of `values`, or 1 when they never vary, so it can scale."""
+    std = float(np.std(values))
+    return std if std > 0 else 1.0
+
+
+def climatology_levels(y: np.ndarray, months: np.ndarray, origins: np.ndarray, horizon: int,
+                       n_train: int) -> tuple[np.ndarray, np.ndarray]:
+    index = target_months(months, origins, horizon) - 1  # 0 is January
+    return (fit_climatology(y[:n_train], months[:n_train])[index],
+            monthly_std(y[:n_train], months[:n_train])[index])
+
+
+def seasonal_naive_levels(y: np.ndarray, months: np.ndarray, origins: np.ndarray,
+                          horizon: int, n_train: int) -> tuple[np.ndarray, np.ndarray]:
+    # target o + h - 1 repeats month o + h - 1 - 12, or a year earlier still past h = 12
+    back = origins[:, None] - MONTHS_PER_YEAR + np.arange(horizon) % MONTHS_PER_YEAR
+    scale = nonzero_std(y[MONTHS_PER_YEAR:n_train] - y[:n_train - MONTHS_PER_YEAR])
+    return y[back], np.full(back.shape, scale)
+
+
+def persistence_levels(y: np.ndarray, months: np.ndarray, origins: np.ndarray, horizon: int,
+                       n_train: int) -> tuple[np.ndarray, np.ndarray]:
+    level = np.repeat(y[origins - 1][:, None], horizon, axis=1)
+    return level, np.full(level.shape, nonzero_std(np.diff(y[:n_train])))
+
+
+BASES = {base.name: base for base in (
+    Base("climatology", "the training climatology", 0, climatology_levels),
+    Base("seasonal_naive", "the same month a year before", MONTHS_PER_YEAR,
+         seasonal_naive_levels),
+    Base("persistence", "the last month's value", 1, persistence_levels),
+)}
+
+
+def origin_tensors(inputs: np.ndarray, months: np.ndarray, y: np.ndarray, n_train: int,
+                   truth: np.ndarray, origins: np.ndarray, lags: int, horizon: int,
+                   base: Base, device: torch.device) -> Batch:
+    """For each origin: x (K, lags, F), target months' sin/cos (K, 2*horizon), the base's
+    level and scale (K, horizon), truth (K, horizon; NaN where unknown)."""
+    level, scale = base.levels(y, months, origins, horizon, n_train)
     parts = (windows(inputs, lags, origins),
-             month_features(target_months).reshape(len(origins), -1),
-             clim[target_months - 1], spread[target_months - 1],
-             targets(truth, origins, horizon))
+             month_features(target_months(months, origins, horizon)).reshape(len(origins), -1),
+             level, scale, targets(truth, origins, horizon))
     return tuple(torch.tensor(p, dtype=torch.float32, device=device) for p in parts)
 
 
 def prepare(raw: np.ndarray, log_columns: list[int], y: np.ndarray, months: np.ndarray,
-            n_train: int, fit_end: int, lags: int, horizon: int,
-            device: torch.device) -> dict[str, Batch]:
-    """The network's inputs and targets for the fit, validation and test origins.
+            n_train: int, fit_end: int, lags: int, horizon: int, device: torch.device,
+            *, base: Base) -> dict[str, Batch]:
+    """The network's inputs and targets for the fit, validation and test origins, each a
+    batch (x, target_months, level, scale, truth).
 
-    Inputs: each column of `raw` (N, F) standardised with statistics of the training part
-    (the columns in `log_columns` after log1p: rain is zero-inflated and skewed), plus
-    each month's sin/cos, so F + 2 features. The climatology and spread come from the
-    training part too (validation included, as for the climatology baseline), never from
-    the test months. Fit origins have every target before `fit_end`; validation origins
-    are the validation months; test origins start where horizon H reaches the first test
-    month; "next" is the month after the data's last, for the forecast command.
+    x[k] holds the `lags` rows before origin o = origins[k], oldest first, each row the
+    columns of `raw` (N, F) standardised with statistics of the training part (the
+    columns in `log_columns` after log1p, for skewed amounts), then that row's month:
+
+        x[k]  (lags, F + 2)          column 0 .. F-1            F, F+1
+        step 0     = month o - lags  raw[o - lags], scaled      sin, cos of its month
+        ...
+        step -1    = month o - 1     raw[o - 1], scaled         sin, cos of its month
+
+    so with lags = 12, x[:, -12] is the month a year before the first target.
+    target_months (K, 2H) is each target month's sin, cos; level and scale (K, H) are
+    `base`'s (fitted on the training part, validation included, as the baselines are,
+    never on the test months). Fit origins have every target before `fit_end`;
+    validation origins are the validation months; test origins start where horizon H
+    reaches the first test month; "next" is the month after the data's last, for the
+    forecast command.
     """
     raw = raw.copy()
     raw[:, log_columns] = np.log1p(raw[:, log_columns])
     scaled = StandardScaler.fit(raw[:n_train]).transform(raw)
     inputs = np.concatenate([scaled, month_features(months)], axis=1)
-    clim = fit_climatology(y[:n_train], months[:n_train])
-    spread = monthly_std(y[:n_train], months[:n_train])
     known = np.concatenate([y[:n_train], np.full(len(y) - n_train, np.nan)])
 
     def tensors(origins: np.ndarray, truth: np.ndarray) -> Batch:
-        return origin_tensors(inputs, months, clim, spread, truth, origins, lags, horizon,
-                              device)
+        return origin_tensors(inputs, months, y, n_train, truth, origins, lags, horizon,
+                              base, device)
 
-    return {"fit": tensors(np.arange(lags, fit_end - horizon + 1), known),
+    first = max(lags, base.history)
+    return {"fit": tensors(np.arange(first, fit_end - horizon + 1), known),
             "val": tensors(np.arange(fit_end, n_train), known),
             "test": tensors(np.arange(n_train - horizon + 1, len(y)), y),
             "next": tensors(np.array([len(y)]), y)}
@@ -135,11 +201,11 @@ def bootstrap_months(count: int, seed: int, draws: int = BOOTSTRAP_DRAWS) -> np.
 
 
 def rmse_interval(y_true: np.ndarray, forecast: np.ndarray, reference: np.ndarray,
-                  draws: np.ndarray, against: str = "climatology") -> dict[str, float]:
+                  draws: np.ndarray, against: str) -> dict[str, float]:
     """RMSE with its bootstrap 95% interval over the test months, and the ratio RMSE /
-    reference's RMSE with its interval, named after `against`:
+    reference's RMSE with its interval, named after `against` (here "base"):
 
-        rmse, rmse_lo, rmse_hi, vs_climatology, vs_climatology_lo, vs_climatology_hi
+        rmse, rmse_lo, rmse_hi, vs_base, vs_base_lo, vs_base_hi
 
     An interval is the 2.5th and 97.5th percentile over the resamples in `draws`
     (`bootstrap_months`). A ratio interval that holds 1 does not tell the two apart."""
@@ -167,7 +233,8 @@ SAVED = ("task", "network", "seeds", "columns", "log_columns", "date_columns", "
 
 def save_networks(path: Path, networks: list[nn.Module], **described: Any) -> None:
     """model.pt: the weights of one network per seed (as one nn.ModuleList, so "0.rnn..."
-    is seed 0's) and `described`, the fields of SAVED, checksummed (core.model_file)."""
+    is seed 0's) and `described`, the fields of SAVED and the name of the base the
+    networks correct ("base"), checksummed (core.model_file)."""
     missing = set(SAVED) - set(described)
     assert not missing, f"model.pt needs {sorted(missing)}"
     model_file.save(path, nn.ModuleList(networks), **described)
@@ -192,17 +259,20 @@ def load_networks(path: Path, task: str, build: Callable[..., nn.Module],
 
 def forecast_command(argv: list[str] | None, prog: str, doc: str, task: str,
                      build: Callable[..., nn.Module],
-                     model_inputs: Callable[[MonthlyFrame],
-                                            tuple[np.ndarray, list[int]]]) -> int:
+                     model_inputs: Callable[[MonthlyFrame], tuple[np.ndarray, list[int]]],
+                     read: Callable[[Path, Sequence[str], Sequence[str], int], MonthlyFrame],
+                     base: Base, floor: float | None) -> int:
     """A forecast command: the months after the data's last month from the newest trained
-    run's model.pt (or --run-dir's), the median over its seeds, beside climatology; one
-    line per month, and a month the model cannot answer says why. Returns the exit
+    run's model.pt (or --run-dir's), the median over its seeds, beside `base`'s forecast;
+    one line per month, and a month the model cannot answer says why. Returns the exit
     status: 1 if a month was not answered.
 
-    `build(**network)` makes one seed's network; `model_inputs(frame)` gives
-    what it reads, as in training. The statistics the network reads (scaler,
-    climatology, spread) are fitted, as in training, on all but the last test months of
-    the file read, which may be a newer file (--csv) with the same columns."""
+    `build(**network)` makes one seed's network; `model_inputs(frame)` gives what it
+    reads, and `read(path, columns, date_columns, rows)` reads and checks the CSV, as in
+    training; forecasts below `floor` (None: no floor) are raised to it, as in training.
+    The statistics the network reads (scaler, the base's) are fitted, as in training, on
+    all but the last test months of the file read, which may be a newer file (--csv)
+    with the same columns."""
     parser = OneLineParser(prog=prog, description=doc.split("\n\n")[0],
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--run-dir", default="", help="the trained run; empty: the newest "
@@ -214,43 +284,51 @@ def forecast_command(argv: list[str] | None, prog: str, doc: str, task: str,
     run_dir = trained_run(task, args.run_dir, needs="model.pt")
     make = f"python -m tasks.{task}.train --run-dir {run_dir} --overwrite"
     networks, saved = load_networks(run_dir / "model.pt", task, build, make)
+    if saved.get("base", base.name) != base.name:  # saved since bases were named
+        raise UserError(f"{run_dir / 'model.pt'} corrects {saved['base']}, and {task} now "
+                        f"corrects {base.name}: train it again with `{make}`")
 
-    path = csv_path(args.csv or saved["csv"], saved["dataset"])
+    # a path saved in model.pt is from the project's root, so a moved clone still finds it
+    if args.csv:
+        path = Path(args.csv)
+    else:
+        path = from_root(saved["csv"]) if saved["csv"] else locate(saved["dataset"])
     lags, horizon, test_months = saved["lags"], saved["horizon"], saved["test_months"]
-    frame = read_amounts(path, saved["columns"], saved["date_columns"],
-                         min_rows(lags, saved["val_months"], test_months, horizon))
+    frame = read(path, saved["columns"], saved["date_columns"],
+                 min_rows(lags, saved["val_months"], test_months, horizon))
     y, n_train = frame.values[:, -1], len(frame.values) - test_months
     raw, log_columns = model_inputs(frame)
     with np.errstate(over="ignore", invalid="ignore"):  # refused month by month below
         data = prepare(raw, log_columns, y, frame.months, n_train,
-                       n_train - saved["val_months"], lags, horizon, torch.device("cpu"))
-    x, target_months, clim, spread, _ = data["next"]
+                       n_train - saved["val_months"], lags, horizon, torch.device("cpu"),
+                       base=base)
+    x, months, level, scale, _ = data["next"]
     try:
         with torch.no_grad():  # (seeds, horizon)
-            forecasts = torch.stack([net(x, target_months, clim, spread).clamp(min=0)[0]
-                                     for net in networks]).numpy()
+            forecasts = torch.stack([net(x, months, level, scale)[0]
+                                     for net in networks])
     except Exception as error:  # intact, but not what this version of the code runs
         raise model_file.rebuild_error(run_dir / "model.pt", error, make) from None
+    forecasts = (forecasts if floor is None else forecasts.clamp(min=floor)).numpy()
 
     last = frame.dates[-1]
     if not args.json:
         print(f"{path.name}: last month {last}; {frame.columns[-1]} forecast by {task} "
-              f"(median of {len(networks)} seed(s)) beside the training climatology")
-    answers = [month_answer(str(last + h + 1), forecasts[:, h], float(clim[0, h]))
+              f"(median of {len(networks)} seed(s)) beside {base.label}")
+    answers = [month_answer(str(last + h + 1), forecasts[:, h], float(level[0, h]), base)
                for h in range(horizon)]
     return report(answers, as_json=args.json)
 
 
-def month_answer(month: str, seeds: np.ndarray, climatology: float) -> Answer:
-    """One forecast month: the median over seeds beside climatology, or why not."""
-    if not math.isfinite(climatology):
-        return Answer(month, refused="the training climatology of this calendar month is "
-                      "not a finite number (values too large for float64 in the CSV?)")
+def month_answer(month: str, seeds: np.ndarray, level: float, base: Base) -> Answer:
+    """One forecast month: the median over seeds beside the base's forecast, or why not."""
+    if not math.isfinite(level):
+        return Answer(month, refused=f"{base.label} is not a finite number for this month "
+                      "(values too large for float64 in the CSV?)")
     if not np.isfinite(seeds).all():
         bad = int((~np.isfinite(seeds)).sum())
         return Answer(month, refused=f"{bad} of {len(seeds)} seed(s) gave no finite number "
                       "(inputs far outside what the model was trained on?)")
     median = float(np.median(seeds))
-    return Answer(month, f"{month}  model {median:8.1f}   climatology {climatology:8.1f}",
-                  {"model": median, "climatology": climatology,
-                   "seeds": [float(s) for s in seeds]})
+    return Answer(month, f"{month}  model {median:8.1f}   {base.name} {level:8.1f}",
+                  {"model": median, base.name: level, "seeds": [float(s) for s in seeds]})

@@ -1,16 +1,27 @@
-"""The surname classifier: its name encoding, its network and its model.pt. In core
-because two tasks read it: name_classifier trains it and answers with it (predict), and
-name_generator loads the classifier's model.pt to judge whether its samples sound like
-the asked language, so neither task imports the other.
+"""A classifier of short texts by their characters: its text encoding, its network and
+its model.pt. In core because two tasks read it: name_classifier trains it (surname ->
+language) and answers with it (predict), and name_generator loads the classifier's
+model.pt to judge whether its samples sound like the asked class, so neither task
+imports the other.
 
-A name becomes a list of token indices, then a bidirectional recurrent layer reads the
+A text becomes a list of token indices, then a bidirectional recurrent layer reads the
 padded batch (packed for torch.nn, masked for core's cells) and a linear layer maps
-features of the whole name to one score per language:
+features of the whole text to one score per class:
 
     "O'Neill" -> <s> O ' N e i l l </s> -> Embedding -> BiGRU --+-- final states (fwd, bwd)
                                                     |           +-- max over steps
                                                     +-- char-CNN (2-, 3-, 4-grams) max
-                                                                 -> Linear -> 18 logits
+                                                                 -> Linear -> C logits
+
+How a text is read is two named choices of `ModelConfig`, saved with the weights so a
+command reads typed input as the model was trained:
+
+    accents  "strip": Müller -> Muller (a name's spelling across languages);
+             "keep": ü stays one character, composed whichever way it was typed
+    case     "title": texts as written in the data, and typed input in all capitals or
+             all lower case read in title case (names are written so: SMITH -> Smith);
+             "lower": every text lower-cased, in training and after;
+             "keep": every text as written
 
 The course preset uses only the final states, characters by code point and no <s> </s>.
 Everything a command needs to rebuild the encoder and the model (vocabulary, labels,
@@ -19,6 +30,7 @@ Everything a command needs to rebuild the encoder and the model (vocabulary, lab
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,25 +45,27 @@ from core.text import PAD, UNK, Vocab, pad_batch
 
 BOS, EOS = "<s>", "</s>"
 # The course embeds characters by code point in Embedding(128, 100); code points 0 and 1
-# are control characters no name holds, so they serve as padding and unknown.
+# are control characters no text holds, so they serve as padding and unknown.
 CODE_POINTS = 128
 CONV_WIDTHS = (2, 3, 4)  # character n-grams the CNN branch looks for
+CASES = ("title", "lower", "keep")
+ACCENTS = ("strip", "keep")
 
 
-def transliterate(name: str) -> str:
+def transliterate(text: str) -> str:
     """Strip surrounding space and accents: NFKD splits "ü" into "u" and a combining mark,
     which is dropped (Müller -> Muller, Nguyễn -> Nguyen). Letters with no decomposition
     (ß, Ø, Ł) stay and the vocabulary maps them to <unk>."""
-    decomposed = unicodedata.normalize("NFKD", name.strip())
+    decomposed = unicodedata.normalize("NFKD", text.strip())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 @dataclass
 class ModelConfig:
-    """How names are encoded and the model is built; saved with the weights."""
+    """How texts are read and encoded and the model is built; saved with the weights."""
 
     code_points: bool  # course vocabulary (ASCII by code point) instead of the data's characters
-    boundaries: bool  # wrap each name in <s> ... </s>
+    boundaries: bool  # wrap each text in <s> ... </s>
     cell: str
     impl: str
     embedding_dim: int
@@ -60,23 +74,47 @@ class ModelConfig:
     dropout: float
     pooling: str  # "final": the last states only; "final+max": also the max over steps
     conv_channels: int  # per n-gram width of the char-CNN branch; 0: no CNN
+    # how a text is read (CASES, ACCENTS; see the module's docstring); the defaults are the
+    # surname tasks', and what a model.pt saved before these choices existed was read with
+    case: str = "title"
+    accents: str = "strip"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def build_vocab(names: list[str], config: ModelConfig) -> Vocab:
-    """The course's 128 code points, or every character of the (training) names."""
+def normalise(text: str, config: ModelConfig) -> str:
+    """A text as the model reads it, in training and after: surrounding space stripped,
+    accents stripped or kept (composed, NFC), lower-cased if config.case is "lower"."""
+    text = (transliterate(text) if config.accents == "strip"
+            else unicodedata.normalize("NFC", text.strip()))
+    return text.lower() if config.case == "lower" else text
+
+
+def as_trained(text: str, config: ModelConfig) -> str:
+    """Typed input -> as the training texts are written, before `encode`. With case
+    "title", a text in all capitals or all lower case is read in title case: each word and
+    each part after an apostrophe or hyphen starts upper case (O'NEILL -> O'Neill,
+    SMITH-JONES -> Smith-Jones), since the model never saw "SMITH"; mixed case is the
+    writer's choice (McDonald, DiMaggio) and stays. "lower" and "keep": as typed
+    (`normalise` lower-cases for "lower")."""
+    if config.case == "title" and (text.isupper() or text.islower()):
+        return re.sub(r"[^\W\d_]+", lambda word: word[0].capitalize(), text)
+    return text
+
+
+def build_vocab(texts: list[str], config: ModelConfig) -> Vocab:
+    """The course's 128 code points, or every character of the (training) texts."""
     if config.code_points:
         return Vocab([PAD, UNK] + [chr(i) for i in range(2, CODE_POINTS)], pad=True, unk=True)
     specials = [BOS, EOS] if config.boundaries else []
-    characters = sorted({ch for name in names for ch in transliterate(name)})
+    characters = sorted({ch for text in texts for ch in normalise(text, config)})
     return Vocab(specials + characters, pad=True, unk=True)
 
 
-def encode(name: str, vocab: Vocab, config: ModelConfig) -> list[int]:
-    """A name -> token indices; characters outside the vocabulary become <unk>."""
-    indices = vocab.encode(transliterate(name))
+def encode(text: str, vocab: Vocab, config: ModelConfig) -> list[int]:
+    """A text -> token indices; characters outside the vocabulary become <unk>."""
+    indices = vocab.encode(normalise(text, config))
     if config.boundaries:
         indices = [vocab.index[BOS], *indices, vocab.index[EOS]]
     return indices
@@ -125,15 +163,15 @@ class NameClassifier(nn.Module):
         return self.out(self.dropout(torch.cat(features, dim=-1)))
 
 
-def logits_for(model: NameClassifier, names: list[list[int]], pad_index: int,
+def logits_for(model: NameClassifier, texts: list[list[int]], pad_index: int,
                batch_size: int = 1024) -> Tensor:
-    """Logits (N, C) for encoded names, in their order; batches are padded to the longest."""
+    """Logits (N, C) for encoded texts, in their order; batches are padded to the longest."""
     device = next(model.parameters()).device
     model.eval()
     chunks = []
     with torch.no_grad():
-        for start in range(0, len(names), batch_size):
-            x, lengths = pad_batch(names[start:start + batch_size], pad_index)
+        for start in range(0, len(texts), batch_size):
+            x, lengths = pad_batch(texts[start:start + batch_size], pad_index)
             chunks.append(model(x.to(device), lengths).cpu())
     return torch.cat(chunks) if chunks else torch.empty(0, model.out.out_features)
 

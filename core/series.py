@@ -128,7 +128,7 @@ def _read_cells(path: Path) -> tuple[list[str], pd.DataFrame]:
 
     Cells stay text, with no "n/a"/"NA" turned into missing values, so messages can
     quote what the file holds; the header is read as a row so repeated names are not
-    silently renamed "Rain.1"."""
+    silently renamed ("Value", "Value.1")."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
             first = f.readline()
@@ -280,7 +280,7 @@ class StandardScaler:
     def fit(cls, train: np.ndarray) -> StandardScaler:
         train = np.asarray(train, dtype=np.float64)
         std = train.std(axis=0)
-        # a constant column (e.g. no rain in any training month) would divide by zero
+        # a constant column (e.g. zero in every training month) would divide by zero
         return cls(train.mean(axis=0), np.where(std > 0, std, 1.0))
 
     def transform(self, x: np.ndarray) -> np.ndarray:

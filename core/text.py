@@ -110,7 +110,8 @@ def length_buckets(lengths: np.ndarray, batch_size: int, window: int = 50) -> li
     run of `window` batches by length, cut into batches, shuffle the batches. Less
     padding, still a random order.
 
-    numpy's global generator, because `fit` saves and restores its state on --resume."""
+    numpy's global generator, because `Checkpoint` (core.train) saves its state in last.pt
+    and restores it on --resume."""
     order = np.random.permutation(len(lengths))
     batches = []
     for start in range(0, len(order), batch_size * window):

@@ -102,8 +102,9 @@ LAST_KEYS = ("model", "states", "rng", "history", "config")  # what last.pt must
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu",
                     keys: Sequence[str] = ("model",)) -> dict[str, Any]:
-    """Load a checkpoint written by `fit` and check that it holds `keys`, with one clear
-    message if it is missing, unreadable, broken or something else."""
+    """Load a checkpoint that `Checkpoint.save` wrote (best.pt, last.pt) and check that it
+    holds `keys`, with one clear message if it is missing, unreadable, broken or something
+    else."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"no checkpoint at {path}: train first (or drop --resume/--eval-only)")

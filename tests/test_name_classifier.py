@@ -23,9 +23,11 @@ from core.data import MIRROR_ENV
 from core.name_model import (
     ModelConfig,
     NameClassifier,
+    as_trained,
     build_vocab,
     encode,
     logits_for,
+    normalise,
     save_model,
     transliterate,
 )
@@ -134,6 +136,41 @@ def test_accents_are_dropped_and_unknown_letters_map_to_unk() -> None:
         assert vocab.decode(indices).replace("<s>", "").replace("</s>", "") == UNK + "ang"
     course = model_config(code_points=True, boundaries=False)
     assert encode("Ab", build_vocab([], course), course) == [ord("A"), ord("b")]
+
+
+def test_keep_accents_keeps_the_letter_however_it_was_typed() -> None:
+    keep = model_config(accents="keep")
+    assert normalise(" Müller ", keep) == "Müller"
+    assert normalise("Mu\u0308ller", keep) == "Müller"  # u + combining diaeresis: one letter
+    vocab = build_vocab(["Müller", "Muller"], keep)
+    assert "ü" in vocab.tokens
+    assert encode("Müller", vocab, keep) != encode("Muller", vocab, keep)
+    assert normalise("Müller", model_config()) == "Muller"  # the surname tasks' default
+
+
+def test_a_lower_case_model_reads_input_as_lower_case() -> None:
+    """A model trained with --case lower never sees a capital, so predict must not
+    title-case what is typed (the default --case title does, as names are so written)."""
+    lower, title = model_config(case="lower"), model_config()
+    assert normalise("Haus", lower) == "haus" and normalise("Haus", title) == "Haus"
+    assert as_trained("house", title) == "House" and as_trained("O'NEILL", title) == "O'Neill"
+    assert as_trained("McDonald", title) == "McDonald"
+    assert as_trained("house", model_config(case="keep")) == "house"
+    vocab = build_vocab(["haus", "house"], lower)
+    model = NameClassifier(len(vocab), len(LABELS), lower, vocab.pad_index)
+    for typed in ("house", "House", "HOUSE"):
+        assert predict([typed], model, vocab, LABELS, top=1)[0].fields["unknown"] == ""
+    # the same vocabulary read by a title-case model: the capital it adds is unknown
+    titled = NameClassifier(len(vocab), len(LABELS), title, vocab.pad_index)
+    assert predict(["house"], titled, vocab, LABELS, top=1)[0].fields["unknown"] == "H"
+
+
+def test_case_and_accents_are_saved_in_model_pt(tmp_path: Path) -> None:
+    config = model_config(case="lower", accents="keep")
+    vocab = build_vocab(["müller"], config)
+    save_model(tmp_path / "model.pt", NameClassifier(len(vocab), 2, config), vocab, ["A", "B"])
+    loaded, _, _ = load_model(tmp_path / "model.pt")
+    assert (loaded.config.case, loaded.config.accents) == ("lower", "keep")
 
 
 def test_odd_inputs_get_a_reason_instead_of_a_guess() -> None:

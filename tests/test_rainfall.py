@@ -182,15 +182,15 @@ def test_bootstrap_interval_is_seeded_and_paired() -> None:
     forecast = truth + rng.normal(0, 30, 40)
     np.testing.assert_array_equal(bootstrap_months(40, 7), bootstrap_months(40, 7))
     assert not np.array_equal(bootstrap_months(40, 7), bootstrap_months(40, 8))
-    out = rmse_interval(truth, forecast, reference, bootstrap_months(40, 7))
+    out = rmse_interval(truth, forecast, reference, bootstrap_months(40, 7), "climatology")
     assert out["rmse"] == pytest.approx(np.sqrt(np.mean((forecast - truth) ** 2)))
     assert out["rmse_lo"] < out["rmse"] < out["rmse_hi"]
     assert out["vs_climatology_lo"] < out["vs_climatology"] < out["vs_climatology_hi"]
     # one draw that takes every month once is the point value itself
-    whole = rmse_interval(truth, forecast, reference, np.arange(40)[None])
+    whole = rmse_interval(truth, forecast, reference, np.arange(40)[None], "climatology")
     assert whole["rmse_lo"] == pytest.approx(out["rmse"]) == whole["rmse_hi"]
     # the same draws for a method and its reference: a method against itself is 1 exactly
-    same = rmse_interval(truth, reference, reference, bootstrap_months(40, 7))
+    same = rmse_interval(truth, reference, reference, bootstrap_months(40, 7), "climatology")
     assert same["vs_climatology_lo"] == same["vs_climatology_hi"] == 1
 
 
@@ -328,3 +328,31 @@ def test_forecast_says_which_months_it_cannot_answer(trained, tmp_path, capsys) 
                                 str(csv), "--json"]) == 1
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert "refused" in records[0] and records[1]["model"] >= 0
+
+
+def test_a_moved_clone_still_forecasts_from_a_csv_kept_with_the_task(tmp_path: Path) -> None:
+    """A CSV inside the task's folder needs no manifest entry, and model.pt keeps its path
+    from the project's root: after the clone is renamed, forecast still finds it."""
+    clone = tmp_path / "clone"
+    for part in ("core", "tasks/rainfall_uni"):
+        shutil.copytree(REPO / part, clone / part,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(REPO / "tasks" / "__init__.py", clone / "tasks" / "__init__.py")
+    shutil.copytree(REPO / "data", clone / "data", ignore=lambda folder, names: [
+        n for n in names if n != "manifest.json"])
+    synthetic_csv(clone / "tasks" / "rainfall_uni").rename(
+        clone / "tasks" / "rainfall_uni" / "series.csv")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+    def command(folder: Path, module: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", f"tasks.rainfall_uni.{module}", *args],
+                              cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+
+    # the full path, as a user may type it: model.pt keeps it from the root all the same
+    trained = command(clone, "train", "--csv", str(clone / "tasks/rainfall_uni/series.csv"),
+                      "--target", "Total Rain", *SMALL)
+    assert trained.returncode == 0, trained.stderr
+    moved = clone.rename(tmp_path / "renamed")
+    answered = command(moved, "forecast")
+    assert answered.returncode == 0, answered.stderr
+    assert answered.stdout.startswith("series.csv: last month 2005-12")

@@ -34,8 +34,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from core import cells, distributed, layers, plots
+from core import cells, distributed, plots
 from core.config import RunConfig, UserError, arg, parse, run_main
+from core.layers import recurrent
 from core.report import comparison_table, median_over_seeds
 from core.run import Run, SeedResult, Seeds
 from core.text import Vocab, one_hot, pad_batch, shorten
@@ -123,12 +124,11 @@ class Transducer(nn.Module):
             self.cell = cells.RNNCell(vocab_size, hidden_size) if impl == "core" else \
                 nn.RNNCell(vocab_size, hidden_size)
         elif kind == "rnn":
-            self.rnn = (nn.RNN if impl == "torch" else layers.RNN)(vocab_size, hidden_size,
-                                                                   batch_first=True)
+            # torch.nn.RNN, or core's drop-in with --impl core
+            self.rnn = recurrent("rnn", impl, vocab_size, hidden_size, batch_first=True)
         else:
             self.embed = nn.Embedding(vocab_size, embedding_size)
-            self.rnn = (nn.RNN if impl == "torch" else layers.RNN)(embedding_size, hidden_size,
-                                                                   batch_first=True)
+            self.rnn = recurrent("rnn", impl, embedding_size, hidden_size, batch_first=True)
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:

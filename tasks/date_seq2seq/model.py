@@ -52,8 +52,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from core import cells, layers, model_file, plots
+from core import cells, model_file, plots
 from core.config import UserError
+from core.layers import recurrent
 from core.text import Vocab, pad_batch
 
 from .dates import all_days, alphabet, iso
@@ -168,8 +169,8 @@ class DateSeq2Seq(nn.Module):
         memory_size = 2 * c.hidden_size
         self.embedding = nn.Embedding(num_inputs, c.embedding_dim, padding_idx=pad_index)
         # torch.nn.GRU (taking lengths, as core's does) or core's drop-in with --impl core
-        self.encoder = (layers.TorchGRU if c.impl == "torch" else layers.GRU)(
-            c.embedding_dim, c.hidden_size, batch_first=True, bidirectional=True)
+        self.encoder = recurrent("gru", c.impl, c.embedding_dim, c.hidden_size,
+                                 batch_first=True, bidirectional=True)
         self.bridge = nn.Linear(memory_size, c.decoder_size)  # W_b
         self.output_embedding = nn.Embedding(len(OUTPUT_TOKENS), c.embedding_dim)
         context_size = memory_size if c.attention != "none" else 0

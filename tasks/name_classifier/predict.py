@@ -7,36 +7,35 @@ Reads model.pt (weights, vocabulary, labels and model config, no pickled code) f
 --run-dir, or else from the newest trained runs/name_classifier*/, so it needs neither the
 data files nor the training flags. Each name gets one line, in order; a name the model
 cannot read (empty, no letters, too long) gets a line saying why instead of a guess, and
-the exit status is then 1. A name in all capitals or all lower case is read in title case
-(SMITH as Smith, O'NEILL as O'Neill), as the training names are written; mixed case
-(McDonald) is kept.
+the exit status is then 1. Each name is read as the model was trained (its --case and
+--accents, saved in model.pt): with the default --case title, a name in all capitals or
+all lower case is read in title case (SMITH as Smith, O'NEILL as O'Neill), as the
+training names are written, and mixed case (McDonald) is kept; a --case lower model reads
+every name in lower case.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 
 import torch
 
 from core.answers import Answer, add_json_flag, blank_stdin_lines, read_inputs, report
 from core.config import OneLineParser, UserError, run_main, task_of
-from core.name_model import NameClassifier, encode, load_model, logits_for, transliterate
+from core.name_model import (
+    NameClassifier,
+    as_trained,
+    encode,
+    load_model,
+    logits_for,
+    normalise,
+    transliterate,
+)
 from core.run import trained_run
 from core.text import Vocab
 
 TASK = task_of(__package__)
 MAX_LENGTH = 40  # the longest training name has 19 characters; far beyond is not a surname
-
-
-def as_written_in_training(name: str) -> str:
-    """SMITH and smith -> Smith: the model saw names in title case only, and reads
-    "SMITH" as a different, unseen spelling. Each word and each part after an apostrophe
-    or hyphen starts upper case (O'NEILL -> O'Neill, SMITH-JONES -> Smith-Jones). Mixed
-    case is the writer's choice (McDonald, DiMaggio) and stays."""
-    if name.isupper() or name.islower():
-        return re.sub(r"[^\W\d_]+", lambda word: word[0].capitalize(), name)
-    return name
 
 
 def problem_with(name: str) -> str | None:
@@ -55,7 +54,7 @@ def predict(names: list[str], model: NameClassifier, vocab: Vocab, labels: list[
             top: int) -> list[Answer]:
     """One answer per name, 'name: language p, language p, ...', or why it was refused."""
     readable = [name for name in names if problem_with(name) is None]
-    encoded = [encode(as_written_in_training(name), vocab, model.config) for name in readable]
+    encoded = [encode(as_trained(name, model.config), vocab, model.config) for name in readable]
     probabilities = torch.softmax(logits_for(model, encoded, vocab.pad_index), dim=1)
     guesses = iter(probabilities)
     answers = []
@@ -66,7 +65,8 @@ def predict(names: list[str], model: NameClassifier, vocab: Vocab, labels: list[
             continue
         p, order = next(guesses).topk(min(top, len(labels)))
         ranked = [(labels[i], q) for q, i in zip(p.tolist(), order.tolist(), strict=True)]
-        unknown = "".join(vocab.unknown(transliterate(as_written_in_training(name))))
+        unknown = "".join(vocab.unknown(normalise(as_trained(name, model.config),
+                                                  model.config)))
         note = f"  (read as unknown: {unknown})" if unknown else ""
         text = f"{name}: " + ", ".join(f"{language} {q:.3f}" for language, q in ranked)
         fields = {"top": [{"language": language, "probability": round(q, 4)}
@@ -80,9 +80,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                            description=__doc__.split("\n\n")[0],
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("names", nargs="*",
-                        help="surnames; none: read one a line from stdin. Names in all "
-                             "capitals or all lower case are read in title case (SMITH as "
-                             "Smith), as the model was trained on")
+                        help="surnames; none: read one a line from stdin. Each is read as "
+                             "the model was trained (its --case and --accents): with --case "
+                             "title, names in all capitals or all lower case are read in "
+                             "title case (SMITH as Smith)")
     parser.add_argument("--top", type=int, default=3, help="how many languages to show")
     parser.add_argument("--run-dir", default="",
                         help=f"folder holding the model.pt that train.py wrote; empty: the "

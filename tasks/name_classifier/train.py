@@ -33,7 +33,16 @@ from torch import nn
 
 from core import distributed, metrics, plots
 from core.config import RunConfig, arg, parse, run_main
-from core.name_model import ModelConfig, NameClassifier, build_vocab, encode, logits_for, save_model
+from core.name_model import (
+    ACCENTS,
+    CASES,
+    ModelConfig,
+    NameClassifier,
+    build_vocab,
+    encode,
+    logits_for,
+    save_model,
+)
 from core.report import comparison_table
 from core.run import Run, SeedResult, Seeds
 from core.text import length_buckets, pad_batch
@@ -70,6 +79,11 @@ class Config(RunConfig):
     code_points: bool = arg(False, "embed characters by code point (the course) instead of "
                                    "a vocabulary of the training names' characters")
     boundaries: bool = arg(True, "add <s> and </s> around each name")
+    case: str = arg("title", "title: names as written, and predict reads SMITH or smith as "
+                             "Smith; lower: every name lower-cased; keep: as written",
+                    choices=list(CASES))
+    accents: str = arg("strip", "strip: Müller is read as Muller; keep: ü stays a character",
+                       choices=list(ACCENTS))
     embedding_dim: int = arg(64, "character embedding size", minimum=1)
     hidden_size: int = arg(128, "hidden units per direction", minimum=1)
     num_layers: int = arg(1, "stacked recurrent layers", minimum=1)
@@ -162,7 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
         code_points=cfg.code_points, boundaries=cfg.boundaries, cell=cfg.cell, impl=cfg.impl,
         embedding_dim=cfg.embedding_dim, hidden_size=cfg.hidden_size,
         num_layers=cfg.num_layers, dropout=cfg.dropout, pooling=cfg.pooling,
-        conv_channels=cfg.conv_channels)
+        conv_channels=cfg.conv_channels, case=cfg.case, accents=cfg.accents)
     vocab = build_vocab(splits["train"].names, model_config)
     x_train, x_val, x_test = ([encode(name, vocab, model_config) for name in splits[s].names]
                               for s in ("train", "validation", "test"))

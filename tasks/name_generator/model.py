@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from core import layers, model_file
+from core import model_file
+from core.layers import recurrent
 from core.text import Vocab
 
 END = "<end>"  # index 0: the input before a name, the target after it
@@ -68,10 +69,10 @@ class NameGenerator(nn.Module):
         self.language_embedding = nn.Embedding(num_languages, config.language_dim)
         self.dropout = nn.Dropout(config.dropout)
         # torch.nn's layer (nn.GRU for --cell gru), or core's drop-in with --impl core
-        layer = getattr(nn if config.impl == "torch" else layers, config.cell.upper())
-        self.rnn = layer(config.embedding_dim + config.language_dim, config.hidden_size,
-                         num_layers=config.num_layers, batch_first=True,
-                         dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.rnn = recurrent(config.cell, config.impl,
+                             config.embedding_dim + config.language_dim, config.hidden_size,
+                             num_layers=config.num_layers, batch_first=True,
+                             dropout=config.dropout if config.num_layers > 1 else 0.0)
         self.out = nn.Linear(config.hidden_size, vocab_size)
 
     def forward(self, x: Tensor, language: Tensor, state=None):

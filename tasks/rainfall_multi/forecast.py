@@ -6,15 +6,16 @@ model.pt its train.py wrote (the median over its seeds), beside climatology.
     python -m tasks.rainfall_multi.forecast --json             # one JSON object per month
 """
 
+# rainfall_uni's forecast.py is the same on purpose: a copied task runs alone.
 from core.config import run_main, task_name
 from core.forecast import forecast_command
 
-from .train import Config, Forecaster, model_inputs
+from .train import BASE, FLOOR, Config, Forecaster, model_inputs, read_amounts
 
 
 def main(argv: list[str] | None = None) -> int:
     return forecast_command(argv, f"python -m {__spec__.name}", __doc__, task_name(Config),
-                            Forecaster, model_inputs)
+                            Forecaster, model_inputs, read_amounts, BASE, FLOOR)
 
 
 if __name__ == "__main__":

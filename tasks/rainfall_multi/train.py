@@ -38,29 +38,38 @@ import numpy as np
 import torch
 from torch import nn
 
-from core import distributed, layers
+from core import distributed
 from core.baselines import ar_forecast, climatology, fit_ar, fit_climatology, seasonal_naive
-from core.config import RunConfig, arg, parse, run_main
-from core.data import sha256_of
+from core.config import RunConfig, UserError, arg, parse, run_main
+from core.data import portable, sha256_of
 from core.forecast import (
+    BASES,
     bootstrap_months,
     csv_path,
     min_rows,
     per_horizon,
     prepare,
-    read_amounts,
     rmse_interval,
     save_networks,
 )
+from core.layers import recurrent
 from core.metrics import mae
 from core.plots import lines, training_curve
 from core.report import comparison_table
 from core.run import Run, SeedResult, Seeds
-from core.series import MONTHS_PER_YEAR, MonthlyFrame, walk_forward
+from core.series import MONTHS_PER_YEAR, MonthlyFrame, read_monthly_csv, walk_forward
 from core.train import Batch, History, seed_everything, shuffled_batches, train_epoch
 
-DATASET = "Rainfall_data.csv"
+# Config's flags, read_amounts, Forecaster and train_network are rainfall_uni's too, repeated
+# on purpose: each task reads top to bottom and runs alone when copied; core/forecast.py
+# holds what any monthly forecaster shares (inputs, bases, intervals, model.pt, forecast).
+DATASET = "Rainfall_data.csv"  # a manifest name, or a file's path from the project root
 AR_ORDER = 12
+# what the network corrects, and the baseline (of baseline_forecasts) its RMSE ratio is to:
+# core.forecast.BASES' climatology, seasonal_naive or persistence, or a core.forecast.Base
+# of the task's own; rain's yearly cycle is most of its signal
+BASE = BASES["climatology"]
+FLOOR = 0.0  # rain is an amount: forecasts are clipped at zero
 
 
 @dataclass
@@ -93,6 +102,18 @@ class Config(RunConfig):
                      minimum=1, maximum=1000)
 
 
+def read_amounts(path: Path, columns: list[str], date_columns: list[str],
+                 rows: int) -> MonthlyFrame:
+    """The CSV's `columns` (the target last) with at least `rows` rows, and a target that
+    is never negative: rain is an amount, and the forecasts are clipped at zero."""
+    frame = read_monthly_csv(path, columns, date_columns, min_rows=rows)
+    y = frame.values[:, -1]
+    if (y < 0).any():
+        raise UserError(f"{Path(path).name} column {frame.columns[-1]!r} has negative values "
+                        f"(min {y.min():g}); this task forecasts amounts such as rain, >= 0")
+    return frame
+
+
 def baseline_forecasts(y: np.ndarray, months: np.ndarray, n_train: int,
                        horizon: int) -> dict[str, list[np.ndarray]]:
     """Each baseline's h-month-ahead forecasts of the test months (from n_train on), for
@@ -120,25 +141,25 @@ def model_inputs(frame: MonthlyFrame) -> tuple[np.ndarray, list[int]]:
 
 class Forecaster(nn.Module):
     """(B, T, I) past months + (B, 2 * horizon) target months' sin/cos -> (B, horizon)
-    forecasts in the target's units: the climatology of each target month plus a
-    correction in units of that month's spread (clipped at zero by the caller)."""
+    forecasts in the target's units: the base's level for each target month (BASE: its
+    climatology) plus a correction in units of the base's scale (that month's spread),
+    clipped at FLOOR by the caller."""
 
     def __init__(self, cell: str, impl: str, input_size: int, hidden_size: int,
                  horizon: int) -> None:
         super().__init__()
         # torch.nn's layer (nn.GRU for --cell gru), or core's drop-in with --impl core
-        layer = getattr(nn if impl == "torch" else layers, cell.upper())
-        self.rnn = layer(input_size, hidden_size, batch_first=True)
+        self.rnn = recurrent(cell, impl, input_size, hidden_size, batch_first=True)
         self.head = nn.Linear(hidden_size + 2 * horizon, horizon)
-        # start as climatology: the corrections are exactly zero until training moves them
+        # start as the base: the corrections are exactly zero until training moves them
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, x: torch.Tensor, target_months: torch.Tensor, clim: torch.Tensor,
-                spread: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, target_months: torch.Tensor, level: torch.Tensor,
+                scale: torch.Tensor) -> torch.Tensor:
         output, _ = self.rnn(x)                                            # (B, T, H)
         correction = self.head(torch.cat([output[:, -1], target_months], dim=1))
-        return clim + spread * correction                                  # (B, horizon)
+        return level + scale * correction                                  # (B, horizon)
 
 
 def network(cfg: Config, data: dict[str, Batch]) -> dict[str, int | str]:
@@ -158,7 +179,7 @@ def train_network(cfg: Config, run: Run, data: dict[str, Batch], target_std: flo
     def step(model: Forecaster, batch: Batch, carried: None) -> tuple[torch.Tensor, None]:
         """One batch's loss (train_epoch then does zero_grad, backward and the optimizer's
         step); nothing is carried from one batch to the next."""
-        *inputs, truth = batch  # inputs: x, target months, their climatology and spread
+        *inputs, truth = batch  # inputs: x, target months, the base's level and scale
         # squared error in mm over one global scale, every horizon alike
         return (((model(*inputs) - truth) / target_std) ** 2).mean(), None
 
@@ -166,7 +187,7 @@ def train_network(cfg: Config, run: Run, data: dict[str, Batch], target_std: flo
         *inputs, truth = data["val"]
         known = ~torch.isnan(truth)  # late origins' targets fall in the test months
         with torch.no_grad():
-            forecast = model(*inputs).clamp(min=0)
+            forecast = model(*inputs).clamp(min=FLOOR)
         return {"val_rmse": float(((forecast - truth)[known] ** 2).mean().sqrt())}
 
     # best.pt, last.pt and history.csv in seed<N>/ (or seed<N>/<name>/); --resume restores them
@@ -182,19 +203,19 @@ def train_network(cfg: Config, run: Run, data: dict[str, Batch], target_std: flo
     history = checkpoint.load_best()
     # the best-on-validation weights forecast the test months, once
     with torch.no_grad():
-        forecast = model(*data["test"][:4]).clamp(min=0).cpu().numpy()
+        forecast = model(*data["test"][:4]).clamp(min=FLOOR).cpu().numpy()
     return forecast, history, model
 
 
-def horizon_scores(y_true: np.ndarray, by_horizon: list[np.ndarray], clim: np.ndarray,
+def horizon_scores(y_true: np.ndarray, by_horizon: list[np.ndarray], base: np.ndarray,
                    draws: np.ndarray) -> dict[str, float]:
     """For forecasts of the same months per horizon h: "rmse@h1", its 95% interval
-    "rmse_lo@h1" and "rmse_hi@h1", the ratio to climatology "vs_climatology@h1" with
-    its interval, and "mae@h1"; then the same for h2, ..."""
+    "rmse_lo@h1" and "rmse_hi@h1", the ratio to the base (climatology) "vs_climatology@h1"
+    with its interval, and "mae@h1"; then the same for h2, ..."""
     scores = {}
     for h, forecast in enumerate(by_horizon, start=1):
-        scores |= {f"{name}@h{h}": value
-                   for name, value in rmse_interval(y_true, forecast, clim, draws).items()}
+        out = rmse_interval(y_true, forecast, base, draws, against=BASE.name)
+        scores |= {f"{name}@h{h}": value for name, value in out.items()}
         scores[f"mae@h{h}"] = mae(y_true, forecast)
     return scores
 
@@ -238,10 +259,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     # ---- baselines per horizon, walk-forward on the same test months
     forecasts = baseline_forecasts(y, months, n_train, horizon)
-    clim_test = forecasts["climatology"][0]
+    base_test = forecasts[BASE.name][0]  # the model's base, scored as a baseline
     # the same resampled test months for every method, horizon and seed, drawn from --seed
     draws = bootstrap_months(len(test), cfg.seed)
-    baselines = {name: horizon_scores(y[test], f, clim_test, draws)
+    baselines = {name: horizon_scores(y[test], f, base_test, draws)
                  for name, f in forecasts.items()}
     columns = [f"{m}@h{h}" for h in steps for m in ("rmse", "rmse_lo", "rmse_hi")]
     print(comparison_table(baselines, columns))
@@ -249,9 +270,9 @@ def main(argv: list[str] | None = None) -> dict:
     # ---- the network on every input, and the same network on the target alone
     variants = {
         "model": prepare(*model_inputs(frame), y, months, n_train, fit_end, cfg.lags,
-                         horizon, run.device),
+                         horizon, run.device, base=BASE),
         "univariate": prepare(y[:, None], [0], y, months, n_train, fit_end, cfg.lags,
-                              horizon, run.device)}
+                              horizon, run.device, base=BASE)}
 
     def train_seed(seed: int) -> SeedResult:
         scores, outputs, histories = {}, {}, {}
@@ -259,7 +280,7 @@ def main(argv: list[str] | None = None) -> dict:
             forecast, histories[name], outputs[f"{name} network"] = train_network(
                 cfg, run, data, float(train.std()), seed, "" if name == "model" else name)
             outputs[name] = per_horizon(forecast, cfg.test_months)
-            scores[name] = horizon_scores(y[test], outputs[name], clim_test, draws)
+            scores[name] = horizon_scores(y[test], outputs[name], base_test, draws)
         for h in steps:  # model against univariate, seed for seed, on the same draws
             paired = rmse_interval(y[test], outputs["model"][h - 1],
                                    outputs["univariate"][h - 1], draws, against="univariate")
@@ -283,22 +304,23 @@ def main(argv: list[str] | None = None) -> dict:
           f"{len(run.seeds)} seed(s), [95% interval over the test months]; training "
           f"{seeds.seconds:.1f} s in all (both variants)")
     print(comparison_table(results, columns))
+    ratio = f"vs_{BASE.name}"
     for h in steps:
         model, uni = results["model"], results["univariate"]
-        print(f"horizon {h}: model / climatology RMSE = {model[f'vs_climatology@h{h}']:.3f} "
-              f"[{model[f'vs_climatology_lo@h{h}']:.3f}, "
-              f"{model[f'vs_climatology_hi@h{h}']:.3f}], model / univariate = "
+        print(f"horizon {h}: model / {BASE.name} RMSE = {model[f'{ratio}@h{h}']:.3f} "
+              f"[{model[f'{ratio}_lo@h{h}']:.3f}, "
+              f"{model[f'{ratio}_hi@h{h}']:.3f}], model / univariate = "
               f"{model[f'vs_univariate@h{h}']:.3f} [{model[f'vs_univariate_lo@h{h}']:.3f}, "
-              f"{model[f'vs_univariate_hi@h{h}']:.3f}]; univariate / climatology = "
-              f"{uni[f'vs_climatology@h{h}']:.3f}")
+              f"{model[f'vs_univariate_hi@h{h}']:.3f}]; univariate / {BASE.name} = "
+              f"{uni[f'{ratio}@h{h}']:.3f}")
 
     run.finish(results, seeds.seconds)
     save_networks(run.dir / "model.pt", [r.outputs["model network"] for r in seeds.results],
                   task=run.task, network=network(cfg, variants["model"]), seeds=run.seeds,
                   columns=frame.columns, log_columns=model_inputs(frame)[1],
                   date_columns=cfg.date_columns, lags=cfg.lags, horizon=horizon,
-                  val_months=cfg.val_months, test_months=cfg.test_months, csv=cfg.csv,
-                  dataset=DATASET)
+                  val_months=cfg.val_months, test_months=cfg.test_months,
+                  csv=portable(path) if cfg.csv else "", base=BASE.name, dataset=DATASET)
     shown = seeds.median("rmse@h1")
     plot_test_months(run.dir, y[test], {"univariate": shown.outputs["univariate"], **forecasts,
                                         "model": shown.outputs["model"]},

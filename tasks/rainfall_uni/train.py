@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core import distributed, layers
+from core import distributed
 from core.baselines import (
     ar_forecast,
     climatology,
@@ -48,26 +48,35 @@ from core.baselines import (
     seasonal_naive,
 )
 from core.config import RunConfig, UserError, arg, parse, run_main
-from core.data import sha256_of
+from core.data import portable, sha256_of
 from core.forecast import (
+    BASES,
     bootstrap_months,
     csv_path,
     min_rows,
     per_horizon,
     prepare,
-    read_amounts,
     rmse_interval,
     save_networks,
 )
+from core.layers import recurrent
 from core.metrics import mae, mase, rmse, seasonal_scale
 from core.plots import lines, training_curve
 from core.report import comparison_table
 from core.run import Run, SeedResult, Seeds
-from core.series import MONTHS_PER_YEAR, MonthlyFrame, walk_forward
+from core.series import MONTHS_PER_YEAR, MonthlyFrame, read_monthly_csv, walk_forward
 from core.train import Batch, History, seed_everything, shuffled_batches, train_epoch
 
-DATASET = "Rainfall_data.csv"
+# Config's flags, read_amounts, Forecaster and train_network are rainfall_multi's too, repeated
+# on purpose: each task reads top to bottom and runs alone when copied; core/forecast.py
+# holds what any monthly forecaster shares (inputs, bases, intervals, model.pt, forecast).
+DATASET = "Rainfall_data.csv"  # a manifest name, or a file's path from the project root
 AR_ORDER = 12
+# what the network corrects, and the baseline (of baseline_forecasts) its RMSE ratio is to:
+# core.forecast.BASES' climatology, seasonal_naive or persistence, or a core.forecast.Base
+# of the task's own; rain's yearly cycle is most of its signal
+BASE = BASES["climatology"]
+FLOOR = 0.0  # rain is an amount: forecasts are clipped at zero
 HORIZON = 1  # one month ahead; rainfall_multi forecasts several at once
 
 
@@ -96,6 +105,18 @@ class Config(RunConfig):
                      minimum=1, maximum=1000)
 
 
+def read_amounts(path: Path, columns: list[str], date_columns: list[str],
+                 rows: int) -> MonthlyFrame:
+    """The CSV's `columns` (the target last) with at least `rows` rows, and a target that
+    is never negative: rain is an amount, and the forecasts are clipped at zero."""
+    frame = read_monthly_csv(path, columns, date_columns, min_rows=rows)
+    y = frame.values[:, -1]
+    if (y < 0).any():
+        raise UserError(f"{Path(path).name} column {frame.columns[-1]!r} has negative values "
+                        f"(min {y.min():g}); this task forecasts amounts such as rain, >= 0")
+    return frame
+
+
 def baseline_forecasts(y: np.ndarray, months: np.ndarray,
                        n_train: int) -> dict[str, np.ndarray]:
     """Each baseline's one-month-ahead forecasts of the test months (from n_train on),
@@ -118,25 +139,25 @@ def model_inputs(frame: MonthlyFrame) -> tuple[np.ndarray, list[int]]:
 
 class Forecaster(nn.Module):
     """(B, T, I) past months + (B, 2 * horizon) target months' sin/cos -> (B, horizon)
-    forecasts in the target's units: the climatology of each target month plus a
-    correction in units of that month's spread (clipped at zero by the caller)."""
+    forecasts in the target's units: the base's level for each target month (BASE: its
+    climatology) plus a correction in units of the base's scale (that month's spread),
+    clipped at FLOOR by the caller."""
 
     def __init__(self, cell: str, impl: str, input_size: int, hidden_size: int,
                  horizon: int) -> None:
         super().__init__()
         # torch.nn's layer (nn.GRU for --cell gru), or core's drop-in with --impl core
-        layer = getattr(nn if impl == "torch" else layers, cell.upper())
-        self.rnn = layer(input_size, hidden_size, batch_first=True)
+        self.rnn = recurrent(cell, impl, input_size, hidden_size, batch_first=True)
         self.head = nn.Linear(hidden_size + 2 * horizon, horizon)
-        # start as climatology: the corrections are exactly zero until training moves them
+        # start as the base: the corrections are exactly zero until training moves them
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, x: torch.Tensor, target_months: torch.Tensor, clim: torch.Tensor,
-                spread: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, target_months: torch.Tensor, level: torch.Tensor,
+                scale: torch.Tensor) -> torch.Tensor:
         output, _ = self.rnn(x)                                            # (B, T, H)
         correction = self.head(torch.cat([output[:, -1], target_months], dim=1))
-        return clim + spread * correction                                  # (B, horizon)
+        return level + scale * correction                                  # (B, horizon)
 
 
 def network(cfg: Config, data: dict[str, Batch]) -> dict[str, int | str]:
@@ -155,7 +176,7 @@ def train_network(cfg: Config, run: Run, data: dict[str, Batch], target_std: flo
     def step(model: Forecaster, batch: Batch, carried: None) -> tuple[torch.Tensor, None]:
         """One batch's loss (train_epoch then does zero_grad, backward and the optimizer's
         step); nothing is carried from one batch to the next."""
-        *inputs, truth = batch  # inputs: x, target months, their climatology and spread
+        *inputs, truth = batch  # inputs: x, target months, the base's level and scale
         # squared error in mm over one global scale: the wet months weigh most, as in RMSE
         return (((model(*inputs) - truth) / target_std) ** 2).mean(), None
 
@@ -163,7 +184,7 @@ def train_network(cfg: Config, run: Run, data: dict[str, Batch], target_std: flo
         *inputs, truth = data["val"]
         known = ~torch.isnan(truth)  # late origins' targets fall in the test months
         with torch.no_grad():
-            forecast = model(*inputs).clamp(min=0)
+            forecast = model(*inputs).clamp(min=FLOOR)
         return {"val_rmse": float(((forecast - truth)[known] ** 2).mean().sqrt())}
 
     # best.pt, last.pt and history.csv in seed<N>/; --resume restores them
@@ -179,17 +200,17 @@ def train_network(cfg: Config, run: Run, data: dict[str, Batch], target_std: flo
     history = checkpoint.load_best()
     # the best-on-validation weights forecast the test months, once
     with torch.no_grad():
-        forecast = model(*data["test"][:4]).clamp(min=0).cpu().numpy()
+        forecast = model(*data["test"][:4]).clamp(min=FLOOR).cpu().numpy()
     return forecast, history, model
 
 
-def scores(y_true: np.ndarray, forecast: np.ndarray, clim: np.ndarray, scale: float,
+def scores(y_true: np.ndarray, forecast: np.ndarray, base: np.ndarray, scale: float,
            draws: np.ndarray) -> dict[str, float]:
-    """RMSE with its 95% interval, its ratio to climatology's with its interval, MAE,
-    MASE (seasonal-naive scale) and skill (1 - the ratio)."""
-    out = rmse_interval(y_true, forecast, clim, draws)
+    """RMSE with its 95% interval, its ratio to the base's (climatology's) with its
+    interval, MAE, MASE (seasonal-naive scale) and skill (1 - the ratio)."""
+    out = rmse_interval(y_true, forecast, base, draws, against=BASE.name)
     return {**out, "mae": mae(y_true, forecast), "mase": mase(y_true, forecast, scale),
-            "skill": 1 - out["vs_climatology"]}
+            "skill": 1 - out[f"vs_{BASE.name}"]}
 
 
 def plot_test_months(folder: Path, truth: np.ndarray, forecasts: dict[str, np.ndarray],
@@ -233,14 +254,15 @@ def main(argv: list[str] | None = None) -> dict:
     run.data_checked(csv_sha256=sha256_of(path))
     # the same resampled test months for every method and seed, drawn from --seed
     draws = bootstrap_months(len(test), cfg.seed)
-    baselines = {name: scores(y[test], f, forecasts["climatology"], scale, draws)
+    baselines = {name: scores(y[test], f, forecasts[BASE.name], scale, draws)
                  for name, f in forecasts.items()}
-    columns = ["rmse", "rmse_lo", "rmse_hi", "mae", "mase", "vs_climatology"]
+    ratio = f"vs_{BASE.name}"
+    columns = ["rmse", "rmse_lo", "rmse_hi", "mae", "mase", ratio]
     print(comparison_table(baselines, columns))
 
     # ---- model: log1p(rain) and the month in, a correction to climatology out
     data = prepare(*model_inputs(frame), y, months, n_train, fit_end, cfg.lags, HORIZON,
-                   run.device)
+                   run.device, base=BASE)
     clim = fit_climatology(train, train_months)
     val_clim = rmse(y[fit_end:n_train], climatology(clim, months[fit_end:n_train]))
     print(f"validation RMSE of climatology: {val_clim:.1f}")
@@ -248,7 +270,7 @@ def main(argv: list[str] | None = None) -> dict:
     def train_seed(seed: int) -> SeedResult:
         forecast, history, model = train_network(cfg, run, data, float(train.std()), seed)
         forecast = per_horizon(forecast, cfg.test_months)[0]
-        test_scores = scores(y[test], forecast, forecasts["climatology"], scale, draws)
+        test_scores = scores(y[test], forecast, forecasts[BASE.name], scale, draws)
         return SeedResult(seed, {"model": test_scores}, history, (forecast, model))
 
     seeds = Seeds(run.task)
@@ -264,20 +286,21 @@ def main(argv: list[str] | None = None) -> dict:
           f"seed(s), [95% interval over the test months]; training {seeds.seconds:.1f} s")
     print(comparison_table(results, columns))
     model = results["model"]
-    print(f"model / climatology RMSE = {model['vs_climatology']:.3f} "
-          f"[{model['vs_climatology_lo']:.3f}, {model['vs_climatology_hi']:.3f}]")
+    print(f"model / {BASE.name} RMSE = {model[ratio]:.3f} "
+          f"[{model[f'{ratio}_lo']:.3f}, {model[f'{ratio}_hi']:.3f}]")
     shown, _ = seeds.median("rmse").outputs
     worst = np.argsort(-np.abs(shown - y[test]))[:3]
     for i in worst:
         print(f"  largest miss: {dates[test[i]]}: true {y[test[i]]:.0f}, model "
-              f"{shown[i]:.0f}, climatology {forecasts['climatology'][i]:.0f}")
+              f"{shown[i]:.0f}, {BASE.name} {forecasts[BASE.name][i]:.0f}")
 
     run.finish(results, seeds.seconds)
     save_networks(run.dir / "model.pt", [r.outputs[1] for r in seeds.results], task=run.task,
                   network=network(cfg, data), seeds=run.seeds,
                   columns=frame.columns, log_columns=[0], date_columns=cfg.date_columns,
                   lags=cfg.lags, horizon=HORIZON, val_months=cfg.val_months,
-                  test_months=cfg.test_months, csv=cfg.csv, dataset=DATASET)
+                  test_months=cfg.test_months, csv=portable(path) if cfg.csv else "",
+                  base=BASE.name, dataset=DATASET)
     plot_test_months(run.dir, y[test], {**forecasts, "model": shown}, dates[test], cfg.target,
                      f"{frame.columns[0]}: test months, one step ahead")
     training_curve(seeds.median("rmse").history.epochs, run.dir / "training_curve.png",

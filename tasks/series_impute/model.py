@@ -66,8 +66,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from core import layers, model_file
+from core import model_file
 from core.cells import GRUCell, GRUICell
+from core.layers import recurrent
 
 
 def time_gaps(seen: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
@@ -324,8 +325,8 @@ class Discriminator(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, impl: str) -> None:
         super().__init__()
-        self.rnn = (nn.GRU if impl == "torch" else layers.GRU)(
-            2 * input_size, hidden_size, batch_first=True, bidirectional=True)
+        self.rnn = recurrent("gru", impl, 2 * input_size, hidden_size, batch_first=True,
+                             bidirectional=True)
         self.head = nn.Linear(2 * hidden_size, input_size)
 
     def forward(self, imputed: Tensor, hint: Tensor) -> Tensor:

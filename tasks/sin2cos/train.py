@@ -25,8 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from core import distributed, layers, plots
+from core import distributed, plots
 from core.config import RunConfig, arg, parse, require, run_main
+from core.layers import recurrent
 from core.metrics import mse
 from core.report import comparison_table
 from core.run import Run, SeedResult, Seeds
@@ -90,8 +91,7 @@ class Sin2Cos(nn.Module):
     def __init__(self, cell: str, impl: str, hidden_size: int) -> None:
         super().__init__()
         # torch.nn's layer (nn.GRU for --cell gru), or core's drop-in with --impl core
-        layer = getattr(nn if impl == "torch" else layers, cell.upper())
-        self.rnn = layer(1, hidden_size, batch_first=True)
+        self.rnn = recurrent(cell, impl, 1, hidden_size, batch_first=True)
         self.head = nn.Linear(hidden_size, 1)
 
     def forward(self, x: torch.Tensor, state=None):
