@@ -35,8 +35,10 @@ else
 	$(PY) -m core.torchrun --standalone --nproc-per-node $(NPROC) -m tasks.$@.train $(ARGS)
 endif
 
+# The suite runs in one process per core (pytest-xdist): most of its time is tasks
+# training in subprocesses, which share the cores well.
 test: $(VENV)/.installed  ## create the environment, run the test suite and ruff
-	$(PY) -m pytest --durations=10
+	$(PY) -m pytest -n auto --durations=15
 	$(VENV)/bin/ruff check .
 
 lint: $(VENV)/.installed  ## ruff over the whole tree

@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -20,6 +19,7 @@ import numpy as np
 import pytest
 
 from bench import docs, results, runs, verdicts
+from bench.__main__ import main as bench_main
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -309,19 +309,15 @@ def test_the_speed_tables_are_rendered_from_core_json(tmp_path, monkeypatch):
     ("[1, 2]", "holds a list"),
     ('{"runs": []}', "not what the bench writes"),
 ])
-def test_readme_from_a_damaged_result_names_the_file(tmp_path, content, says):
+def test_readme_from_a_damaged_result_names_the_file(tmp_path, monkeypatch, content, says):
     folder = tmp_path / "results"
     folder.mkdir()
     (folder / "sin2cos.json").write_text(content)
-    script = ("import pathlib\n"
-              "from bench import docs, results\n"
-              "from bench.__main__ import main\n"
-              f"results.RESULTS = pathlib.Path({str(folder)!r})\n"
-              # render README.md's blocks, write nothing
-              "docs.write_documents = lambda: docs.rendered((results.ROOT / 'README.md')"
-              ".read_text())\n"
-              "main(['--readme'])\n")
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "results/sin2cos.json" in done.stderr and says in done.stderr
+    monkeypatch.setattr(results, "RESULTS", folder)
+    # render README.md's blocks, write nothing
+    monkeypatch.setattr(docs, "write_documents", lambda: docs.rendered(README.read_text()))
+    with pytest.raises(SystemExit) as stopped:
+        bench_main(["--readme"])
+    message = str(stopped.value.code)
+    assert message.startswith("error: ") and len(message.splitlines()) == 1
+    assert "results/sin2cos.json" in message and says in message
