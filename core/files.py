@@ -3,13 +3,15 @@ write never leaves a half-written file under the real name), and a lock that kee
 runs out of one folder.
 
 A run folder keeps a manifest, `.run-files`: every file written into it through
-`atomic_write` is listed there as it is written (kill -9 included), so a run knows exactly
-which files are its own, and `--overwrite` replaces those and nothing else.
+`atomic_write` is listed there, once, as it is written (kill -9 included), so a run knows
+exactly which files are its own, and `--overwrite` replaces those and nothing else.
 
 A folder may have been edited by anyone who can write to it, so nothing here follows a
-symbolic link out of it: the lock, the manifest and every temporary are opened with
-O_NOFOLLOW (and temporaries with O_EXCL), and a name read from a manifest counts only
-when it resolves to a plain file inside the folder (`inside`).
+symbolic link out of it, nor writes into a file with another name (a hard link to a
+user's file): the lock and every temporary are opened with O_NOFOLLOW and refused with
+more than one link (temporaries are created with O_EXCL; the manifest is rewritten
+through one), and a name read from a manifest counts only when it resolves to a plain
+file inside the folder (`inside`).
 """
 
 from __future__ import annotations
@@ -61,26 +63,52 @@ def inside(folder: Path, name: str) -> Path | None:
 
 def _open_nofollow(path: Path, flags: int) -> int:
     """os.open that refuses a symbolic link at `path` with one line, not a write through
-    it into a file outside the folder."""
+    it into a file outside the folder, and so a hard link: a file with a second name
+    (`ln ~/notes.txt run/.lock`) may be someone's, and the run writes only its own."""
     try:
-        return os.open(path, flags | os.O_NOFOLLOW, 0o666)
+        fd = os.open(path, flags | os.O_NOFOLLOW, 0o666)
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise UserError(f"{path} is a symbolic link, where the run writes a file of its "
                             "own; remove the link") from None
         raise
+    if os.fstat(fd).st_nlink > 1:
+        os.close(fd)
+        raise UserError(f"{path} is a hard link (the file has another name too), where the "
+                        "run writes a file of its own; remove it")
+    return fd
 
 
 def _list_in_manifest(path: Path) -> None:
+    """Add `path` to the manifest of the run folder it is in, once: the manifest is
+    rewritten whole under a fresh name and renamed into place, like every file the run
+    writes, so a manifest that is a hard link (a killed --overwrite leaves its links) is
+    never written through, and a name already listed (run.json, rewritten by every
+    --eval-only) is not listed again."""
     target = path.resolve()
     for folder, listed in _listed.items():
-        if target.is_relative_to(folder):
-            name = str(target.relative_to(folder))
-            if name not in listed:
-                listed.add(name)
-                fd = _open_nofollow(folder / MANIFEST, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-                with os.fdopen(fd, "a", encoding="utf-8") as f:
-                    f.write(name + "\n")
+        if not target.is_relative_to(folder):
+            continue
+        name = str(target.relative_to(folder))
+        listed.add(name)
+        manifest = folder / MANIFEST
+        if manifest.is_symlink():
+            raise UserError(f"{manifest} is a symbolic link, where the run writes a file of "
+                            "its own; remove the link")
+        try:
+            names = manifest.read_text(encoding="utf-8", errors="replace").splitlines()
+        except FileNotFoundError:
+            names = []
+        if name in names:
+            continue
+        tmp = manifest.with_name(f"{MANIFEST}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
+        try:
+            with os.fdopen(_open_nofollow(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY), "w",
+                           encoding="utf-8") as f:
+                f.write("".join(f"{n}\n" for n in [*names, name]))
+            os.replace(tmp, manifest)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def _check_no_link_out(path: Path) -> None:

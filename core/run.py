@@ -114,7 +114,8 @@ CHECKPOINT_FILES = ("best.pt", "last.pt", "history.csv")
 TASK_FILE = "run.json"  # {"task": name}: written as a run takes its folder, so the folder's
 # files, not its name, say whose run it is (a copied task may be named like a run folder)
 REPLACED = "-replaced"  # --overwrite: <dir>-replaced holds the earlier run until the new
-# one finishes; a normal run folder, found by the commands, deleted by nothing else
+# one finishes (--resume included); a normal run folder, found by the commands, deleted by
+# nothing else
 
 
 def _read_task(folder: Path) -> str | None:
@@ -181,8 +182,51 @@ def _remove(folder: Path, names: Iterable[str]) -> None:
 
 
 def _free_name(path: Path) -> Path:
-    candidates = [path] + [path.with_name(f"{path.name}-{n}") for n in range(2, 1000)]
-    return next(p for p in candidates if not os.path.lexists(p))
+    return next(path.with_name(name) for name in _candidate_names(path.name)
+                if not os.path.lexists(path.with_name(name)))
+
+
+def _candidate_names(name: str) -> list[str]:
+    return [name] + [f"{name}-{n}" for n in range(2, 1000)]
+
+
+def _replaced_names(folder: Path) -> list[str]:
+    """The names --overwrite gives the runs it sets aside from `folder`, that exist."""
+    return [name for name in _candidate_names(f"{folder.name}{REPLACED}")
+            if os.path.lexists(folder.parent / name)]
+
+
+DELETING = ".deleting."  # a run being deleted is renamed .deleting.<name>.<pid>.tmp first
+
+
+def _delete_run(folder: Path) -> None:
+    """Delete the run in `folder`: its own files, then the folder if that leaves it
+    empty (something else put there stays, under the folder's name). Kill-safe: the
+    folder is first renamed to a hidden temporary that no command takes for a run, and
+    its manifest and run.json go last, so a kill midway leaves no half run in sight, and
+    the next run beside it (`_finish_deletions`) ends the job."""
+    hidden = folder.parent / f"{DELETING}{folder.name}.{os.getpid()}{TMP_SUFFIX}"
+    try:
+        os.rename(folder, hidden)
+    except FileNotFoundError:  # someone deleted it already
+        return
+    _remove(hidden, _run_files(hidden))
+    try:
+        hidden.rmdir()
+    except OSError:  # not empty: it holds what someone else put there
+        os.rename(hidden, folder)
+
+
+def _finish_deletions(folder: Path) -> None:
+    """End the deletions of `folder`'s replaced runs that a kill cut short."""
+    whole = Path(os.path.abspath(folder))
+    names = _candidate_names(f"{whole.name}{REPLACED}")
+    for hidden in whole.parent.glob(f"{DELETING}{glob.escape(whole.name)}*{TMP_SUFFIX}"):
+        name = hidden.name[len(DELETING):].rsplit(".", 2)[0]  # <name>.<pid>.tmp
+        if name in names and hidden.is_dir() and not hidden.is_symlink():
+            _remove(hidden, _run_files(hidden))
+            with contextlib.suppress(OSError):
+                hidden.rmdir()
 
 
 class Run:
@@ -196,7 +240,7 @@ class Run:
         self._described: set[str] = set()
         self._data: dict[str, Any] = {}
         self._set_aside = False
-        self._replaced: tuple[Path, list[str]] | None = None  # the earlier run, and its files
+        self._replaced: Path | None = None  # <dir>-replaced: the run --overwrite replaces
         self._finished = False
         self._begun = False
         # Process 0 chooses and locks the folder; under torchrun the others learn it.
@@ -240,6 +284,12 @@ class Run:
             return
         self._begun = True
         remove_stale_temporaries(self.dir)
+        _finish_deletions(self.dir)
+        if not self._set_aside:  # --overwrite sets the run here aside, and what it names
+            self._replaced = self._replaced_by_this_run()
+        if self._replaced is not None and not self.cfg.eval_only:
+            print(f"{self.dir} replaced the run now in {self._replaced}, which is deleted when "
+                  "this one finishes")
         self._move_earlier_run_aside()
         keep_manifest(self.dir)  # what is listed from here on is the new run's
         self._write_task_file()
@@ -247,7 +297,28 @@ class Run:
     # ---- the folder
 
     def _write_task_file(self) -> None:
-        atomic_write_text(self.dir / TASK_FILE, json.dumps({"task": self.task}) + "\n")
+        """run.json: the task, and the folder of the run this one replaces (--overwrite)
+        until it finishes, so that a --resume that finishes it deletes that folder too."""
+        record = {"task": self.task}
+        if self._replaced is not None:
+            record["replaces"] = self._replaced.name
+        atomic_write_text(self.dir / TASK_FILE, json.dumps(record) + "\n")
+
+    def _replaced_by_this_run(self) -> Path | None:
+        """The <dir>-replaced folder that the run already in this folder names in its
+        run.json, if it is still there and holds a run of this task; nothing else (a
+        run.json anyone may have edited never names a folder to delete elsewhere)."""
+        path = inside(self.dir, TASK_FILE)
+        try:
+            name = json.loads(path.read_text(encoding="utf-8")).get("replaces")
+        except (AttributeError, OSError, ValueError):  # no run.json (path None), or not ours
+            return None
+        if name not in _replaced_names(Path(os.path.abspath(self.dir))):
+            return None
+        aside = self.dir.parent / name
+        if aside.is_symlink() or not aside.is_dir() or _read_task(aside) != self.task:
+            return None
+        return aside
 
     def _lock(self, folder: Path) -> bool:
         """Make `folder` and take its lock (held until the process ends); False if another
@@ -310,16 +381,24 @@ class Run:
     def _named_folder(self, folder: Path) -> Path:
         """--run-dir (or the newest run for --resume): refuse what would mix or lose runs."""
         cfg = self.cfg
+        checkpointed = any(folder.glob("seed*/**/last.pt"))
+        if (cfg.resume or cfg.eval_only) and not checkpointed:
+            flag = "--resume" if cfg.resume else "--eval-only"
+            if _holds_run(folder):
+                raise UserError(f"{flag}: {folder} holds a run that saved no checkpoint"
+                                f"{self._earlier_run(folder)}; --overwrite starts afresh there")
+            raise UserError(f"{flag}: no checkpoint under {folder}"
+                            f"{self._earlier_run(folder)}; train first (is --run-dir right?)")
         if cfg.resume or cfg.eval_only:
-            if not any(folder.glob("seed*/**/last.pt")):
-                flag = "--resume" if cfg.resume else "--eval-only"
-                raise UserError(f"{flag}: no checkpoint under {folder}; train first (is "
-                                "--run-dir right?)")
             self._check_task(folder)
         if not self._lock(folder):
             FolderLock(folder).acquire()  # raises, naming the run that holds it
         if cfg.resume or cfg.eval_only or not _holds_run(folder):
             return folder
+        if not cfg.overwrite and not checkpointed:
+            raise UserError(f"{folder} holds a run that saved no checkpoint"
+                            f"{self._earlier_run(folder)}; --overwrite starts afresh there, or "
+                            "give another --run-dir")
         if not cfg.overwrite:
             raise UserError(f"{folder} holds an earlier run: --resume continues it, "
                             "--eval-only scores it again, --overwrite replaces it, or give "
@@ -327,6 +406,18 @@ class Run:
         self._check_task(folder)
         self._set_aside = True  # moved aside once the new run has checked its data
         return folder
+
+    def _earlier_run(self, folder: Path) -> str:
+        """Where the run that `folder`'s run replaced is, for a message: the newest
+        <folder>-replaced of this task with checkpoints; empty when there is none."""
+        whole = Path(os.path.abspath(folder))
+        earlier = [whole.parent / name for name in _replaced_names(whole)
+                   if _read_task(whole.parent / name) == self.task
+                   and _newest_checkpoint(whole.parent / name) >= 0]
+        if not earlier:
+            return ""
+        aside = folder.parent / max(earlier, key=_newest_checkpoint).name
+        return f" (the run it replaced is in {aside}: --run-dir {aside})"
 
     def _check_task(self, folder: Path) -> None:
         """A folder of another task's runs is refused by name, not by a config diff."""
@@ -340,11 +431,11 @@ class Run:
         to <dir>-replaced, now that the new run's flags, files and data have been checked.
         Kill-safe in three steps: hard links in a temporary beside the folder (the earlier
         run still whole in place), one rename that makes them a run folder, then the
-        originals removed. <dir>-replaced is deleted when the new run finishes; if it ends
-        before saving a checkpoint the earlier run comes back."""
+        originals removed. <dir>-replaced is deleted when the new run finishes (after a
+        --resume too: run.json names it); if it ends before saving a checkpoint the
+        earlier run comes back."""
         if not self._set_aside:
             return
-        self._set_aside = False
         folder = Path(os.path.abspath(self.dir))
         names = _run_files(folder)
         for stale in folder.parent.glob(f".{glob.escape(folder.name)}{REPLACED}.*{TMP_SUFFIX}"):
@@ -364,7 +455,7 @@ class Run:
         print(f"--overwrite: the earlier run in {self.dir} is in {aside} until this one "
               "finishes (it stays there if this one ends early)")
         _remove(folder, names)
-        self._replaced = (aside, names)
+        self._replaced = aside
         keep_manifest(self.dir)  # what is listed from here on is the new run's
 
     def _put_back_if_nothing_saved(self) -> None:
@@ -373,17 +464,14 @@ class Run:
         the earlier run stays in <dir>-replaced until this one finishes (--resume
         continues it). Links first, deletions after: a kill leaves a whole earlier run."""
         own = listed_by_this_process(self.dir)
-        if self._finished or self._replaced is None or any(
-                Path(name).name == "last.pt" for name in own):
+        if self._finished or not self._set_aside or self._replaced is None or any(
+                Path(name).name == "last.pt" for name in own) or not self._replaced.is_dir():
             return
-        aside, names = self._replaced
+        aside = self._replaced
         _remove(self.dir, [*own, TASK_FILE, MANIFEST])
-        for name in names:
-            if inside(aside, name) is not None:
-                _link_or_copy(aside / name, self.dir / name)
-        _remove(aside, names)
-        with contextlib.suppress(OSError):
-            aside.rmdir()
+        for name in _run_files(aside):
+            _link_or_copy(aside / name, self.dir / name)
+        _delete_run(aside)
         print(f"the earlier run in {self.dir} is back in place: this one ended before it "
               "saved anything", file=sys.stderr)
 
@@ -439,11 +527,11 @@ class Run:
                              test=test, world_size=distributed.world_size(), extra=extra)
         self._finished = True
         on_interrupt(None)  # nothing left to resume
-        if self._replaced is not None:  # the new run replaces it: its own files go
-            aside, names = self._replaced
-            _remove(aside, names)
-            with contextlib.suppress(OSError):
-                aside.rmdir()  # unless something else was put there
+        if self._replaced is not None and not self.cfg.eval_only:  # a finished training
+            _delete_run(self._replaced)  # run replaces the earlier one: its own files go
+            print(f"deleted {self._replaced}, the run this one replaced")
+            self._replaced = None
+            self._write_task_file()
         return path
 
 

@@ -263,6 +263,8 @@ class Checkpoint:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._bar: Any = None
         self._began = time.perf_counter()
+        self._rng = _rng_state()  # where this network's training stands: made now, or
+        # as last.pt left it once restored
         if config.get("eval_only") or (config.get("resume")
                                        and (self.folder / "last.pt").exists()):
             self._restore()
@@ -303,10 +305,18 @@ class Checkpoint:
             reason = str(error).splitlines()[0] if str(error) else repr(error)
             raise UserError(f"{last_path} does not fit this model ({reason}); train afresh "
                             "with another --run-dir") from None
-        _set_rng_state(saved["rng"])
+        self._rng = saved["rng"]
+        _set_rng_state(self._rng)
         self.history = History(**saved["history"])
         if growing:
             self.history.stopped = False  # more epochs asked for: train on
+
+    def restore_random_state(self) -> None:
+        """Put the random generators back where this network's training stands: as its
+        restored last.pt left them, or else as they were when this Checkpoint was made.
+        For a task that trains several networks in one loop and saves them one after the
+        other (convlstm_grid), whose resume must start from the right one's state."""
+        _set_rng_state(self._rng)
 
     def epochs(self, count: int) -> Iterator[int]:
         """The epochs still to train, from where last.pt left off up to `count`, under a

@@ -5,6 +5,7 @@ live in test_series.py and test_data_fetch.py.)"""
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -176,6 +177,38 @@ def test_predict_answers_blank_lines_each_with_a_refusal(tmp_path: Path) -> None
     done = predict_cli("--run-dir", str(tmp_path), stdin="\n  \n")
     assert done.returncode == 1 and done.stdout.count("not answered: empty name") == 2
     assert "(line 2 of stdin is blank)" in done.stdout
+
+
+def test_predict_answers_each_stdin_line_before_the_input_ends(tmp_path: Path) -> None:
+    """A line written to predict's stdin is answered while stdin is still open, so a
+    script can ask and read one name at a time, and `seq ... | predict | head -1` ends at
+    once; the line numbers, refusals and exit status stay those of the whole input."""
+    small_model(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tasks.name_classifier.predict", "--run-dir", str(tmp_path)],
+        cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+
+    def ask(line: str) -> str:
+        process.stdin.write(line + "\n")
+        process.stdin.flush()
+        ready, _, _ = select.select([process.stdout], [], [], 120)
+        assert ready, f"no answer to {line!r} while stdin is open"
+        return process.stdout.readline()
+
+    try:
+        assert ask("Smith").startswith("Smith: ")
+        assert ask("").endswith("not answered: empty name, nothing to classify "
+                                "(line 2 of stdin is blank)\n")
+        assert ask("Tanaka").startswith("Tanaka: ")
+        process.stdin.close()
+        assert process.wait(timeout=60) == 1  # the blank line was refused
+        assert process.stdout.read() == ""
+        assert process.stderr.read() == "1 of 3 input(s) not answered\n"
+    finally:
+        process.kill()
+        process.wait()
 
 
 def test_tutorial_records_the_core_cell_it_runs() -> None:

@@ -428,6 +428,74 @@ def test_overwrite_interrupted_while_setting_aside_keeps_a_whole_run(tmp_path, m
     assert not list(tmp_path.glob(".run-replaced*"))
 
 
+def test_a_resumed_overwrite_deletes_the_run_it_replaced_when_it_finishes(
+        tmp_path, monkeypatch, capsys):
+    from core.train import Checkpoint
+
+    run = tmp_path / "run"
+    sin2cos.main([*DRY, "--run-dir", str(run)])
+    save = Checkpoint.save
+
+    def stopped_after_the_first_epoch(self, epoch, metrics, stop=False):
+        if epoch == 1:
+            raise KeyboardInterrupt  # Ctrl-C once a checkpoint was saved
+        save(self, epoch, metrics, stop)
+
+    monkeypatch.setattr(Checkpoint, "save", stopped_after_the_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        sin2cos.main([*DRY, "--run-dir", str(run), "--overwrite"])
+    monkeypatch.undo()
+    aside = tmp_path / "run-replaced"
+    assert (aside / "metrics.json").is_file()
+    capsys.readouterr()
+    sin2cos.main([*DRY, "--run-dir", str(run), "--resume"])
+    out = capsys.readouterr().out
+    assert f"{aside}, which is deleted when this one finishes" in out
+    assert f"deleted {aside}" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert json.loads((run / "run.json").read_text()) == {"task": "sin2cos"}
+
+
+def test_a_kill_while_deleting_the_replaced_run_leaves_no_half_run(tmp_path, monkeypatch):
+    import core.run
+    from core.run import DELETING, run_folders
+
+    run = tmp_path / "run"
+    sin2cos.main([*DRY, "--run-dir", str(run)])
+    remove = core.run._remove
+
+    def killed_after_one_file(folder, names):
+        if folder.name.startswith(DELETING):
+            remove(folder, list(names)[:1])
+            raise KeyboardInterrupt  # as kill -9 midway: nothing after it runs
+        remove(folder, names)
+
+    monkeypatch.setattr(core.run, "_remove", killed_after_one_file)
+    with pytest.raises(KeyboardInterrupt):
+        sin2cos.main([*DRY, "--run-dir", str(run), "--overwrite"])
+    monkeypatch.undo()
+    assert run_folders("sin2cos", tmp_path) == [run]  # what is left is no run, by any name
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == ["run"]
+    sin2cos.main([*DRY, "--run-dir", str(run), "--eval-only"])  # the next run ends the job
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_run_without_checkpoint_points_to_the_run_it_replaced(tmp_path, capsys):
+    """As a hang-up (SIGHUP) during --overwrite leaves it, before the new run saved a
+    checkpoint: every command says the folder's run saved none, and where the earlier
+    run is."""
+    run, aside = tmp_path / "run", tmp_path / "run-replaced"
+    sin2cos.main([*DRY, "--run-dir", str(aside)])  # the earlier run, as --overwrite moved it
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"task": "sin2cos", "replaces": aside.name}))
+    (run / ".run-files").write_text("run.json\n")
+    for flags in (["--eval-only"], ["--resume"], []):
+        err = one_line_error(sin2cos.main, [*DRY, "--run-dir", str(run), *flags], capsys)
+        assert "saved no checkpoint" in err and f"--run-dir {aside}" in err, flags
+        assert "--overwrite" in err and "--resume continues" not in err
+    sin2cos.main([*DRY, "--run-dir", str(aside), "--eval-only"])
+
+
 def test_a_lock_or_manifest_that_is_a_link_is_refused(tmp_path, capsys):
     victim = tmp_path / "victim.txt"
     victim.write_text("theirs\n")
@@ -438,6 +506,34 @@ def test_a_lock_or_manifest_that_is_a_link_is_refused(tmp_path, capsys):
         err = one_line_error(sin2cos.main, [*DRY, "--run-dir", str(folder), *flags], capsys)
         assert "symbolic link" in err
         assert victim.read_text() == "theirs\n"
+
+
+def test_a_lock_or_manifest_that_is_a_hard_link_is_never_written(tmp_path, capsys):
+    """O_NOFOLLOW stops symbolic links only: a hard link to a user's file saved as the
+    lock is refused, and a hard-linked manifest is replaced, never written through."""
+    victim = tmp_path / "notes.txt"
+    victim.write_text("theirs\n")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.link(victim, locked / ".lock")
+    err = one_line_error(sin2cos.main, [*DRY, "--run-dir", str(locked)], capsys)
+    assert "hard link" in err and victim.read_text() == "theirs\n"
+    listed = tmp_path / "listed"
+    sin2cos.main([*DRY, "--run-dir", str(listed)])
+    (listed / ".run-files").unlink()
+    os.link(victim, listed / ".run-files")  # as a kill during --overwrite's links leaves
+    sin2cos.main([*DRY, "--run-dir", str(listed), "--eval-only"])
+    assert victim.read_text() == "theirs\n"
+
+
+def test_the_manifest_lists_each_file_once_however_often_a_command_rewrites_it(tmp_path):
+    sin2cos.main([*DRY, "--run-dir", str(tmp_path)])
+    listed = (tmp_path / ".run-files").read_text().splitlines()
+    for _ in range(2):
+        sin2cos.main([*DRY, "--run-dir", str(tmp_path), "--eval-only"])
+    again = (tmp_path / ".run-files").read_text().splitlines()
+    assert sorted(again) == sorted(set(again)) and set(listed) <= set(again)
+    assert "run.json" in again
 
 
 def test_a_seed_folder_linked_out_of_the_run_is_refused(tmp_path, capsys):

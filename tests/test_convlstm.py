@@ -317,6 +317,46 @@ def test_same_seed_same_numbers_and_the_same_convlstm(tmp_path):
     assert runs[2]["model"] == runs[0]["convlstm"]
 
 
+def test_a_stop_between_the_two_networks_saves_resumes_to_the_unbroken_numbers(
+        tmp_path, monkeypatch):
+    """--cell predrnn saves PredRNN, then its ConvLSTM rival: a stop between the two saves
+    leaves the rival an epoch behind, and --resume trains it on that epoch to the numbers
+    of a run never stopped (reverse sampling draws random numbers in PredRNN's pass, so
+    the rival must start from the random state PredRNN's save kept)."""
+    from core.train import Checkpoint
+    from tasks.convlstm_grid import train
+
+    args = ["--grid", "8", "--patch", "2", "--epochs", "3", "--batches-per-epoch", "2",
+            "--batch-size", "8", "--eval-sequences", "16", "--show", "1", "--cell", "predrnn",
+            "--reverse-sampling", "0.9"]  # draws in PredRNN's pass up to the last epoch
+    train.main([*args, "--run-dir", str(tmp_path / "unbroken")])
+    save = Checkpoint.save
+
+    def stop_before_the_rivals_last_save(self, epoch, metrics, stop=False):
+        if self.folder.name == "convlstm" and epoch == stop_at:
+            raise KeyboardInterrupt  # as Ctrl-C, SIGTERM or kill -9 at that instant
+        save(self, epoch, metrics, stop)
+
+    for stop_at in (0, 1):  # before the rival saved anything, and before its last save
+        folder = tmp_path / f"stopped{stop_at}"
+        monkeypatch.setattr(Checkpoint, "save", stop_before_the_rivals_last_save)
+        with pytest.raises(KeyboardInterrupt):
+            train.main([*args, "--run-dir", str(folder)])
+        monkeypatch.undo()
+        saved = torch.load(folder / "seed0" / "last.pt", weights_only=False)["epoch"]
+        assert saved == stop_at
+        assert (folder / "seed0" / "convlstm" / "last.pt").exists() == (stop_at > 0)
+        train.main([*args, "--run-dir", str(folder), "--resume"])
+        assert scores_without_seconds(folder) == scores_without_seconds(tmp_path / "unbroken")
+
+
+def scores_without_seconds(folder):
+    """metrics.json's test scores, without the training seconds."""
+    test = json.loads((folder / "metrics.json").read_text())["test"]
+    return {method: {k: v for k, v in scores.items() if k != "train_seconds"}
+            for method, scores in test.items()}
+
+
 def test_decouple_weight_needs_predrnn(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tasks.convlstm_grid.train", "--dry-run",
                              "--decouple-weight", "0.1", "--run-dir", str(tmp_path)],

@@ -23,7 +23,8 @@ it (metrics.json's `convlstm`, in seed<N>/convlstm/). PredRNN's width is chosen 
 about the ConvLSTM's parameter count. PredRNN-V2's two training aids are flags:
 --decouple-weight and --reverse-sampling. The two networks train in one epoch loop below:
 each epoch's batches are drawn once and each network takes its pass over them, and each
-keeps its own checkpoints (seed<N>/ and seed<N>/convlstm/) and its own training seconds.
+keeps its own checkpoints (seed<N>/ and seed<N>/convlstm/) and its own training seconds;
+a stop between the two saves of an epoch is resumed by training the rival on that epoch.
 
 Beside this file: data.py draws the sequences, baselines.py holds the baselines and the
 metric, model.py the Forecaster, figures.py the pictures.
@@ -236,20 +237,30 @@ def main(argv: list[str] | None = None) -> None:
         schedulers = {n: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=cfg.epochs)
                       for n, o in optimizers.items()}
         # best.pt, last.pt and history.csv in seed<N>/ (the rival's in seed<N>/convlstm/);
-        # --resume restores them all
+        # --resume restores them all, the rival's first (see below)
         checkpoints = {n: run.checkpoint(seed, "" if n == "model" else n, monitor="mse",
                                          model=models[n], optimizer=optimizers[n],
-                                         scheduler=schedulers[n]) for n in models}
-        if len({len(c.history.epochs) for c in checkpoints.values()}) > 1:
-            raise UserError(f"{run.seed_dir(seed)}: the two networks' last.pt hold different "
-                            "epochs (stopped between their saves); start afresh with "
-                            "--overwrite")
+                                         scheduler=schedulers[n]) for n in reversed(models)}
+        checkpoint = checkpoints["model"]
+        rival = checkpoints.get("convlstm", checkpoint)
+        # PredRNN saves each epoch first, its rival second. The rival's random state (its
+        # last.pt's, or the state it was made in) is where its next epoch begins, after a
+        # stop between the two saves too (kill -9 included): the rival is then an epoch
+        # behind, and that epoch's batches are drawn again from here, PredRNN skips it and
+        # the rival trains it from the random state PredRNN's last.pt kept, as it would
+        # have without the stop.
+        done = {n: len(c.history.epochs) for n, c in checkpoints.items()}
+        lag = done["model"] - len(rival.history.epochs)  # 1 after a stop between the saves
+        if lag not in (0, 1):
+            raise UserError(f"{run.seed_dir(seed)}: the two networks' last.pt hold epochs "
+                            f"{sorted(done.values())}, which no stop between their saves "
+                            "leaves; start afresh with --overwrite")
+        rival.restore_random_state()
         trained = {n: distributed.wrap(m) for n, m in models.items()}  # DDP under torchrun
         # Each network's own seconds (kept in its history, so --resume goes on counting).
         seconds = {n: c.history.epochs[-1]["train_seconds"] if c.history.epochs else 0.0
                    for n, c in checkpoints.items()}
-        checkpoint = checkpoints["model"]
-        for epoch in checkpoint.epochs(cfg.epochs):
+        for epoch in (rival if lag else checkpoint).epochs(cfg.epochs):
             began = time.perf_counter()
             shared = list(batches())  # drawn once: every network trains on these batches
             drawn = time.perf_counter() - began
@@ -258,6 +269,9 @@ def main(argv: list[str] | None = None) -> None:
             aids = {"decouple_weight": cfg.decouple_weight,
                     "hide": cfg.reverse_sampling * max(0.0, 1 - 2 * epoch / cfg.epochs)}
             for name, model in models.items():
+                if done[name] > epoch:  # saved before the stop: on from its saved state
+                    checkpoints[name].restore_random_state()
+                    continue
                 began = time.perf_counter()
                 own_step = (lambda m, batch, c, aids=aids: step(m, batch, c, **aids)
                             ) if name == "model" else step

@@ -16,7 +16,7 @@ chose on validation: a day that does not exist ("31/04/2020"), or a string with 
 ("hello"). An empty input, one longer than the model reads, or one with a character no
 training string had is refused too. A refused input gets its own line saying why, the
 others are still answered, and the exit status is 1; --json prints one JSON object per
-input.
+input. Dates read from stdin are answered as they arrive.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.answers import Answer, add_json_flag, blank_stdin_lines, read_inputs, report
+from core.answers import Answer, add_json_flag, answer_inputs
 from core.config import OneLineParser, UserError, run_main, task_of
 from core.run import trained_run
+from core.train import set_threads
 
 from .model import OUTPUT_TOKENS, TrainedModel, load_model, plot_attention, translate
 
@@ -96,28 +97,32 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     if not 0 <= args.beam <= len(OUTPUT_TOKENS):
         raise UserError(f"--beam must be between 0 and {len(OUTPUT_TOKENS)}, got {args.beam}")
-    texts = [text.strip() for text in read_inputs(args.dates, "dates")]
     trained = load_model(trained_run(TASK, args.run_dir) / "model.pt")
+    set_threads(0, trained.model)  # small batches: one thread for a small model, as in training
     if args.plot:
         check_plot(Path(args.plot), trained)
-    problems = [unreadable(text, trained) for text in texts]
-    readable = [text for text, problem in zip(texts, problems, strict=True) if not problem]
-    dates, probabilities, attention = translate(trained.model, readable, trained.vocab,
-                                                args.beam or trained.beam)
-    answers, read = [], iter(zip(readable, dates, probabilities, attention, strict=True))
-    plotted = None
-    for text, problem in zip(texts, problems, strict=True):
-        if problem:
-            answers.append(Answer(text, refused=problem))
-            continue
-        _, date, probability, weights = next(read)
-        answers.append(answer(text, date, probability, trained.threshold, args.verbose))
-        if plotted is None and not answers[-1].refused:
-            plotted = (text, date, weights)
-    blank_stdin_lines(answers, args.dates)
-    status = report(answers, as_json=args.json)
+    plotted = []  # (text, date, attention) of the first date answered, for --plot
+
+    def answer_batch(texts: list[str]) -> list[Answer]:
+        texts = [text.strip() for text in texts]
+        problems = [unreadable(text, trained) for text in texts]
+        readable = [text for text, problem in zip(texts, problems, strict=True) if not problem]
+        dates, probabilities, attention = translate(trained.model, readable, trained.vocab,
+                                                    args.beam or trained.beam)
+        answers, read = [], iter(zip(readable, dates, probabilities, attention, strict=True))
+        for text, problem in zip(texts, problems, strict=True):
+            if problem:
+                answers.append(Answer(text, refused=problem))
+                continue
+            _, date, probability, weights = next(read)
+            answers.append(answer(text, date, probability, trained.threshold, args.verbose))
+            if not plotted and not answers[-1].refused:
+                plotted.append((text, date, weights))
+        return answers
+
+    status = answer_inputs(args.dates, "dates", answer_batch, as_json=args.json)
     if args.plot and plotted:
-        text, date, weights = plotted
+        text, date, weights = plotted[0]
         try:
             plot_attention(weights, text, date, Path(args.plot), f"{text!r} -> {date}")
         except OSError as error:
@@ -126,7 +131,6 @@ def main(argv: list[str] | None = None) -> int:
     elif args.plot:
         print(f"--plot {args.plot}: not drawn, no input was answered", file=sys.stderr)
     return status
-
 
 if __name__ == "__main__":
     run_main(main)

@@ -5,13 +5,13 @@
 
 Reads model.pt (weights, vocabulary, labels and model config, no pickled code) from
 --run-dir, or else from the newest trained runs/name_classifier*/, so it needs neither the
-data files nor the training flags. Each name gets one line, in order; a name the model
-cannot read (empty, no letters, too long) gets a line saying why instead of a guess, and
-the exit status is then 1. Each name is read as the model was trained (its --case and
---accents, saved in model.pt): with the default --case title, a name in all capitals or
-all lower case is read in title case (SMITH as Smith, O'NEILL as O'Neill), as the
-training names are written, and mixed case (McDonald) is kept; a --case lower model reads
-every name in lower case.
+data files nor the training flags. Each name gets one line, in order (names on stdin are
+answered as they arrive); a name the model cannot read (empty, no letters, too long) gets
+a line saying why instead of a guess, and the exit status is then 1. Each name is read as
+the model was trained (its --case and --accents, saved in model.pt): with the default
+--case title, a name in all capitals or all lower case is read in title case (SMITH as
+Smith, O'NEILL as O'Neill), as the training names are written, and mixed case (McDonald)
+is kept; a --case lower model reads every name in lower case.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import argparse
 
 import torch
 
-from core.answers import Answer, add_json_flag, blank_stdin_lines, read_inputs, report
+from core.answers import Answer, add_json_flag, answer_inputs
 from core.config import OneLineParser, UserError, run_main, task_of
 from core.name_model import (
     NameClassifier,
@@ -33,6 +33,7 @@ from core.name_model import (
 )
 from core.run import trained_run
 from core.text import Vocab
+from core.train import set_threads
 
 TASK = task_of(__package__)
 MAX_LENGTH = 40  # the longest training name has 19 characters; far beyond is not a surname
@@ -100,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = trained_run(TASK, args.run_dir)
     model, vocab, labels = load_model(run_dir / "model.pt",
                                       f"python -m {__package__}.train --run-dir {run_dir}")
-    names = read_inputs(args.names, "names")
-    answers = predict(names, model, vocab, labels, args.top)
-    blank_stdin_lines(answers, args.names)
-    return report(answers, as_json=args.json)
+    set_threads(0, model)  # small batches of names: one thread for a small model, as in training
+    return answer_inputs(args.names, "names",
+                         lambda names: predict(names, model, vocab, labels, args.top),
+                         as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ the model cannot answer (an unknown language, a start with characters it never s
 a line saying why, the others are still answered, and the exit status is then 1. The same
 --seed gives the same names. --temperature below 1 picks likely characters more often
 (towards 0, and at 0, always the most likely, so every name is the same); above 1, less
-often. --top-k K draws only among the K most likely characters at each step.
+often. --top-k K draws only among the K most likely characters at each step. Languages
+read from stdin are answered as they arrive.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ import math
 
 import torch
 
-from core.answers import Answer, add_json_flag, read_inputs, report
+from core.answers import Answer, add_json_flag, answer_inputs
 from core.config import OneLineParser, UserError, run_main, task_of
 from core.run import trained_run
 from core.text import Vocab
+from core.train import set_threads
 
 from .model import MAX_LENGTH, NameGenerator, load_model, sample
 
@@ -118,15 +120,20 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = trained_run(TASK, args.run_dir)
     model, vocab, languages = load_model(run_dir / "model.pt",
                                          f"python -m {__package__}.train --run-dir {run_dir}")
-    asked = read_inputs(args.language, "languages")
-    every = [a.strip().lower() == "all" for a in asked]
-    count = args.count or (PER_LANGUAGE if any(every) else 10)
-    asked = [language for a, is_all in zip(asked, every, strict=True)
-             for language in (languages if is_all else [a])]
+    set_threads(0, model)  # one name at a time: one thread for a small model, as in training
     generator = torch.Generator().manual_seed(args.seed)
-    answers = [answer(model, vocab, languages, language, start, args, count, generator)
-               for language in asked for start in args.start]
-    return report(answers, as_json=args.json)
+
+    def answer_batch(batch: list[str]) -> list[Answer]:
+        answers = []
+        for asked in batch:
+            every = asked.strip().lower() == "all"
+            count = args.count or (PER_LANGUAGE if every else 10)
+            answers += [answer(model, vocab, languages, language, start, args, count, generator)
+                        for language in (languages if every else [asked])
+                        for start in args.start]
+        return answers
+
+    return answer_inputs(args.language, "languages", answer_batch, as_json=args.json)
 
 
 if __name__ == "__main__":
