@@ -126,5 +126,5 @@ def test_bench_names_a_copied_task_without_its_targets(tmp_path):
     (project / "tasks" / "my_task" / "targets.py").unlink()
     (project / "tasks" / "__init__.py").touch()
     result = run_task("bench", "--only", "my_task", cwd=project)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "tasks/my_task/targets.py is missing" in result.stderr
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "tasks/my_task/targets.py is missing" in result.stderr
