@@ -110,6 +110,7 @@ def test_name_classifier_two_processes_train_like_one(tmp_path):
     assert result.stdout.count("name_classifier seed 0:") == 1  # process 0 alone prints
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", TASKS)
 def test_every_task_runs_under_torchrun(task, tmp_path):
     """`make <task> NPROC=2 ARGS=--dry-run`: two processes train, process 0 alone reports

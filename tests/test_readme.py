@@ -255,6 +255,7 @@ def as_tested(command: str) -> str:
     return re.sub(r"^make test\b", "make -n test", command)
 
 
+@pytest.mark.slow
 def test_every_readme_command_runs_in_order_twice_on_a_fresh_copy(tmp_path):
     """In the README's order, all of them, then all again in the same copy: a second
     `make sin2cos` must find its own run folder, answering commands the newest run, and

@@ -46,6 +46,7 @@ def test_help_documents_every_flag(task, capsys):
         assert flag in usage
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", TASKS)
 def test_a_copied_task_runs_unedited_and_is_its_own_task_everywhere(task, tmp_path):
     """cp -r tasks/<task> tasks/my_task, then a --dry-run of the copy: it writes
