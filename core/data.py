@@ -59,7 +59,11 @@ def locate(name: str) -> Path:
     root (tasks/my_task/series.csv: data kept with its task), else the manifest's entry
     `name`, fetched with its checksum."""
     local = ROOT / name
-    return local if local.exists() else fetch(name)
+    if local.exists():
+        return local
+    if "/" in name or "\\" in name:  # a path, not a manifest entry's file name
+        raise UserError(f"no file at {local}")
+    return fetch(name)
 
 
 def portable(path: Path) -> str:

@@ -167,6 +167,11 @@ def prepare(raw: np.ndarray, log_columns: list[int], y: np.ndarray, months: np.n
     forecast command.
     """
     raw = raw.copy()
+    for column in log_columns:  # log1p of -1 or less is -inf or NaN: the loss would be NaN
+        if (raw[:, column] <= -1).any():
+            raise UserError(f"input column {column} holds values <= -1 (min "
+                            f"{np.nanmin(raw[:, column]):g}), which log1p cannot read: take "
+                            "it out of the log columns the task's model_inputs returns")
     raw[:, log_columns] = np.log1p(raw[:, log_columns])
     scaled = StandardScaler.fit(raw[:n_train]).transform(raw)
     inputs = np.concatenate([scaled, month_features(months)], axis=1)
@@ -276,7 +281,7 @@ def forecast_command(argv: list[str] | None, prog: str, doc: str, task: str,
     parser = OneLineParser(prog=prog, description=doc.split("\n\n")[0],
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--run-dir", default="", help="the trained run; empty: the newest "
-                        f"of runs/{task}, runs/{task}-2, ... that holds a model.pt")
+                        f"run of {task} under runs/ that holds a model.pt")
     parser.add_argument("--csv", default="", help="monthly CSV to forecast from; empty: the "
                         "file the run trained on")
     add_json_flag(parser)
@@ -330,5 +335,5 @@ def month_answer(month: str, seeds: np.ndarray, level: float, base: Base) -> Ans
         return Answer(month, refused=f"{bad} of {len(seeds)} seed(s) gave no finite number "
                       "(inputs far outside what the model was trained on?)")
     median = float(np.median(seeds))
-    return Answer(month, f"{month}  model {median:8.1f}   {base.name} {level:8.1f}",
+    return Answer(month, f"{month}  model {median:8.4g}   {base.name} {level:8.4g}",
                   {"model": median, base.name: level, "seeds": [float(s) for s in seeds]})

@@ -112,3 +112,16 @@ def test_a_dataset_can_be_a_file_in_the_project() -> None:
     assert path == ROOT / "tasks" / "rainfall_uni" / "train.py"
     assert portable(path) == "tasks/rainfall_uni/train.py"
     assert portable(Path("/") / "elsewhere" / "x.csv") == "/elsewhere/x.csv"
+    with pytest.raises(UserError, match="no file at .*tasks/my_task/missing.csv"):
+        locate("tasks/my_task/missing.csv")  # a path: not looked up in the manifest
+
+
+def test_a_log_column_below_minus_one_is_refused_not_a_nan_loss() -> None:
+    y = np.sin(np.arange(60) / 3)  # an anomaly, scaled below to reach -1.5
+    raw = (1.5 * y)[:, None]
+    months = np.arange(60) % 12 + 1
+    with pytest.raises(UserError, match="input column 0 holds values <= -1.*model_inputs"):
+        prepare(raw, [0], y, months, 48, 40, 6, 1, torch.device("cpu"),
+                base=BASES["persistence"])
+    assert prepare(raw, [], y, months, 48, 40, 6, 1, torch.device("cpu"),
+                   base=BASES["persistence"])["fit"][0].isfinite().all()

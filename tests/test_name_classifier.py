@@ -36,6 +36,7 @@ from core.text import UNK
 from tasks.name_classifier import baselines, train
 from tasks.name_classifier.predict import main as predict_main
 from tasks.name_classifier.predict import predict, problem_with
+from tests.helpers import one_line_error
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -348,3 +349,9 @@ def test_real_data_dry_run_through_the_mirror(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "18 languages" in done.stdout
     assert (tmp_path / "metrics.json").is_file()
+
+
+def test_keep_accents_with_code_points_is_one_line(capsys: pytest.CaptureFixture) -> None:
+    error = one_line_error(train.main, ["--preset", "course", "--accents", "keep",
+                                        "--dry-run"], capsys)
+    assert "--accents keep needs a vocabulary" in error

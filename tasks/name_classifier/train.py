@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from core import distributed, metrics, plots
-from core.config import RunConfig, arg, parse, run_main
+from core.config import RunConfig, arg, parse, require, run_main
 from core.name_model import (
     ACCENTS,
     CASES,
@@ -97,12 +97,20 @@ class Config(RunConfig):
     schedule: str = arg("onecycle", "learning-rate schedule", choices=["onecycle", "constant"])
     clip_norm: float = arg(1.0, "clip the gradient norm to this (0: no clipping)", minimum=0)
 
+    def check(self) -> None:
+        super().check()
+        # code points are ASCII (the course's 128): ü would be read as <unk> all the same
+        require(not (self.code_points and self.accents == "keep"),
+                "--accents keep needs a vocabulary of the data's characters: drop "
+                "--code-points (--preset course sets it)")
+
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> dict[str, float]:
     """The project's three test metrics, for the model and the baselines alike."""
     return {"accuracy": metrics.accuracy(y_true, y_pred),
             "macro_f1": metrics.macro_f1(y_true, y_pred, num_classes),
             "balanced_accuracy": metrics.balanced_accuracy(y_true, y_pred, num_classes)}
+
 
 def test_scores(test: Split, unseen_rows: np.ndarray, predicted: np.ndarray,
                 num_classes: int) -> dict[str, float]:

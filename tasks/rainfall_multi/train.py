@@ -72,6 +72,11 @@ BASE = BASES["climatology"]
 FLOOR = 0.0  # rain is an amount: forecasts are clipped at zero
 
 
+def floored(forecast):
+    """Forecasts (an array or a tensor) raised to FLOOR where below it; None: as they are."""
+    return forecast if FLOOR is None else forecast.clip(min=FLOOR)
+
+
 @dataclass
 class Config(RunConfig):
     inputs: list[str] = arg(["Specific_Humidity", "Relative_Humidity", "Temperature",
@@ -122,8 +127,8 @@ def baseline_forecasts(y: np.ndarray, months: np.ndarray, n_train: int,
     ar = fit_ar(train, AR_ORDER)
     steps = range(1, horizon + 1)
     return {
-        # a forecaster would not predict negative rain; clipping only helps AR's score
-        "ar12": [np.maximum(walk_forward(y, test, h, lambda p, h=h: ar_forecast(ar, p, h)), 0)
+        # clipped at FLOOR as the model's forecasts are (no negative rain): only helps AR
+        "ar12": [floored(walk_forward(y, test, h, lambda p, h=h: ar_forecast(ar, p, h)))
                  for h in steps],
         "seasonal_naive": [walk_forward(y, test, h, lambda p, h=h: seasonal_naive(p, h))
                            for h in steps],
@@ -187,7 +192,7 @@ def train_network(cfg: Config, run: Run, data: dict[str, Batch], target_std: flo
         *inputs, truth = data["val"]
         known = ~torch.isnan(truth)  # late origins' targets fall in the test months
         with torch.no_grad():
-            forecast = model(*inputs).clamp(min=FLOOR)
+            forecast = floored(model(*inputs))
         return {"val_rmse": float(((forecast - truth)[known] ** 2).mean().sqrt())}
 
     # best.pt, last.pt and history.csv in seed<N>/ (or seed<N>/<name>/); --resume restores them
@@ -203,7 +208,7 @@ def train_network(cfg: Config, run: Run, data: dict[str, Batch], target_std: flo
     history = checkpoint.load_best()
     # the best-on-validation weights forecast the test months, once
     with torch.no_grad():
-        forecast = model(*data["test"][:4]).clamp(min=FLOOR).cpu().numpy()
+        forecast = floored(model(*data["test"][:4])).cpu().numpy()
     return forecast, history, model
 
 

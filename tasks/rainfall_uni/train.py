@@ -60,7 +60,7 @@ from core.forecast import (
     save_networks,
 )
 from core.layers import recurrent
-from core.metrics import mae, mase, rmse, seasonal_scale
+from core.metrics import mae, mase, seasonal_scale
 from core.plots import lines, training_curve
 from core.report import comparison_table
 from core.run import Run, SeedResult, Seeds
@@ -77,6 +77,11 @@ AR_ORDER = 12
 # of the task's own; rain's yearly cycle is most of its signal
 BASE = BASES["climatology"]
 FLOOR = 0.0  # rain is an amount: forecasts are clipped at zero
+
+
+def floored(forecast):
+    """Forecasts (an array or a tensor) raised to FLOOR where below it; None: as they are."""
+    return forecast if FLOOR is None else forecast.clip(min=FLOOR)
 HORIZON = 1  # one month ahead; rainfall_multi forecasts several at once
 
 
@@ -124,8 +129,8 @@ def baseline_forecasts(y: np.ndarray, months: np.ndarray,
     train, test = y[:n_train], np.arange(n_train, len(y))
     ar = fit_ar(train, AR_ORDER)
     return {
-        # a forecaster would not predict negative rain; clipping only helps AR's score
-        "ar12": np.maximum(walk_forward(y, test, 1, lambda p: ar_forecast(ar, p, 1)), 0),
+        # clipped at FLOOR as the model's forecasts are (no negative rain): only helps AR
+        "ar12": floored(walk_forward(y, test, 1, lambda p: ar_forecast(ar, p, 1))),
         "seasonal_naive": walk_forward(y, test, 1, lambda p: seasonal_naive(p, 1)),
         "climatology": climatology(fit_climatology(train, months[:n_train]), months[test]),
         "persistence": walk_forward(y, test, 1, lambda p: persistence(p, 1)),
@@ -184,7 +189,7 @@ def train_network(cfg: Config, run: Run, data: dict[str, Batch], target_std: flo
         *inputs, truth = data["val"]
         known = ~torch.isnan(truth)  # late origins' targets fall in the test months
         with torch.no_grad():
-            forecast = model(*inputs).clamp(min=FLOOR)
+            forecast = floored(model(*inputs))
         return {"val_rmse": float(((forecast - truth)[known] ** 2).mean().sqrt())}
 
     # best.pt, last.pt and history.csv in seed<N>/; --resume restores them
@@ -200,7 +205,7 @@ def train_network(cfg: Config, run: Run, data: dict[str, Batch], target_std: flo
     history = checkpoint.load_best()
     # the best-on-validation weights forecast the test months, once
     with torch.no_grad():
-        forecast = model(*data["test"][:4]).clamp(min=FLOOR).cpu().numpy()
+        forecast = floored(model(*data["test"][:4])).cpu().numpy()
     return forecast, history, model
 
 
@@ -239,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
     n = len(y)
     n_train = n - cfg.test_months
     fit_end = n_train - cfg.val_months        # windows before this train the weights
-    train, train_months = y[:n_train], months[:n_train]
+    train = y[:n_train]
     test = np.arange(n_train, n)
     print(f"{path.name}: {n} months; train {fit_end} + validation {cfg.val_months} "
           f"(early stopping) + test {cfg.test_months} (walk-forward)")
@@ -263,9 +268,8 @@ def main(argv: list[str] | None = None) -> dict:
     # ---- model: log1p(rain) and the month in, a correction to climatology out
     data = prepare(*model_inputs(frame), y, months, n_train, fit_end, cfg.lags, HORIZON,
                    run.device, base=BASE)
-    clim = fit_climatology(train, train_months)
-    val_clim = rmse(y[fit_end:n_train], climatology(clim, months[fit_end:n_train]))
-    print(f"validation RMSE of climatology: {val_clim:.1f}")
+    *_, level, _, truth = data["val"]  # the base's forecasts of the validation months
+    print(f"validation RMSE of {BASE.name}: {float(((level - truth) ** 2).mean().sqrt()):.4g}")
 
     def train_seed(seed: int) -> SeedResult:
         forecast, history, model = train_network(cfg, run, data, float(train.std()), seed)
@@ -291,13 +295,14 @@ def main(argv: list[str] | None = None) -> dict:
     shown, _ = seeds.median("rmse").outputs
     worst = np.argsort(-np.abs(shown - y[test]))[:3]
     for i in worst:
-        print(f"  largest miss: {dates[test[i]]}: true {y[test[i]]:.0f}, model "
-              f"{shown[i]:.0f}, {BASE.name} {forecasts[BASE.name][i]:.0f}")
+        print(f"  largest miss: {dates[test[i]]}: true {y[test[i]]:.4g}, model "
+              f"{shown[i]:.4g}, {BASE.name} {forecasts[BASE.name][i]:.4g}")
 
     run.finish(results, seeds.seconds)
     save_networks(run.dir / "model.pt", [r.outputs[1] for r in seeds.results], task=run.task,
                   network=network(cfg, data), seeds=run.seeds,
-                  columns=frame.columns, log_columns=[0], date_columns=cfg.date_columns,
+                  columns=frame.columns, log_columns=model_inputs(frame)[1],
+                  date_columns=cfg.date_columns,
                   lags=cfg.lags, horizon=HORIZON, val_months=cfg.val_months,
                   test_months=cfg.test_months, csv=portable(path) if cfg.csv else "",
                   base=BASE.name, dataset=DATASET)
