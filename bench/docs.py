@@ -18,6 +18,11 @@ DOCUMENTS = [path for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob(
              if path.is_file()]
 
 
+def in_words(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 2 else items)
+
+
 def measured() -> dict[str, TaskSpec]:
     """The tasks whose results/<task>.json exists, with their specs, by name."""
     return {task: spec for task, spec in TASKS.items() if read_result(task) is not None}
@@ -96,7 +101,7 @@ def render_tasks() -> str:
         "|---|---|---|---|---|---|---|---|",
         *(task_row(task, spec) for task, spec in shown.items()),
         "",
-        f"Measured {' and '.join(dates) or 'never'} on {'; '.join(machines) or '-'}, "
+        f"Measured {in_words(dates)} on {'; '.join(machines) or '-'}, "
         f"{wall / 60:.0f} minutes of bench in all; every file in results/ names its commit, "
         "machine and command.",
     ]
