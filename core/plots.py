@@ -52,9 +52,12 @@ BASELINE_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:bro
 
 
 def lines(series: dict[str, np.ndarray], path: Path, title: str, xlabel: str = "step",
-          ylabel: str = "", x: np.ndarray | None = None) -> Path:
+          ylabel: str = "", x: np.ndarray | None = None,
+          bands: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> Path:
     """Several named series on one axis. The first is the truth (black, thick); one named
-    "model" is drawn last, on top, in red, so no baseline hides it. `x` may hold dates."""
+    "model" is drawn last, on top, in red, so no baseline hides it. `x` may hold dates.
+    `bands` {name: (lower, upper)} shades an interval around that series, in its colour
+    (NaN where it has none)."""
     fig, ax = plt.subplots(figsize=(9, 4))
     others = iter(BASELINE_COLORS * len(series))
     for i, (name, values) in enumerate(series.items()):
@@ -66,6 +69,10 @@ def lines(series: dict[str, np.ndarray], path: Path, title: str, xlabel: str = "
         else:
             style = {"color": next(others), "linewidth": 1.0, "linestyle": "--", "zorder": 3}
         ax.plot(xs, values, label=name, **style)
+        if bands and name in bands:
+            lower, upper = bands[name]
+            ax.fill_between(xs, lower, upper, color=style["color"], alpha=0.2, linewidth=0,
+                            zorder=1, label=f"{name}: interval")
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

@@ -14,11 +14,19 @@ In an irregular series too, gaps and blocks are counted in rows (readings), not 
 
 Linear interpolation is the default: the simplest honest fill, and what a user gets from
 pandas. Another method replaces it for a variable and gap kind only when it wins beyond
-the check's own noise: a lower MAE than linear's in every draw, and by at least MARGIN on
-their mean. A challenger that wins by a hair on the check can lose on the cells that
-matter (a series that shifts level after the part it was checked on), so a hair is not
-enough. A series too short to check is filled by the fallback: the one baseline that
-wins so over all the variables on the training run's validation rows (saved in model.pt).
+the check's own noise, by either of two tests over the draws (each draw one pair: a hard
+draw is hard for both): it has the lower MAE in every draw and by MARGIN on their mean,
+or the paired 95% interval of its MAE over linear's (a t interval of the log ratio) lies
+wholly below 1 - MARGIN. Among such winners, the lowest mean MAE fills. A challenger that
+wins by a hair on the check can lose on the cells that matter (a series that shifts level
+after the part it was checked on), so a hair is not enough; one that wins by a lot in most
+draws but not all (a seasonal fill on a short seasonal file) wins. A short file gets more
+draws (draws()), so its interval is narrow enough to see such a win. A series too short
+to check is filled by the fallback: the one baseline that wins so over all the variables
+on the training run's validation rows (saved in model.pt).
+
+The check's hidden cells also calibrate fill's interval (interval.py): the errors of what
+fill writes, on cells it hid, bound the errors on the cells it fills.
 
 train.py's "fill" row is what fill would write on the rows the network never trained on
 (validation and test) under each test draw: the check hides more of the cells that draw
@@ -27,18 +35,23 @@ leaves seen, exactly as fill does on a file, and never reads a hidden test value
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
+from . import interval
 from .baselines import fill_constant, fill_linear, fill_locf, fill_seasonal
 from .data import PATTERNS, Data, block_rows, hide
 from .model import Imputer, impute
-from .scores import errors
+from .scores import errors, t_quantile_975
 from .steps import Step
 
 KINDS = {"short": "points10", "long": "block"}  # gap kind: the pattern that checks it
-DRAWS = 5            # mask draws of the check
+DRAWS = 5            # mask draws of the check, at least
+DRAW_ROWS = 2000     # more draws for a shorter file: about this many rows in all ...
+MOST_DRAWS = 20      # ... up to this many draws
 MARGIN = 0.02        # a challenger beats linear by this share of its MAE, or linear stays
 SMALLEST_SEEN = 30   # observed cells a variable needs to be checked
 BLOCKS_NEEDED = 4    # the series must hold this many of the longest block
@@ -95,44 +108,78 @@ def checkable(observed: np.ndarray, step: Step) -> bool:
             and bool((observed.sum(axis=0) >= SMALLEST_SEEN).all()))
 
 
+def draws(rows: int) -> int:
+    """How many mask draws the check makes of a file of `rows` rows: DRAWS, more for a
+    short file (about DRAW_ROWS rows in all, at most MOST_DRAWS), where each draw hides
+    few cells and one draw's MAE is noisy."""
+    return min(MOST_DRAWS, max(DRAWS, math.ceil(DRAW_ROWS / max(rows, 1))))
+
+
+@dataclass
+class Check:
+    """What the check hid and how every method filled it: `masks` (kind, hidden (T, F))
+    per draw and kind, `seen` (len(masks), T, F) what each left seen, `filled` {method:
+    (len(masks), T, F)}, and `scores` {kind: {method: MAE (draws, F)}} (NaN: a draw that
+    hid none of a variable)."""
+    masks: list[tuple[str, np.ndarray]]
+    seen: np.ndarray
+    filled: dict[str, np.ndarray]
+    scores: dict[str, dict[str, np.ndarray]]
+
+
 def check(fills: Callable[[np.ndarray], dict[str, np.ndarray]], values: np.ndarray,
-          observed: np.ndarray, step: Step, seed: int) -> dict[str, dict[str, np.ndarray]]:
-    """{kind: {method: MAE (DRAWS, F)}}: each method's error on observed cells hidden like
-    `kind`, per draw (NaN: a draw that hid none of a variable). `fills(seen)` gives every
-    method's fill of `values` under each mask of seen (B, T, F): all draws in one call."""
+          observed: np.ndarray, step: Step, seed: int) -> Check:
+    """Each method's error on observed cells hidden like each gap kind, under draws(T)
+    draws. `fills(seen)` gives every method's fill of `values` under each mask of seen
+    (B, T, F): all draws in one call."""
     hidden = [(kind, hide(observed, pattern, step, np.random.default_rng([seed, d, k])))
-              for d in range(DRAWS) for k, (kind, pattern) in enumerate(KINDS.items())]
-    filled = fills(np.stack([observed & ~mask for _, mask in hidden]))
+              for d in range(draws(len(values))) for k, (kind, pattern) in
+              enumerate(KINDS.items())]
+    seen = np.stack([observed & ~mask for _, mask in hidden])
+    filled = fills(seen)
     scores: dict[str, dict[str, list[np.ndarray]]] = {kind: {} for kind in KINDS}
     for i, (kind, mask) in enumerate(hidden):
         for method, by_mask in filled.items():
             scores[kind].setdefault(method, []).append(errors(values, by_mask[i], mask)[0])
-    return {kind: {m: np.stack(v) for m, v in by_method.items()}
-            for kind, by_method in scores.items()}
+    return Check(hidden, seen, filled, {kind: {m: np.stack(v) for m, v in by_method.items()}
+                                  for kind, by_method in scores.items()})
 
 
 def mean_over_draws(mae: np.ndarray) -> np.ndarray:
-    """(DRAWS, F) -> (F,): the mean over the draws that scored each variable (NaN: none)."""
+    """(draws, F) -> (F,): the mean over the draws that scored each variable (NaN: none)."""
     scored = np.isfinite(mae)
     return np.where(scored.any(0), np.where(scored, mae, 0).sum(0) / scored.sum(0).clip(1),
                     np.nan)
 
 
 def clear_win(mae: np.ndarray, linear: np.ndarray) -> np.ndarray:
-    """(DRAWS, F) each -> (F,) bool: lower than linear's MAE in every draw that scored
-    both, and by at least MARGIN on the mean of those draws."""
+    """(draws, F) each -> (F,) bool: beyond the noise of the draws that scored both,
+    either test: lower than linear's MAE in every draw (a sign test: 1 in 32 by chance
+    over 5 draws), or the paired 95% interval of mae / linear (a t interval of the log
+    ratio) wholly below 1; and in both cases by at least MARGIN on the mean (the
+    interval's high end, for the second). Fewer than two such draws: linear stays."""
     scored = np.isfinite(mae) & np.isfinite(linear)
-    every = np.where(scored, mae < linear, True).all(0) & scored.any(0)
-    mae, linear = (mean_over_draws(np.where(scored, a, np.nan)) for a in (mae, linear))
-    return every & (mae <= (1 - MARGIN) * linear)
+    tiny = np.finfo(float).tiny  # an exact fill (MAE 0) is a huge log ratio, not a NaN
+    log_ratio = np.log(np.maximum(np.where(scored, mae, 1), tiny)
+                       / np.maximum(np.where(scored, linear, 1), tiny))
+    wins = np.zeros(mae.shape[1], bool)
+    for f in range(mae.shape[1]):
+        r, a, b = log_ratio[scored[:, f], f], mae[scored[:, f], f], linear[scored[:, f], f]
+        if len(r) < 2:
+            continue
+        half = t_quantile_975(len(r) - 1) * r.std(ddof=1) / math.sqrt(len(r))
+        every = bool((a < b).all()) and a.mean() <= (1 - MARGIN) * b.mean()
+        wins[f] = every or r.mean() + half < math.log(1 - MARGIN)
+    return wins
 
 
 def choose(scores: dict[str, dict[str, np.ndarray]],
            network: bool = True) -> dict[str, list[str]]:
-    """{kind: [method per variable]}: linear, unless others win clearly (clear_win); then
-    the one of them with the lowest mean MAE. `network` False: baselines only, judged on
-    the MAE over all the variables, one choice for every variable (what a series too
-    short to check gets: one choice from all its cells, less noisy than one a variable)."""
+    """{kind: [method per variable]}: linear, unless others win beyond the noise
+    (clear_win); then the one of them with the lowest mean MAE. `network` False:
+    baselines only, judged on the MAE over all the variables, one choice for every
+    variable (what a series too short to check gets: one choice from all its cells,
+    less noisy than one a variable)."""
     out = {}
     for kind, by_method in scores.items():
         width = by_method["linear"].shape[1]
@@ -157,6 +204,22 @@ def combine(fills: dict[str, np.ndarray], chosen: dict[str, list[str]],
         for f, method in enumerate(chosen[kind]):
             out[where[:, f], f] = fills[method][where[:, f], f]
     return out
+
+
+def check_errors(result: Check, values: np.ndarray, chosen: dict[str, list[str]],
+                 step: Step) -> tuple[np.ndarray, ...]:
+    """What fill would write with `chosen` on each of the check's masks, scored on the
+    cells it hid: their absolute errors, variables, whether their gap is long, and their
+    distances to the nearest seen value, (N,) each, pooled over every draw and kind;
+    interval.calibrate's arguments."""
+    out: list[tuple[np.ndarray, ...]] = []
+    for i, (_, hidden) in enumerate(result.masks):
+        seen, kinds = result.seen[i], gap_kinds(result.seen[i], step)
+        filled = combine({m: f[i] for m, f in result.filled.items()}, chosen, kinds)
+        rows, variables = np.nonzero(hidden)
+        out.append((np.abs(filled - values)[rows, variables], variables,
+                    kinds["long"][rows, variables], interval.distance(seen)[rows, variables]))
+    return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))
 
 
 def table(scores: dict[str, dict[str, np.ndarray]], chosen: dict[str, list[str]],
@@ -203,7 +266,7 @@ def fills_of(imputer: Imputer, data: Data, window: int, rows: np.ndarray,
 
 
 def check_rows(imputer: Imputer, data: Data, window: int, median: np.ndarray,
-               rows: np.ndarray, seen: np.ndarray, seed: int) -> dict:
+               rows: np.ndarray, seen: np.ndarray, seed: int) -> Check:
     """check() on data's `rows`, seeing only `seen` of them."""
     return check(fills_of(imputer, data, window, rows, median), data.z[rows], seen,
                  data.table.step, seed)
@@ -217,28 +280,45 @@ def on_unseen_rows(imputer: Imputer, data: Data, window: int, median: np.ndarray
     the validation rows alone (the test draws may use it)."""
     val, rows = data.parts["val"], np.concatenate([data.parts["val"], data.parts["test"]])
     fallback = choose(check_rows(imputer, data, window, median, val, data.observed[val],
-                                 seed), network=False)
-    scores = check_rows(imputer, data, window, median, rows, data.observed[rows], seed)
+                                 seed).scores, network=False)
+    scores = check_rows(imputer, data, window, median, rows, data.observed[rows], seed).scores
     checked = checkable(data.observed[rows], data.table.step)
     return scores, choose(scores) if checked else fallback, fallback
 
 
+BANDED = ("fill", "model", "linear")  # what on_test gives an interval: fill's, and the
+# same recipe on the network alone and on linear interpolation (the naive interval)
+
+
 def on_test(imputer: Imputer, data: Data, window: int, median: np.ndarray,
-            fallback: dict[str, list[str]], seed: int) -> list[dict[str, np.ndarray]]:
-    """What fill would write on the test rows under each draw, [{pattern: (T_test, F)}]:
-    checked on the validation rows and the test cells the draw leaves seen, the chosen
-    method per variable and gap kind (the fallback where those are too few to check)."""
+            fallback: dict[str, list[str]], seed: int
+            ) -> list[dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]]:
+    """What fill would write on the test rows under each draw, and its interval at
+    interval.LEVEL, beside the network's and linear interpolation's by the same recipe:
+    [{pattern: {method (BANDED): (filled, half-width) (T_test, F) each}}]. All checked on
+    the validation rows and the test cells the draw leaves seen: fill's choice per
+    variable and gap kind (the fallback where those are too few to check), and each
+    interval calibrated on that check's hidden cells, never on a hidden test value."""
     val, test = data.parts["val"], data.parts["test"]
     rows, step, out = np.concatenate([val, test]), data.table.step, []
+    width = data.z.shape[1]
     for masks in data.test_masks:
         by_pattern = {}
         for p in PATTERNS:
             seen_test = data.observed[test] & ~masks[p]
             seen = np.concatenate([data.observed[val], seen_test])
-            chosen = (choose(check_rows(imputer, data, window, median, rows, seen, seed))
-                      if checkable(seen, step) else fallback)
+            result = check_rows(imputer, data, window, median, rows, seen, seed)
+            choices = {"fill": choose(result.scores) if checkable(seen, step) else fallback,
+                       "model": dict.fromkeys(KINDS, ["model"] * width),
+                       "linear": dict.fromkeys(KINDS, ["linear"] * width)}
             fills = fills_of(imputer, data, window, test, median)(seen_test[None])
-            by_pattern[p] = combine({m: f[0] for m, f in fills.items()}, chosen,
-                                    gap_kinds(seen_test, step))
+            kinds = gap_kinds(seen_test, step)
+            by_pattern[p] = {}
+            for method, chosen in choices.items():
+                calibration = interval.calibrate(
+                    *check_errors(result, data.z[rows], chosen, step), width, interval.LEVEL)
+                by_pattern[p][method] = (
+                    combine({m: f[0] for m, f in fills.items()}, chosen, kinds),
+                    interval.half_width(calibration, seen_test, kinds["long"])[0])
         out.append(by_pattern)
     return out

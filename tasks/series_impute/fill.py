@@ -4,16 +4,32 @@ fill that does better on this very file.
     python -m tasks.series_impute.fill tasks/series_impute/gaps.csv --output filled.csv
     python -m tasks.series_impute.fill INPUT.csv --output FILLED.csv --run-dir runs/mine
     python -m tasks.series_impute.fill INPUT.csv --output FILLED.csv --method linear
+    python -m tasks.series_impute.fill INPUT.csv --output FILLED.csv --interval 0.9 \
+        --plot filled.png
 
 Before it writes a cell, fill checks itself on the file (choose.py): it hides a share of
-the file's own observed cells, in short gaps and in long blocks, fills them with the
-network and with every classical fill (mean, median, last observation, linear, seasonal
-with and without its local offset), and fills each variable and gap kind by linear
-interpolation unless another method beat it there in every draw and by a clear margin
-(choose.MARGIN); a short table says what it used and by how much it won. So what it
-writes is never the network where interpolation did as well on the same file. --method
-forces one method everywhere. A file too short to check says so and gets the baseline
-that won clearly (else linear) on the training run's validation rows.
+the file's own observed cells, in short gaps and in long blocks, under a few seeded
+draws (more for a short file), fills them with the network and with every classical fill
+(mean, median, last observation, linear, seasonal with and without its local offset),
+and fills each variable and gap kind by linear interpolation unless another method beat
+it there beyond the check's noise (in every draw, or by the paired 95% interval of its
+MAE over linear's over the draws; either by choose.MARGIN at least); a short table says
+what it used and by how much it won. So what it writes is never the network where
+interpolation did as well on the same file. --method forces one method everywhere. A
+file too short to check says so and gets the baseline that won clearly (else linear) on
+the training run's validation rows.
+
+--interval LEVEL (0.9: 90%) also writes <column>_lo and <column>_hi beside each column,
+the bounds of each filled cell (empty where the value was observed), by split-conformal
+calibration on fill's own check of the file (interval.py): the absolute errors of what
+fill writes on the cells the check hid, grouped by variable, gap kind (short, long) and
+distance to the nearest observed value (1, 2-3, 4-7, 8+ rows), give each filled cell its group's
+ceil((n+1)*LEVEL)-th smallest error as its half-width. The guarantee: a filled cell's
+interval holds its true value with probability at least LEVEL, over the cells of its
+group, when the file's real gaps are like the cells the check hid (exchangeable). It
+does not hold for gaps longer than any the check hid (those cells get the widest group's
+bound and one line says how many), nor where the series changes regime in its gaps.
+--plot draws the filled values (and their band) over the observed ones.
 
 Reads <run-dir>/model.pt (default: the newest trained run's; weights, the columns and
 date columns it was trained on, its step, their training mean, standard deviation and
@@ -40,9 +56,11 @@ import numpy as np
 from core.config import OneLineParser, UserError, run_main, task_of
 from core.run import trained_run
 
-from . import choose
+from . import choose, interval
 from .data import block_rows, season_at
 from .model import load_model
+from .report import plot_filled
+from .scores import band
 from .steps import Step, calendar, row_times
 from .table import Table, read_table, write_filled
 
@@ -62,7 +80,9 @@ def same_file(a: Path, b: Path) -> bool:
 
 def parse_args(argv: list[str] | None):
     parser = OneLineParser(prog=f"python -m {__package__}.fill",
-                           description=__doc__.split("\n\n")[0])
+                           description=__doc__.split("\n\n")[0],
+                           epilog=next(p for p in __doc__.split("\n\n")
+                                       if p.startswith("--interval")))
     parser.add_argument("input", help="CSV with missing cells, in the trained columns")
     parser.add_argument("--output", required=True,
                         help="where to write the filled CSV (never INPUT itself)")
@@ -72,7 +92,18 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--method", default="", choices=METHODS,
                         help="fill every cell with this method instead of the one that "
                              "wins the check on the file")
-    return parser.parse_args(argv)
+    parser.add_argument("--interval", type=float, default=None, metavar="LEVEL",
+                        help="also write <column>_lo and <column>_hi, each filled cell's "
+                             "interval at this level (0.9: 90%%), split-conformal on the "
+                             "check's hidden cells (see below; default: none)")
+    parser.add_argument("--plot", default="", metavar="PATH",
+                        help="also draw the filled columns, with their interval, into "
+                             "this PNG")
+    args = parser.parse_args(argv)
+    if args.interval is not None and not 0 < args.interval < 1:
+        raise UserError(f"--interval {args.interval:g}: give a level between 0 and 1 "
+                        "(exclusive), such as 0.9 for a 90% interval")
+    return args
 
 
 def check_output(source: Path, target: Path) -> None:
@@ -145,10 +176,10 @@ def fills_for(imputer, saved: dict, table: Table, z: np.ndarray):
     return fills
 
 
-def pick(method: str, fills, saved: dict, table: Table, z: np.ndarray, seen: np.ndarray,
+def pick(method: str, result: choose.Check | None, saved: dict, table: Table,
          kinds: dict[str, np.ndarray], std: np.ndarray) -> dict[str, list[str]]:
     """{gap kind: [method per variable]}: --method everywhere; else the check's winners,
-    printed; else, for a file too short to check, the training run's best baseline."""
+    printed; else (no check: a file too short for one), the training run's fallback."""
     columns = table.columns
     if method:
         if method.startswith("seasonal") and not saved["season"]:
@@ -156,23 +187,60 @@ def pick(method: str, fills, saved: dict, table: Table, z: np.ndarray, seen: np.
                             "so no seasonal fill; choose another method")
         print(f"--method {method}: every cell filled by it, unchecked")
         return {kind: [method] * len(columns) for kind in choose.KINDS}
-    step = Step.from_label(saved["step"])
-    if table.step is None or not choose.checkable(seen, step):
+    if result is None:
         fallback = saved["fallback"]
-        print(f"{len(table.values)} rows: too short to check the methods on "
-              f"this file (needs {choose.BLOCKS_NEEDED * block_rows(step)[1]} rows and "
-              f"{choose.SMALLEST_SEEN} seen cells per column); using the training run's "
-              f"choice on its validation rows: " + "; ".join(
+        print(f"{len(table.values)} rows: too short to check the methods on this file "
+              f"({too_short(saved)}); using the training run's choice on its validation "
+              "rows: " + "; ".join(
                   f"{kind} gaps: " + ", ".join(f"{c} {m}" for c, m in zip(columns, methods,
                                                                       strict=True))
                   for kind, methods in fallback.items()))
         return fallback
-    scores = choose.check(fills, z, seen, step, CHECK_SEED)
-    chosen = choose.choose(scores)
-    print(f"checked on {choose.DRAWS} draws of this file's own observed cells, hidden as "
+    chosen = choose.choose(result.scores)
+    draws = len(next(iter(result.scores["short"].values())))
+    print(f"checked on {draws} draws of this file's own observed cells, hidden as "
           "short gaps (points10) and long blocks; MAE in the file's units:")
-    print(choose.table(scores, chosen, columns, std, kinds))
+    print(choose.table(result.scores, chosen, columns, std, kinds))
     return chosen
+
+
+def too_short(saved: dict) -> str:
+    """What a file needs for fill to check itself on it."""
+    return (f"needs {choose.BLOCKS_NEEDED * block_rows(Step.from_label(saved['step']))[1]} "
+            f"rows and {choose.SMALLEST_SEEN} seen cells per column")
+
+
+def bounds(level: float, result: choose.Check | None, table: Table, z: np.ndarray,
+           seen: np.ndarray, filled: np.ndarray, chosen: dict[str, list[str]],
+           answered: np.ndarray, saved: dict) -> tuple[np.ndarray, np.ndarray]:
+    """--interval: each filled cell's (lower, upper) bounds in the data's units (N, F),
+    calibrated on the check's hidden cells (interval.py); one line for the cells farther
+    from an observed value than any the check hid."""
+    mean, std = np.array(saved["mean"]), np.array(saved["std"])
+    if not answered.any():
+        print(f"--interval {level:g}: no missing cell to fill, so no bounds to write (the "
+              "_lo and _hi columns are empty)")
+        return filled, filled
+    if result is None:
+        shortest = block_rows(Step.from_label(saved["step"]))[0]
+        raise UserError(f"--interval {level:g}: {len(table.values)} row(s) are too few to "
+                        f"calibrate an interval on the file's own cells (needs {shortest}); "
+                        "fill it without --interval")
+    step = Step.from_label(saved["step"])
+    calibration = interval.calibrate(*choose.check_errors(result, z, chosen, step),
+                                     z.shape[1], level)
+    half, beyond = interval.half_width(calibration, seen,
+                                       choose.gap_kinds(seen, step)["long"])
+    low = np.where(saved["nonnegative"], -mean / std, -np.inf)
+    lower, upper = band((filled - mean) / std, half, low)
+    far = beyond & answered
+    if far.any():
+        print(f"--interval: {int(far.sum())} filled cell(s) lie farther from an observed "
+              f"value than any the check hid (up to {int(calibration.reach.max())} rows): "
+              "they get the widest group's bounds, which may be too narrow there")
+    print(f"--interval {level:g}: bounds from {len(result.masks)} masks of the check, "
+          "written as " + ", ".join(f"{c}_lo, {c}_hi" for c in table.columns))
+    return lower * std + mean, upper * std + mean
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"dates in {', '.join(date_columns)}")
     table = read_table(source, columns, date_columns, min_rows=1, hint=trained_on)
     check_step(table, source, saved, trained_on, train_command)
+    clashes = [f"{c}{end}" for c in table.columns for end in ("_lo", "_hi")
+               if f"{c}{end}" in (name.strip() for name in table.rows[0])]
+    if args.interval is not None and clashes:
+        raise UserError(f"--interval: {source.name} already has a column {clashes[0]}; "
+                        "rename it, or fill without --interval")
     if table.note:
         print(table.note)
 
@@ -194,8 +267,16 @@ def main(argv: list[str] | None = None) -> int:
     seen = np.isfinite(table.values)
     z = np.where(seen, (table.values - mean) / std, 0.0)
     fills = fills_for(imputer, saved, table, z)
-    kinds = choose.gap_kinds(seen, Step.from_label(step))
-    chosen = pick(args.method, fills, saved, table, z, seen, kinds, std)
+    rows_apart = Step.from_label(step)
+    kinds = choose.gap_kinds(seen, rows_apart)
+    checked = table.step is not None and choose.checkable(seen, rows_apart)
+    # --interval calibrates on the check even where the file is too short to choose a
+    # method by it (its bounds are then wide), if it can hide the shortest block
+    calibrating = (args.interval is not None and table.step is not None
+                   and len(z) >= block_rows(rows_apart)[0])
+    result = (choose.check(fills, z, seen, rows_apart, CHECK_SEED)
+              if (checked and not args.method) or calibrating else None)
+    chosen = pick(args.method, result if checked else None, saved, table, kinds, std)
     every = {method: by_mask[0] for method, by_mask in fills(seen[None]).items()}
     filled = choose.combine(every, chosen, kinds) * std + mean
     refused, settled = [], seen.copy()  # settled: seen, or refused for an earlier reason
@@ -204,13 +285,20 @@ def main(argv: list[str] | None = None) -> int:
         refused.append((cells & ~settled, why))
         settled |= cells
     answered = ~settled
-    count = write_filled(table, filled, answered, target)
+    bands = None
+    if args.interval is not None:
+        bands = bounds(args.interval, result, table, z, seen, filled, chosen, answered,
+                       saved)
+    count = write_filled(table, filled, answered, target, bands)
     per_column = ", ".join(f"{name} {int(answered[:, f].sum())} of {int((~seen[:, f]).sum())}"
                            for f, name in enumerate(table.columns))
     print(f"filled {count} of {int((~seen).sum())} missing cells ({per_column}) into {target}")
     for cells, reason in refused:
         if cells.any():
             print(describe(table, cells, reason))
+    if args.plot:
+        plot_filled(table, filled, answered, bands, Path(args.plot))
+        print(f"drew the filled columns into {args.plot}")
     return 0 if count == (~seen).sum() else 1
 
 

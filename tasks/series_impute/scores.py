@@ -82,3 +82,50 @@ def paired_ratios(model: list[dict[str, np.ndarray]], best: dict[str, str],
         out |= {f"mae@{p}_ratio": mean, f"mae@{p}_ratio_ci95_low": low,
                 f"mae@{p}_ratio_ci95_high": high}
     return out
+
+
+def band(filled: np.ndarray, half: np.ndarray, low: np.ndarray
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """An interval's (lower, upper) bounds: filled +- half, never below `low` (F,), the
+    least value the variable takes (a rain total is never negative)."""
+    return np.maximum(filled - half, low), filled + half
+
+
+def band_scores(truth: np.ndarray, draws: list[dict[str, tuple[np.ndarray, np.ndarray]]],
+                masks: list[dict[str, np.ndarray]], low: np.ndarray, name: str
+                ) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """One method's intervals (filled, half-width) under every test draw -> ({coverage<L>@p:
+    share of the hidden cells inside their interval, width<L>@p: its mean width over the
+    variable's training std, mean over the variables; each with _std and _ci95 over the
+    draws}, and each draw's widths for paired_widths). `name` L: the level, as 90."""
+    per_draw = []
+    for by_pattern, hidden in zip(draws, masks, strict=True):
+        scores = {}
+        for p in PATTERNS:
+            lower, upper = band(*by_pattern[p], low)
+            inside = ((lower <= truth) & (truth <= upper))[hidden[p]]
+            widths = [(upper - lower)[hidden[p][:, f], f].mean()
+                      for f in range(truth.shape[1]) if hidden[p][:, f].any()]
+            scores |= {f"coverage{name}@{p}": float(inside.mean()),
+                       f"width{name}@{p}": float(np.mean(widths))}
+        per_draw.append(scores)
+    out = {}
+    for key in per_draw[0]:
+        mean, std, low_, high = spread([d[key] for d in per_draw])
+        out |= {key: mean, f"{key}_std": std, f"{key}_ci95_low": low_,
+                f"{key}_ci95_high": high}
+    return out, per_draw
+
+
+def paired_widths(method: list[dict[str, float]], naive: list[dict[str, float]],
+                  name: str) -> dict[str, float]:
+    """A method's interval width over the naive interval's (linear interpolation's), draw
+    by draw -> {width<L>@p_vs_linear: mean, _ci95_low, _ci95_high}."""
+    out = {}
+    for p in PATTERNS:
+        key = f"width{name}@{p}"
+        mean, _, low, high = spread([m[key] / n[key] for m, n in zip(method, naive,
+                                                                      strict=True)])
+        out |= {f"{key}_vs_linear": mean, f"{key}_vs_linear_ci95_low": low,
+                f"{key}_vs_linear_ci95_high": high}
+    return out

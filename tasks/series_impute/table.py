@@ -159,9 +159,12 @@ def decimals(table: Table, column: int) -> int:
     return min(max(found, default=1), 6)
 
 
-def write_filled(table: Table, filled: np.ndarray, answered: np.ndarray, path: Path) -> int:
+def write_filled(table: Table, filled: np.ndarray, answered: np.ndarray, path: Path,
+                 bands: tuple[np.ndarray, np.ndarray] | None = None) -> int:
     """Write the file again with the cells `answered` (N, F), missing cells of rows the
-    file has, set to `filled` (N, F); every other cell as it was read. Atomic: `path` is
+    file has, set to `filled` (N, F); every other cell as it was read. `bands` (lower,
+    upper) (N, F) adds columns <column>_lo and <column>_hi right after each series
+    column, holding them at the answered cells and empty elsewhere. Atomic: `path` is
     whole or untouched. Returns the number of cells filled."""
     assert not (answered & ~np.isnan(table.values)).any(), "only missing cells are filled"
     assert (table.file_rows[answered.any(axis=1)] >= 0).all(), "only rows of the file"
@@ -173,6 +176,18 @@ def write_filled(table: Table, filled: np.ndarray, answered: np.ndarray, path: P
             row = rows[table.file_rows[i] + 1]
             row += [""] * (width - len(row))
             row[position] = f"{filled[i, j]:.{places}f}"
+    if bands is not None:  # right to left, so each insertion leaves the others' places
+        for row in rows:
+            row += [""] * (width - len(row))
+        for j in sorted(range(len(table.positions)), key=lambda j: -table.positions[j]):
+            places, position = decimals(table, j), table.positions[j]
+            cells = [[""] * len(table.rows) for _ in bands]
+            for i in np.nonzero(answered[:, j])[0]:
+                for k, bound in enumerate(bands):
+                    cells[k][table.file_rows[i] + 1] = f"{bound[i, j]:.{places}f}"
+            for r, row in enumerate(rows):
+                header = [f"{table.columns[j]}_lo", f"{table.columns[j]}_hi"]
+                row[position + 1:position + 1] = header if r == 0 else [c[r] for c in cells]
     out = io.StringIO()
     csv.writer(out, delimiter=table.separator, lineterminator="\n").writerows(rows)
     atomic_write_text(path, out.getvalue())

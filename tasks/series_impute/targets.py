@@ -23,10 +23,22 @@ SPEC = TaskSpec(
     untargeted=("--adversarial",),
     # Each a paired 95% interval of a ratio to the best baseline (over the mask draws).
     # On every series: never worse beyond the noise, and what fill writes never worse
-    # than linear interpolation. On Seattle: a tie or a win on points, a clear win on
-    # blocks; on blocks of a series with a season, under 0.9.
+    # than linear interpolation nor, beyond the noise, than the best baseline. On
+    # Seattle: a tie or a win on points, a clear win on blocks; on blocks of a series
+    # with a season, under 0.9.
     targets=[*(Target(f"mae@{p}_ratio_ci95_low", 1.0) for p in PATTERNS),
              *(Target(f"mae@{p}", 1.0, "linear", method="fill") for p in PATTERNS),
+             *(Target(f"mae@{p}_ratio_ci95_low", 1.0, method="fill") for p in PATTERNS),
+             # the 90% interval (interval.py) of what fill writes and of the network's:
+             # coverage within 0.85-0.95 of the hidden test cells on every pattern; fill's
+             # no wider than the naive one (linear interpolation's) beyond the noise, as
+             # it is the network's (or another method's) only where that wins the check.
+             # Optional: a result from before the interval has none of them.
+             *(Target(f"coverage90@{p}", bound, higher_is_better=bound < 0.9,
+                      method=method, optional=True)
+               for p in PATTERNS for method in ("model", "fill") for bound in (0.85, 0.95)),
+             *(Target(f"width90@{p}_vs_linear_ci95_low", 1.0, method="fill", optional=True)
+               for p in PATTERNS),
              Target("mae@points10_ratio_ci95_high", 1.0, runs=("seattle",)),
              Target("mae@points50_ratio_ci95_high", 1.0, runs=("seattle",)),
              Target("mae@block_ratio_ci95_high", 0.85, runs=("seattle",)),

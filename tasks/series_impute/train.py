@@ -36,9 +36,13 @@ interpolation and a series whose level leaves the training range is no harder.
 own optimizer, and the two updates alternating batch by batch (gan_epoch).
 
 The "fill" row is what fill.py would write: per variable and gap kind, linear
-interpolation unless the network or another baseline wins clearly on fill's own check,
-made on the rows the network never trained on with only the cells each test draw leaves
-seen (choose.on_test); metrics.json's fill_choice says what fill chooses on those rows.
+interpolation unless the network or another baseline wins beyond the noise on fill's own
+check, made on the rows the network never trained on with only the cells each test draw
+leaves seen (choose.on_test); metrics.json's fill_choice says what fill chooses on those
+rows. The same check calibrates the 90% interval fill --interval writes (interval.py):
+the "fill" row has its coverage of the hidden test cells and its mean width over the
+variable's std (coverage90@P, width90@P), "model" the same recipe on the network alone,
+"linear" the naive one on linear interpolation, and width90@P_vs_linear the paired ratio.
 
     python -m tasks.series_impute.train                      # Seattle, daily, 1 seed
     python -m tasks.series_impute.train --adversarial
@@ -66,9 +70,10 @@ from core.train import History, seed_everything, train_epoch
 from . import choose
 from .baselines import baseline_draws, fit_baselines
 from .data import DATASETS, PATTERNS, Data, hide, load, prepare
+from .interval import LEVEL
 from .model import CELLS, Discriminator, Imputer, as_inputs, impute, masked_mae
 from .report import report
-from .scores import draw_scores, paired_ratios, pattern_scores
+from .scores import band_scores, draw_scores, paired_ratios, paired_widths, pattern_scores
 
 
 @dataclass
@@ -238,21 +243,30 @@ def evaluate(cfg: Config, data: Data, imputer: Imputer, seed: int, history, fitt
              best: dict[str, str], draws: dict) -> SeedResult:
     """One seed's best-on-validation imputer on the test draws, once: the network's
     scores, and those of what fill would write (its check's choice per variable and gap
-    kind, choose.on_test), each paired draw by draw with the best baseline."""
+    kind, choose.on_test), each paired draw by draw with the best baseline; and the
+    coverage and width of the interval fill writes, of the same recipe on the network,
+    and of the naive one on linear interpolation (outputs["naive"], the linear row's)."""
     truth = data.truth("test")
     filled = impute_split(cfg, imputer, data, "test", data.test_masks)
     scores = (draw_scores(truth, filled, data.test_masks)
               | paired_ratios(filled, best, draws, truth, data.test_masks))
     check, chosen, fallback = choose.on_unseen_rows(imputer, data, cfg.window,
                                                     fitted.median, cfg.mask_seed)
-    chosen_fills = choose.on_test(imputer, data, cfg.window, fitted.median, fallback,
-                                  cfg.mask_seed)
+    banded = choose.on_test(imputer, data, cfg.window, fitted.median, fallback,
+                            cfg.mask_seed)
+    chosen_fills = [{p: by_method["fill"][0] for p, by_method in d.items()} for d in banded]
     fill_scores = (draw_scores(truth, chosen_fills, data.test_masks)
                    | paired_ratios(chosen_fills, best, draws, truth, data.test_masks))
+    level = f"{round(100 * LEVEL)}"
+    bands = {m: band_scores(truth, [{p: b[m] for p, b in d.items()} for d in banded],
+                            data.test_masks, data.low, level) for m in choose.BANDED}
+    scores |= bands["model"][0] | paired_widths(bands["model"][1], bands["linear"][1], level)
+    fill_scores |= bands["fill"][0] | paired_widths(bands["fill"][1], bands["linear"][1],
+                                                    level)
     state = {k: v.detach().cpu().clone() for k, v in imputer.state_dict().items()}
     return SeedResult(seed, {"model": scores, "fill": fill_scores}, history,
                       {"filled": filled, "state": state, "check": check, "chosen": chosen,
-                       "fallback": fallback})
+                       "fallback": fallback, "naive": bands["linear"][0], "banded": banded})
 
 
 def rival_scores(data: Data, filled: list, best: dict[str, str], draws: dict) -> dict:
