@@ -65,6 +65,24 @@ def test_the_readme_is_a_front_door():
         assert (ROOT / "docs" / page).is_file()
 
 
+def test_a_copied_task_changes_no_document_until_it_is_measured(tmp_path, monkeypatch):
+    """cp -r tasks/sin2cos tasks/my_task adds a spec: until results/my_task.json exists,
+    README.md and docs/ render as they are (make test stays green); once it does, the
+    table gains the copy's row and the hand-written lines stay within their budget."""
+    monkeypatch.setitem(verdicts.TASKS, "my_task", verdicts.TASKS["sin2cos"])
+    for path in docs.DOCUMENTS:
+        assert docs.rendered(path.read_text()) == path.read_text(), path.name
+    folder = tmp_path / "results"
+    shutil.copytree(ROOT / "results", folder)
+    record = json.loads((folder / "sin2cos.json").read_text()) | {"task": "my_task"}
+    (folder / "my_task.json").write_text(json.dumps(record))
+    monkeypatch.setattr(results, "RESULTS", folder)
+    readme = README.read_text()
+    after = docs.rendered(readme)
+    assert "| `my_task` |" in after and "`my_task`: no picture yet" in after
+    assert hand_written(after) == hand_written(readme)
+
+
 def test_readme_and_docs_agree_with_results():
     """What `python -m bench --readme` would write is what the files hold."""
     found = set()
