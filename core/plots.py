@@ -55,9 +55,13 @@ def lines(series: dict[str, np.ndarray], path: Path, title: str, xlabel: str = "
           ylabel: str = "", x: np.ndarray | None = None,
           bands: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> Path:
     """Several named series on one axis. The first is the truth (black, thick); one named
-    "model" is drawn last, on top, in red, so no baseline hides it. `x` may hold dates.
+    "model" is drawn last, on top, in red, so no baseline hides it. `x` may hold dates;
+    dates outside matplotlib's (years 1 to 9999) are drawn as years on a numeric axis.
     `bands` {name: (lower, upper)} shades an interval around that series, in its colour
     (NaN where it has none)."""
+    if x is not None and np.issubdtype(np.asarray(x).dtype, np.datetime64):
+        x = _drawable(np.asarray(x))
+        xlabel = xlabel if np.issubdtype(x.dtype, np.datetime64) else "year"
     fig, ax = plt.subplots(figsize=(9, 4))
     others = iter(BASELINE_COLORS * len(series))
     for i, (name, values) in enumerate(series.items()):
@@ -83,6 +87,17 @@ def lines(series: dict[str, np.ndarray], path: Path, title: str, xlabel: str = "
     fig.tight_layout()
     save(fig, path)
     return Path(path)
+
+
+def _drawable(dates: np.ndarray) -> np.ndarray:
+    """`dates` as they are where matplotlib can draw them, else as decimal years
+    (-6000.5: the middle of the year 6001 BC, counted astronomically)."""
+    years = dates.astype("datetime64[Y]")
+    if (years >= np.datetime64("0001", "Y")).all() and (years <= np.datetime64("9999", "Y")).all():
+        return dates
+    start = years.astype("datetime64[s]")
+    length = (years + 1).astype("datetime64[s]") - start
+    return 1970 + years.astype(np.int64) + (dates.astype("datetime64[s]") - start) / length
 
 
 def confusion(counts: np.ndarray, labels: Sequence[str], path: Path, title: str) -> Path:

@@ -184,6 +184,16 @@ def _wall_times(text: pd.Series, filename: str, column: str) -> pd.Series:
     """Each cell's date and time as the file writes it (NaT where unreadable). A time-zone
     offset (+01:00, Z) is dropped, not converted: a daily series stays on its days, and
     rows with different offsets (summer time) need no common zone."""
+    # a time then Z or +hh:mm: some rows with an offset and some without cannot share
+    # a format (pandas reads the others as unreadable), and are more likely two sources
+    zoned = text.str.contains(r"\d:\d\d(?::\d\d(?:\.\d*)?)?\s*(?:Z|[+-]\d\d:?\d\d)$")
+    if zoned.any() and not zoned.all():
+        first, other = int(np.argmax(zoned.to_numpy())), int(np.argmin(zoned.to_numpy()))
+        raise UserError(f"{filename} column {column!r} mixes dates with a time-zone offset "
+                        f"(row {first + 2}: {shorten(text.iloc[first])}) and dates without "
+                        f"one (row {other + 2}: {shorten(text.iloc[other])}); give every "
+                        "date its UTC offset, or none")
+
     def parse(cells: pd.Series) -> pd.Series:
         with warnings.catch_warnings():  # pandas warns when it guesses a format per row
             warnings.simplefilter("ignore", UserWarning)

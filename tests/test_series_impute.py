@@ -14,10 +14,12 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -25,6 +27,7 @@ import core.files
 from core.config import UserError
 from tasks.series_impute import baselines, battery, choose, datasets, fill, interval
 from tasks.series_impute import data as task
+from tasks.series_impute import model as model_module
 from tasks.series_impute import train as train_task
 from tasks.series_impute.baselines import BASELINES
 from tasks.series_impute.model import Imputer, impute, interpolate, save_model, windows
@@ -35,6 +38,7 @@ from tests.helpers import one_line_error
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "tasks.series_impute"
 DAILY = Step(seconds=DAY)
+FINE = task.BLOCK_ROWS["fine"]  # the blocks of a long daily series
 
 
 def series(rows: int = 120, variables: int = 3, seed: int = 0) -> np.ndarray:
@@ -70,10 +74,10 @@ def daily_csv(path: Path, rows: int = 400, missing: float = 0.05) -> Path:
 
 def test_masks_are_reproducible_from_the_seed_and_hide_only_observed_entries() -> None:
     observed = np.random.default_rng(0).random((200, 4)) > 0.1
-    first = task.fixed_masks(observed, "test", DAILY, 7)
-    again = task.fixed_masks(observed, "test", DAILY, 7)
-    other_seed = task.fixed_masks(observed, "test", DAILY, 8)
-    validation = task.fixed_masks(observed, "val", DAILY, 7)
+    first = task.fixed_masks(observed, "test", FINE, 7)
+    again = task.fixed_masks(observed, "test", FINE, 7)
+    other_seed = task.fixed_masks(observed, "test", FINE, 8)
+    validation = task.fixed_masks(observed, "val", FINE, 7)
     for p in task.PATTERNS:
         np.testing.assert_array_equal(first[p], again[p])
         assert not (first[p] & ~observed).any()
@@ -93,7 +97,7 @@ def test_blocks_are_runs_of_7_to_30_rows_covering_about_a_fifth_of_each_variable
 def test_point_masks_hide_about_their_share_and_one_entry_at_least() -> None:
     observed = np.ones((1000, 4), dtype=bool)
     for pattern, share in task.POINT_SHARE.items():
-        hidden = task.hide(observed, pattern, DAILY, np.random.default_rng(0))
+        hidden = task.hide(observed, pattern, FINE, np.random.default_rng(0))
         assert abs(hidden.mean() - share) < 0.03
     short = np.ones((3, 50), dtype=bool)  # 0.9**3: most variables get no point at 0.1
     short[:, 0] = False
@@ -144,8 +148,8 @@ def methods() -> dict:
 def test_no_method_reads_a_hidden_value(poison: float) -> None:
     values = series()
     rng = np.random.default_rng(5)
-    hidden = task.hide(np.ones(values.shape, bool), "points50", DAILY, rng)
-    hidden |= task.hide(np.ones(values.shape, bool), "block", DAILY, rng)
+    hidden = task.hide(np.ones(values.shape, bool), "points50", FINE, rng)
+    hidden |= task.hide(np.ones(values.shape, bool), "block", FINE, rng)
     hidden[:5] = True  # the first rows too: locf and linear then reach backwards
     seen = ~hidden
     poisoned = np.where(seen, values, poison)
@@ -331,7 +335,6 @@ def dated_csv(path: Path, dates: list[str], values: list[str] | None = None) -> 
 
 
 def stamps(start: str, count: int, **step) -> list[str]:
-    import pandas as pd
     return [f"{d:%Y-%m-%d %H:%M}" for d in pd.date_range(start, periods=count,
                                                          freq=pd.DateOffset(**step))]
 
@@ -345,6 +348,13 @@ def stamps(start: str, count: int, **step) -> list[str]:
      "year", 12),
     (["1990", "1991", "1992", "1993"], "1 year", None, None),
     (["2001-01-01", "2001-04-01", "2001-07-01"], "3 months", "year", 4),
+    ([f"{d:%Y-%m-%d}" for d in pd.bdate_range("2021-03-01", periods=30)], "business days",
+     "year", 366),
+    ([f"{d:%Y-%m-%d}" for d in pd.date_range("2021-03-01", periods=60)
+      if d.weekday() in (0, 2, 4)], "1 day except Tue, Thu, Sat, Sun", "year", 366),
+    ([f"{d:%Y-%m-%d %H:%M}" for d in pd.date_range("2021-03-01", periods=24 * 35, freq="h")
+      if d.weekday() < 5 and 8 <= d.hour < 18], "1 hour except week steps 0-7, 18-31, "
+     "42-55, 66-79, 90-103, 114-167", "day", 24),
 ])
 def test_the_step_is_found_from_the_dates(tmp_path, dates, label, cycle, period) -> None:
     table = read_table(dated_csv(tmp_path / "s.csv", dates), ["x"], ["when"])
@@ -354,7 +364,8 @@ def test_the_step_is_found_from_the_dates(tmp_path, dates, label, cycle, period)
     if cycle:
         positions, found = cycle_position(table.dates, table.step)
         assert found == period and (positions >= 0).all() and (positions < period).all()
-        assert len(set(positions)) == len(dates)  # consecutive rows, distinct places
+        if len(dates) <= period:  # consecutive rows, distinct places
+            assert len(set(positions)) == len(dates)
 
 
 def test_cycle_positions_are_the_hour_the_week_and_the_month() -> None:
@@ -650,7 +661,7 @@ def test_fill_checks_the_methods_on_the_file_and_uses_the_winner(tmp_path, capsy
 
 
 def test_a_file_too_short_to_check_says_so_and_uses_the_fallback(tmp_path, capsys) -> None:
-    source = daily_csv(tmp_path / "short.csv", rows=40, missing=0.2)
+    source = daily_csv(tmp_path / "short.csv", rows=20, missing=0.2)
     run_dir = saved_model(tmp_path / "run", ["a", "b", "c"], ["date"])
     fill.main([str(source), "--output", str(tmp_path / "out.csv"), "--run-dir", str(run_dir)])
     printed = capsys.readouterr().out
@@ -715,7 +726,7 @@ def test_gap_kinds_split_short_gaps_from_long_ones() -> None:
     seen = np.ones((30, 1), bool)
     seen[[2, 5, 6], 0] = False
     seen[10:20, 0] = False
-    kinds = choose.gap_kinds(seen, DAILY)
+    kinds = choose.gap_kinds(seen, FINE)
     np.testing.assert_array_equal(np.nonzero(kinds["short"][:, 0])[0], [2, 5, 6])
     np.testing.assert_array_equal(np.nonzero(kinds["long"][:, 0])[0], np.arange(10, 20))
 
@@ -726,7 +737,8 @@ def test_gap_kinds_split_short_gaps_from_long_ones() -> None:
 @pytest.mark.parametrize("name", battery.SERIES)
 def test_each_battery_series_trains_in_a_dry_run(name, tmp_path) -> None:
     argv = dict(battery.battery_runs([name]))[name]
-    if name not in ("co2", "sunspots", "synthetic", "co2_irregular") and not os.environ.get(
+    if name not in ("co2", "sunspots", "synthetic", "co2_irregular", "elec_equip",
+                    "business") and not os.environ.get(
             "RNN_TASKS_DATA_MIRROR"):
         pytest.skip("the dataset needs RNN_TASKS_DATA_MIRROR (no download in tests)")
     train_task.main([*argv, "--dry-run", "--mask-draws", "2", "--threads", "1", "--run-dir",
@@ -792,7 +804,8 @@ def test_a_short_seasonal_file_is_filled_by_its_seasonal_fill() -> None:
     values = season + rng.normal(size=season.shape)
     observed = np.ones(values.shape, bool)
     assert choose.draws(len(values)) > choose.DRAWS  # a short file: more draws
-    result = choose.check(classical_only(values, season), values, observed, monthly, seed=0)
+    result = choose.check(classical_only(values, season), values, observed,
+                          task.block_rows(monthly, len(values)), seed=0)
     long = result.scores["long"]
     assert not (long["seasonal"] < long["linear"]).all()  # it loses a draw or more
     assert choose.choose(result.scores)["long"] == ["seasonal"]
@@ -816,12 +829,12 @@ def test_the_interval_covers_about_its_level_on_a_series_with_known_noise() -> N
     t = np.arange(3000)[:, None]
     values = np.sin(2 * np.pi * t / 200 + np.arange(2)) + 0.3 * rng.normal(size=(3000, 2))
     observed = rng.random(values.shape) > 0.1
-    result = choose.check(classical_only(values, None), values, observed, DAILY, seed=0)
+    result = choose.check(classical_only(values, None), values, observed, FINE, seed=0)
     linear = dict.fromkeys(choose.KINDS, ["linear"] * 2)
-    calibration = interval.calibrate(*choose.check_errors(result, values, linear, DAILY), 2,
+    calibration = interval.calibrate(*choose.check_errors(result, values, linear, FINE), 2,
                                      0.9)
     half, beyond = interval.half_width(calibration, observed,
-                                       choose.gap_kinds(observed, DAILY)["long"])
+                                       choose.gap_kinds(observed, FINE)["long"])
     filled = baselines.fill_linear(values, observed)
     inside = (np.abs(filled - values) <= half)[~observed]
     assert 0.85 <= inside.mean() <= 0.95 and len(inside) > 500
@@ -899,3 +912,168 @@ def test_an_interval_on_a_file_shorter_than_a_block_is_one_line(tmp_path, capsys
     err = one_line_error(fill.main, [str(source), "--output", str(tmp_path / "out.csv"),
                                      "--run-dir", str(run_dir), "--interval", "0.9"], capsys)
     assert "too few to calibrate an interval" in err and not (tmp_path / "out.csv").exists()
+
+
+# ---- the files people have: short, business days, any era, odd inputs
+
+
+def wave_csv(path: Path, dates: list[str], date_column: str = "date",
+             missing: tuple[int, ...] = (3, 11)) -> Path:
+    """date,a,b on `dates`: two waves with noise, `missing` rows of a empty."""
+    values = series(len(dates), 2)
+    return write_csv(path, [[date_column, "a", "b"],
+                            *([d, "" if i in missing else f"{v[0]:.3f}", f"{v[1]:.3f}"]
+                              for i, (d, v) in enumerate(zip(dates, values, strict=True)))])
+
+
+def train_and_fill(source: Path, tmp_path: Path, capsys, date_column: str = "date"
+                   ) -> tuple[str, int]:
+    """A --dry-run train at the defaults, then fill of the same file: (printed, status)."""
+    run_dir = tmp_path / "run"
+    train_task.main(["--csv", str(source), "--columns", "a", "b", "--date-columns",
+                     date_column, "--dry-run", "--mask-draws", "2", "--threads", "1",
+                     "--run-dir", str(run_dir)])
+    status = fill.main([str(source), "--output", str(tmp_path / "out.csv"), "--run-dir",
+                        str(run_dir)])
+    return capsys.readouterr().out, status
+
+
+@pytest.mark.parametrize("rows, step", [(40, DAILY), (72, Step(months=1)), (153, DAILY)])
+def test_a_short_file_trains_at_the_defaults_saying_how_it_is_cut(tmp_path, capsys, rows,
+                                                                  step) -> None:
+    dates = stamps("1990-01-01", rows, **({"months": 1} if step.months else {"days": 1}))
+    source = wave_csv(tmp_path / "short.csv", [d[:10] for d in dates])
+    printed, status = train_and_fill(source, tmp_path, capsys)
+    cut = task.sizes(len(dates), step)
+    assert f"rows {step.label} apart" in printed
+    assert status == 0 and f"short file ({len(dates)} rows): window {cut.window}" in printed
+    assert cut.window < task.WINDOW and cut.blocks == task.BLOCK_ROWS["coarse"]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["config"]["window"] == cut.window  # recorded as used
+
+
+@pytest.mark.parametrize("rows", [2, 20])
+def test_a_file_too_short_to_learn_from_says_what_it_needs(tmp_path, capsys, rows) -> None:
+    source = wave_csv(tmp_path / "tiny.csv", [d[:10] for d in stamps("2020-01-01", rows,
+                                                                     days=1)], missing=())
+    err = one_line_error(train_task.main, ["--csv", str(source), "--columns", "a", "b",
+                                           "--date-columns", "date", "--run-dir",
+                                           str(tmp_path / "run")], capsys)
+    assert f"has {rows} rows" in err and f"at least {task.MIN_ROWS}" in err
+    assert "--window" not in err
+
+
+def test_business_days_are_a_calendar_whose_weekends_are_no_gaps(tmp_path, capsys) -> None:
+    """Rows on pandas' business days with a few empty cells and one weekday holiday: read
+    as business days (Friday then Monday one step), trained on, and filled with exit 0;
+    the holiday stays out of the output, said in a line."""
+    days = [f"{d:%Y-%m-%d}" for d in pd.bdate_range("2019-01-01", periods=400)]
+    holiday = days.pop(200)
+    source = wave_csv(tmp_path / "prices.csv", days, missing=(5, 50, 300))
+    table = read_table(source, ["a", "b"], ["date"])
+    assert table.step.label == "business days" and len(table.values) == 400
+    assert str(table.dates[200])[:10] == holiday and table.file_rows[200] == -1
+    assert pd.Timestamp(table.dates[4]).weekday() == 0  # 2019-01-07, a Monday, follows Friday
+    printed, status = train_and_fill(source, tmp_path, capsys)
+    assert status == 0 and "rows business days apart" in printed
+    assert "filled 3 of 3 missing cells" in printed and holiday in printed
+    written = read_table(tmp_path / "out.csv", ["a", "b"], ["date"])
+    present = written.file_rows >= 0
+    assert np.isfinite(written.values[present]).all() and present.sum() == 399
+
+
+def test_a_daily_file_with_rows_dropped_is_read_on_the_models_daily_step(tmp_path,
+                                                                        capsys) -> None:
+    """pandas' dropna left most rows 2 days apart: with a daily model that is a daily file
+    with rows left out (answered as such), not a file on another step."""
+    days = [d[:10] for d in stamps("2021-01-01", 120, days=1)]
+    source = wave_csv(tmp_path / "dropped.csv", days[::2], missing=(4,))
+    assert read_table(source, ["a", "b"], ["date"]).step.label == "2 days"
+    run_dir = saved_model(tmp_path / "run", ["a", "b"], ["date"])
+    status = fill.main([str(source), "--output", str(tmp_path / "out.csv"), "--run-dir",
+                        str(run_dir)])
+    printed = capsys.readouterr().out
+    assert status == 1 and "filled 1 of 119 missing cells" in printed
+    assert "(its step is 1 day)" in printed  # the dropped rows: left out, said so
+
+
+def test_a_record_thousands_of_years_long_trains_and_plots_on_a_year_axis(tmp_path,
+                                                                         capsys) -> None:
+    source = wave_csv(tmp_path / "old.csv", [str(y) for y in range(-6000, 0)], "year")
+    printed, status = train_and_fill(source, tmp_path, capsys, "year")
+    assert status == 0 and "rows 1 year apart" in printed
+    assert (tmp_path / "run" / "test_block_a.png").stat().st_size > 0
+
+
+def test_years_from_1_are_read_as_years(tmp_path) -> None:
+    source = wave_csv(tmp_path / "early.csv", [str(y) for y in range(1, 61)], "year")
+    table = read_table(source, ["a", "b"], ["year"])
+    assert table.step.label == "1 year" and str(table.dates[0])[:10] == "0001-01-01"
+    assert str(table.dates[-1])[:4] == "0060"
+
+
+def test_fill_on_a_one_row_file_warns_nothing(tmp_path, capsys) -> None:
+    source = write_csv(tmp_path / "one.csv", [["date", "a", "b"], ["2021-01-01", "1.5", ""]])
+    run_dir = saved_model(tmp_path / "run", ["a", "b"], ["date"], step="about 1 day")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value encountered in divide"
+        assert fill.main([str(source), "--output", str(tmp_path / "out.csv"), "--run-dir",
+                          str(run_dir)]) == 1
+    assert "the column has no value anywhere" in capsys.readouterr().out
+
+
+def test_dates_with_and_without_an_offset_are_refused_naming_time_zones(tmp_path) -> None:
+    source = dated_csv(tmp_path / "zones.csv", ["2021-01-01 00:00", "2021-01-02 00:00+01:00",
+                                                "2021-01-03 00:00"])
+    with pytest.raises(UserError, match="mixes dates with a time-zone offset"):
+        read_table(source, ["x"], ["when"])
+
+
+def test_a_dataset_and_a_csv_together_are_refused(files, capsys) -> None:
+    err = one_line_error(train_task.main, ["--dataset", "co2_irregular", "--csv",
+                                           str(files["good"]), "--columns", "a",
+                                           "--date-columns", "date"], capsys)
+    assert "--dataset co2_irregular and --csv" in err and "conflict" in err
+
+
+# ---- cost: bounded memory and time however long the file
+
+
+def test_impute_in_batches_of_windows_equals_one_pass(monkeypatch) -> None:
+    rng = np.random.default_rng(3)
+    values, seen = rng.normal(size=(2, 300, 3)), rng.random((2, 300, 3)) > 0.3
+    args = (values, seen, np.zeros((2, 300, 0)), np.zeros((2, 300, 3)), np.full(3, -np.inf),
+            32)
+    model = trained_looking(Imputer(input_size=3, hidden_size=8, extra_size=0, impl="torch"))
+    whole = impute(model, *args)
+    monkeypatch.setattr(model_module, "IMPUTE_BATCH", 3)
+    np.testing.assert_allclose(impute(model, *args), whole, rtol=1e-5, atol=1e-6)
+
+
+def test_a_long_file_is_scored_on_its_last_rows(tmp_path, capsys) -> None:
+    assert task.split_rows(10**6)[1] == task.MOST_TEST_ROWS // 2
+    assert 10**6 - sum(task.split_rows(10**6)) == task.MOST_TEST_ROWS
+    source = wave_csv(tmp_path / "long.csv", [d[:16] for d in stamps("2020-01-01", 3000,
+                                                                      hours=1)])
+    table = read_table(source, ["a", "b"], ["date"])
+    data = task.prepare(table, "long.csv", ["date"], 0, False, 0, 2, task.DRY_TEST_ROWS)
+    assert len(data.parts["test"]) == task.DRY_TEST_ROWS  # as a --dry-run cuts it
+    assert data.parts["test"][-1] == 2999 and data.n_train == 3000 - 600
+    assert "long file (3000 rows)" in capsys.readouterr().out
+
+
+def test_fill_checks_a_long_file_on_its_last_rows(tmp_path, capsys, monkeypatch) -> None:
+    source = daily_csv(tmp_path / "s.csv", rows=400)
+    run_dir = saved_model(tmp_path / "run", ["a", "b", "c"], ["date"])
+    monkeypatch.setattr(fill, "CHECK_ROWS", 150)
+    assert fill.main([str(source), "--output", str(tmp_path / "out.csv"), "--run-dir",
+                      str(run_dir)]) == 0
+    assert "own observed cells (its last 150 rows)" in capsys.readouterr().out
+
+
+def test_the_scale_files_are_seeded_series_on_a_10_minute_step(tmp_path) -> None:
+    from tasks.series_impute.scale import COLUMNS, scale_csv
+    path = scale_csv(tmp_path / "s.csv", 500)
+    assert path.read_bytes() == scale_csv(tmp_path / "again.csv", 500).read_bytes()
+    table = read_table(path, COLUMNS, ["date"])
+    assert table.step.label == "10 minutes" and 0 < np.isnan(table.values).sum() < 100

@@ -1,6 +1,6 @@
 """A battery of real series for series_impute, beside the Seattle weather it was built on:
 each is trained and scored as a new user would run it (`train --dataset NAME` reads the
-CSV a user would give --csv, with the defaults; datasets.py makes three of them), and the
+CSV a user would give --csv, with the defaults; datasets.py makes five of them), and the
 table gives, per series and pattern, the model's MAE over the best baseline's with its
 95% interval, paired over the mask draws (mae@P_ratio in metrics.json), and the same for
 what fill would write ("fill": linear, or the method that won clearly on fill's own check
@@ -17,6 +17,9 @@ of the rows the network never trained on, per variable and gap kind; choose.py).
                the Seattle weather and the weekly CO2 made irregular (irregular.py,
                seeded): about 40% of the rows gone, a few long outages, each reading at
                its own time off any grid; each with --cell auto (grui)
+    elec_equip monthly electrical equipment orders 2005-2014, 120 rows (statsmodels):
+               a short seasonal file, cut as data.sizes says
+    business   3 prices on business days, with holidays and empty cells (seeded)
 
     python -m tasks.series_impute.battery                     # every series, the defaults
     python -m tasks.series_impute.battery --only co2 sunspots -- --epochs 5

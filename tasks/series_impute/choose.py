@@ -8,7 +8,8 @@ seeded draws, fills them with every method, and scores each on exactly those cel
 
     gap kind   hidden like   a missing cell is of this kind when its gap (the run of
     short      points10      missing cells it sits in, in its variable) is shorter than
-    long       block         the shortest hidden block (7 rows; 3 for monthly rows)
+    long       block         the shortest hidden block (7 rows; 3 for monthly rows
+                             and in a short file: data.block_rows)
 
 In an irregular series too, gaps and blocks are counted in rows (readings), not in time.
 
@@ -43,10 +44,9 @@ import numpy as np
 
 from . import interval
 from .baselines import fill_constant, fill_linear, fill_locf, fill_seasonal
-from .data import PATTERNS, Data, block_rows, hide
+from .data import PATTERNS, Data, hide
 from .model import Imputer, impute
 from .scores import errors, t_quantile_975
-from .steps import Step
 
 KINDS = {"short": "points10", "long": "block"}  # gap kind: the pattern that checks it
 DRAWS = 5            # mask draws of the check, at least
@@ -86,13 +86,15 @@ def every_fill(imputer: Imputer, z: np.ndarray, seen: np.ndarray, extra: np.ndar
     model = impute(imputer, repeat(z), seen, repeat(extra), repeat(cycle), low, window,
                    None if times is None else repeat(times))
     classical = [classical_fills(z, s, median, season, times) for s in seen]
-    return {"model": model, **{m: np.stack([c[m] for c in classical]) for m in classical[0]}}
+    # pop: each method's fills freed as they are stacked (a long file's memory)
+    return {"model": model, **{m: np.stack([c.pop(m) for c in classical])
+                               for m in list(classical[0])}}
 
 
-def gap_kinds(seen: np.ndarray, step: Step) -> dict[str, np.ndarray]:
+def gap_kinds(seen: np.ndarray, blocks: tuple[int, int]) -> dict[str, np.ndarray]:
     """{kind: (T, F) bool}: the unseen cells in gaps shorter than the shortest block
-    ("short") and the rest ("long")."""
-    shortest = block_rows(step)[0]
+    (blocks: data.block_rows) ("short") and the rest ("long")."""
+    shortest = blocks[0]
     length = np.zeros(seen.shape, dtype=int)
     for f in range(seen.shape[1]):
         edges = np.diff(np.concatenate([[0], (~seen[:, f]).astype(int), [0]]))
@@ -102,9 +104,9 @@ def gap_kinds(seen: np.ndarray, step: Step) -> dict[str, np.ndarray]:
     return {"short": ~seen & (length < shortest), "long": ~seen & (length >= shortest)}
 
 
-def checkable(observed: np.ndarray, step: Step) -> bool:
+def checkable(observed: np.ndarray, blocks: tuple[int, int]) -> bool:
     """Long enough to hide blocks in and score every variable on a few dozen cells."""
-    return (len(observed) >= BLOCKS_NEEDED * block_rows(step)[1]
+    return (len(observed) >= BLOCKS_NEEDED * blocks[1]
             and bool((observed.sum(axis=0) >= SMALLEST_SEEN).all()))
 
 
@@ -128,11 +130,11 @@ class Check:
 
 
 def check(fills: Callable[[np.ndarray], dict[str, np.ndarray]], values: np.ndarray,
-          observed: np.ndarray, step: Step, seed: int) -> Check:
+          observed: np.ndarray, blocks: tuple[int, int], seed: int) -> Check:
     """Each method's error on observed cells hidden like each gap kind, under draws(T)
     draws. `fills(seen)` gives every method's fill of `values` under each mask of seen
     (B, T, F): all draws in one call."""
-    hidden = [(kind, hide(observed, pattern, step, np.random.default_rng([seed, d, k])))
+    hidden = [(kind, hide(observed, pattern, blocks, np.random.default_rng([seed, d, k])))
               for d in range(draws(len(values))) for k, (kind, pattern) in
               enumerate(KINDS.items())]
     seen = np.stack([observed & ~mask for _, mask in hidden])
@@ -207,14 +209,14 @@ def combine(fills: dict[str, np.ndarray], chosen: dict[str, list[str]],
 
 
 def check_errors(result: Check, values: np.ndarray, chosen: dict[str, list[str]],
-                 step: Step) -> tuple[np.ndarray, ...]:
+                 blocks: tuple[int, int]) -> tuple[np.ndarray, ...]:
     """What fill would write with `chosen` on each of the check's masks, scored on the
     cells it hid: their absolute errors, variables, whether their gap is long, and their
     distances to the nearest seen value, (N,) each, pooled over every draw and kind;
     interval.calibrate's arguments."""
     out: list[tuple[np.ndarray, ...]] = []
     for i, (_, hidden) in enumerate(result.masks):
-        seen, kinds = result.seen[i], gap_kinds(result.seen[i], step)
+        seen, kinds = result.seen[i], gap_kinds(result.seen[i], blocks)
         filled = combine({m: f[i] for m, f in result.filled.items()}, chosen, kinds)
         rows, variables = np.nonzero(hidden)
         out.append((np.abs(filled - values)[rows, variables], variables,
@@ -269,7 +271,7 @@ def check_rows(imputer: Imputer, data: Data, window: int, median: np.ndarray,
                rows: np.ndarray, seen: np.ndarray, seed: int) -> Check:
     """check() on data's `rows`, seeing only `seen` of them."""
     return check(fills_of(imputer, data, window, rows, median), data.z[rows], seen,
-                 data.table.step, seed)
+                 data.sizes.blocks, seed)
 
 
 def on_unseen_rows(imputer: Imputer, data: Data, window: int, median: np.ndarray,
@@ -282,7 +284,7 @@ def on_unseen_rows(imputer: Imputer, data: Data, window: int, median: np.ndarray
     fallback = choose(check_rows(imputer, data, window, median, val, data.observed[val],
                                  seed).scores, network=False)
     scores = check_rows(imputer, data, window, median, rows, data.observed[rows], seed).scores
-    checked = checkable(data.observed[rows], data.table.step)
+    checked = checkable(data.observed[rows], data.sizes.blocks)
     return scores, choose(scores) if checked else fallback, fallback
 
 
@@ -300,7 +302,7 @@ def on_test(imputer: Imputer, data: Data, window: int, median: np.ndarray,
     variable and gap kind (the fallback where those are too few to check), and each
     interval calibrated on that check's hidden cells, never on a hidden test value."""
     val, test = data.parts["val"], data.parts["test"]
-    rows, step, out = np.concatenate([val, test]), data.table.step, []
+    rows, blocks, out = np.concatenate([val, test]), data.sizes.blocks, []
     width = data.z.shape[1]
     for masks in data.test_masks:
         by_pattern = {}
@@ -308,15 +310,15 @@ def on_test(imputer: Imputer, data: Data, window: int, median: np.ndarray,
             seen_test = data.observed[test] & ~masks[p]
             seen = np.concatenate([data.observed[val], seen_test])
             result = check_rows(imputer, data, window, median, rows, seen, seed)
-            choices = {"fill": choose(result.scores) if checkable(seen, step) else fallback,
+            choices = {"fill": choose(result.scores) if checkable(seen, blocks) else fallback,
                        "model": dict.fromkeys(KINDS, ["model"] * width),
                        "linear": dict.fromkeys(KINDS, ["linear"] * width)}
             fills = fills_of(imputer, data, window, test, median)(seen_test[None])
-            kinds = gap_kinds(seen_test, step)
+            kinds = gap_kinds(seen_test, blocks)
             by_pattern[p] = {}
             for method, chosen in choices.items():
                 calibration = interval.calibrate(
-                    *check_errors(result, data.z[rows], chosen, step), width, interval.LEVEL)
+                    *check_errors(result, data.z[rows], chosen, blocks), width, interval.LEVEL)
                 by_pattern[p][method] = (
                     combine({m: f[0] for m, f in fills.items()}, chosen, kinds),
                     interval.half_width(calibration, seen_test, kinds["long"])[0])

@@ -10,6 +10,15 @@ separately, with the same masks for every method:
     block               runs of 7-30 rows (3-6 for monthly or coarser rows), each in one
                         variable, until about 20% of each variable's entries are hidden
 
+A long file is scored on its last rows: the test part holds at most MOST_TEST_ROWS rows
+(DRY_TEST_ROWS in a --dry-run) and validation half as many, so that evaluation costs the
+same at any length; training draws its windows from all the rows before them.
+
+A short file (under SHORT_ROWS rows, from MIN_ROWS up) is cut to fit it rather than
+refused (`sizes`, printed in one line): validation 20%, blocks of 3-6 rows, and a
+training window of a third of the rows (at most 64), so a 72-row monthly file trains
+on windows of 24 rows. --window still sets the window.
+
 An irregular series (rows at their own times, steps.py) is split, masked and blocked by
 rows alike: a block hides 7-30 consecutive readings (3-6 where the median gap is a month
 or more), however much time they span.
@@ -25,7 +34,7 @@ import numpy as np
 from core.config import require
 from core.data import DATA_DIR, fetch
 
-from .datasets import co2_csv, sunspots_csv, synthetic_csv
+from .datasets import business_csv, co2_csv, elec_equip_csv, sunspots_csv, synthetic_csv
 from .irregular import co2_irregular_csv, seattle_irregular_csv
 from .steps import Step, calendar, cycle_position
 from .table import Table, read_table
@@ -42,14 +51,23 @@ DATASETS = {
     "seattle_irregular": ("seattle_irregular.csv", ["precipitation", "temp_max", "temp_min",
                                                     "wind"], ["date"]),
     "co2_irregular": ("co2_irregular.csv", ["co2"], ["date"]),
+    "elec_equip": ("elec_equip.csv", ["orders"], ["date"]),
+    "business": ("business.csv", ["a", "b", "c"], ["date"]),
 }
 MADE = {"co2.csv": co2_csv, "sunspots.csv": sunspots_csv, "synthetic.csv": synthetic_csv,
-        "seattle_irregular.csv": seattle_irregular_csv, "co2_irregular.csv": co2_irregular_csv}
+        "seattle_irregular.csv": seattle_irregular_csv, "co2_irregular.csv": co2_irregular_csv,
+        "elec_equip.csv": elec_equip_csv, "business.csv": business_csv}
 PATTERNS = ("points10", "points50", "block")
 POINT_SHARE = {"points10": 0.1, "points50": 0.5}
 BLOCK_ROWS = {"fine": (7, 30), "coarse": (3, 6)}  # shortest and longest hidden run
 BLOCK_SHARE = 0.2
 TEST_SHARE, VAL_SHARE = 0.2, 0.1
+WINDOW = 64          # rows per training window, where the file has room
+MIN_ROWS = 40        # fewer: too few rows to split in three and still hide blocks
+SHORT_ROWS = 300     # fewer: a short file (sizes), whose 10% could not hold 30-row blocks
+SHORT_VAL_SHARE = 0.2
+MOST_TEST_ROWS = 10_000  # the test part's most rows (validation: half): scores from 10,000
+DRY_TEST_ROWS = 400      # rows are precise enough, and cost stays the same at any length
 SEASONAL_WIDTH = 15 / 366  # share of the cycle averaged on each side (+-15 days a year)
 
 
@@ -66,26 +84,71 @@ def load(dataset: str, csv: str, columns: list[str],
     return read_table(path, columns, date_columns), path.name, list(date_columns)
 
 
-def split_rows(n: int) -> tuple[int, int]:
-    """Row counts of training and validation; the test is the rest (the last 20%)."""
-    n_test, n_val = round(TEST_SHARE * n), round(VAL_SHARE * n)
+@dataclass(frozen=True)
+class Sizes:
+    """How a series of `rows` rows is cut: its validation share, the test part's most
+    rows (validation: half as many), its hidden blocks (shortest, longest, in rows) and
+    the training window; `short` when they follow a file under SHORT_ROWS rows rather
+    than the defaults."""
+
+    rows: int
+    val_share: float
+    most_test: int
+    blocks: tuple[int, int]
+    window: int
+    short: bool
+
+    @property
+    def note(self) -> str:
+        """The line that says how a short file is cut, or that a long one is scored on
+        its last rows ("" for any other)."""
+        n_train, n_val = split_rows(self.rows, self.val_share, self.most_test)
+        if n_val == round(self.val_share * self.rows) and not self.short:
+            return ""
+        if not self.short:
+            return (f"long file ({self.rows} rows): validation and test are its last "
+                    f"{self.rows - n_train} rows ({n_val} and {self.rows - n_train - n_val}"
+                    f"; at most {self.most_test} test rows), training the {n_train} before")
+        return (f"short file ({self.rows} rows): window {self.window}, validation "
+                f"{self.val_share:.0%}, blocks {self.blocks[0]}-{self.blocks[1]} rows")
+
+
+def block_rows(step: Step, rows: int) -> tuple[int, int]:
+    """The shortest and longest hidden block, in rows, for a series of `rows` rows on
+    `step`: a few rows for monthly or coarser rows and in a short file, else 7-30."""
+    return BLOCK_ROWS["coarse" if step.coarse or rows < SHORT_ROWS else "fine"]
+
+
+def sizes(rows: int, step: Step, window: int = 0, most_test: int = MOST_TEST_ROWS) -> Sizes:
+    """The cut of a series of `rows` rows: the defaults, or for a short file a larger
+    validation part (so it holds blocks and picks the epoch on more than a handful of
+    rows), short blocks and a window of a third of the rows; `window` (not 0) is the
+    user's; `most_test`: the test part's most rows (DRY_TEST_ROWS for --dry-run)."""
+    short = rows < SHORT_ROWS
+    auto = min(WINDOW, rows // 3) if short else WINDOW
+    return Sizes(rows, SHORT_VAL_SHARE if short else VAL_SHARE, most_test,
+                 block_rows(step, rows), window or auto, short)
+
+
+def split_rows(n: int, val_share: float = VAL_SHARE,
+               most_test: int = MOST_TEST_ROWS) -> tuple[int, int]:
+    """Row counts of training and validation; the test is the rest: the last 20%, at
+    most `most_test` rows (and validation at most half as many)."""
+    n_test = min(round(TEST_SHARE * n), most_test)
+    n_val = min(round(val_share * n), most_test // 2)
     return n - n_test - n_val, n_val
 
 
-def block_rows(step: Step) -> tuple[int, int]:
-    """The shortest and longest hidden block, in rows."""
-    return BLOCK_ROWS["coarse" if step.coarse else "fine"]
-
-
-def check_sizes(table: Table, source: str, window: int, with_calendar: bool) -> tuple[int, int]:
+def check_sizes(table: Table, source: str, cut: Sizes, with_calendar: bool) -> tuple[int, int]:
     """Training and validation row counts, once the series is long enough for the window
     and the blocks, and every column has a training value; else a UserError."""
     n = len(table.values)
-    n_train, n_val = split_rows(n)
-    longest = block_rows(table.step)[1]
-    require(n_train >= window, f"{source} has {n} rows, so {n_train} training rows; "
-            f"--window {window} needs at least that many: lower --window")
-    require(window > longest, f"--window {window} must exceed the longest hidden "
+    n_train, n_val = split_rows(n, cut.val_share, cut.most_test)
+    longest = cut.blocks[1]
+    require(n_train >= cut.window, f"{source} has {n} rows, so {n_train} training rows; "
+            f"--window {cut.window} needs at least that many: lower --window (or leave it "
+            "out: it then follows the file)")
+    require(cut.window > longest, f"--window {cut.window} must exceed the longest hidden "
             f"block, {longest} rows")
     require(n_val > longest, f"{source} has {n} rows, so {n_val} validation rows; the "
             f"block pattern needs more than {longest}")
@@ -129,6 +192,7 @@ class Data:
     table: Table
     source: str              # the file's name
     date_columns: list[str]
+    sizes: Sizes             # the validation share, the blocks and the window
     n_train: int
     z: np.ndarray            # standardised, NaN where missing in the file
     observed: np.ndarray     # bool, seen in the file
@@ -159,9 +223,16 @@ class Data:
 
 
 def prepare(table: Table, source: str, date_columns: list[str], window: int,
-            with_calendar: bool, mask_seed: int, mask_draws: int) -> Data:
-    """Check and split the series; scale it by the training rows; its season; the masks."""
-    n_train, n_val = check_sizes(table, source, window, with_calendar)
+            with_calendar: bool, mask_seed: int, mask_draws: int,
+            most_test: int = MOST_TEST_ROWS) -> Data:
+    """Check and split the series; scale it by the training rows; its season; the masks.
+    `window` 0: the window follows the file's length; `most_test`: the test part's most
+    rows (sizes)."""
+    require(len(table.values) >= MIN_ROWS, f"{source} has {len(table.values)} rows: too "
+            f"few to learn to fill gaps from; this needs at least {MIN_ROWS} (training, "
+            "validation and test parts, each with room for a hidden block); give more rows")
+    cut = sizes(len(table.values), table.step, window, most_test)
+    n_train, n_val = check_sizes(table, source, cut, with_calendar)
     values, n = table.values, len(table.values)
     train = values[:n_train]
     mean, std = np.nanmean(train, axis=0), np.nanstd(train, axis=0)
@@ -175,17 +246,18 @@ def prepare(table: Table, source: str, date_columns: list[str], window: int,
     parts = {"val": np.arange(n_train, n_train + n_val), "test": np.arange(n_train + n_val, n)}
     test_seen = observed[parts["test"]]
     data = Data(
-        table, source, date_columns, n_train, z, observed, mean, std,
+        table, source, date_columns, cut, n_train, z, observed, mean, std,
         np.nanmin(train, axis=0) >= 0, profile,
         season_at(profile, table.dates, table.step) if profile is not None
         else np.zeros(values.shape),
         calendar(table.dates, table.step) if with_calendar else np.zeros((n, 0)), parts,
-        fixed_masks(observed[parts["val"]], "val", table.step, mask_seed),
-        [fixed_masks(test_seen, "test", table.step, mask_seed + d)
+        fixed_masks(observed[parts["val"]], "val", cut.blocks, mask_seed),
+        [fixed_masks(test_seen, "test", cut.blocks, mask_seed + d)
          for d in range(mask_draws)])
     left_out = int((table.file_rows < 0).sum())
-    if table.note:
-        print(table.note)
+    for note in (table.note, cut.note):
+        if note:
+            print(note)
     print(f"{source}: {n} rows {table.step.label} apart ({left_out} left out of the file) "
           f"of {', '.join(table.columns)}; train {n_train}, validation {n_val}, test "
           f"{len(parts['test'])}; {int((~observed).sum())} cells missing; test scored "
@@ -225,19 +297,20 @@ def hide_blocks(observed: np.ndarray, shortest: int, longest: int,
     return hidden & observed
 
 
-def hide(observed: np.ndarray, pattern: str, step: Step,
+def hide(observed: np.ndarray, pattern: str, blocks: tuple[int, int],
          rng: np.random.Generator) -> np.ndarray:
-    """observed (T, F) bool -> hidden (T, F) bool, a subset of it, drawn by `pattern`."""
+    """observed (T, F) bool -> hidden (T, F) bool, a subset of it, drawn by `pattern`;
+    `blocks`: the shortest and longest block (block_rows)."""
     if pattern == "block":
-        return hide_blocks(observed, *block_rows(step), rng)
+        return hide_blocks(observed, *blocks, rng)
     return hide_points(observed, POINT_SHARE[pattern], rng)
 
 
-def fixed_masks(observed: np.ndarray, split: str, step: Step,
+def fixed_masks(observed: np.ndarray, split: str, blocks: tuple[int, int],
                 mask_seed: int) -> dict[str, np.ndarray]:
     """The validation masks, or one draw of the test masks: one stream per (seed, split,
     pattern), so each is reproducible on its own."""
-    return {p: hide(observed, p, step,
+    return {p: hide(observed, p, blocks,
                     np.random.default_rng([mask_seed, ("val", "test").index(split),
                                            PATTERNS.index(p)]))
             for p in PATTERNS}

@@ -7,6 +7,10 @@ give `--csv`, into data/ beside the fetched datasets (`--dataset co2`, ...).
     sunspots   yearly sunspot numbers 1700-2008: no season
     synthetic  daily, 3 columns: trend, a yearly season, noise, and a level shift in the
                test part (the last 20% of rows), which no training row shows
+    elec_equip monthly orders of electrical equipment in the euro area, 2005-2014 (120
+               rows, statsmodels.datasets.elec_equip): a short file with a strong season
+    business   business days (no weekend rows, a few holidays and empty cells), 3 prices
+               that move together (seeded): the calendar of most financial files
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from core.files import atomic_write_text
 
 SYNTHETIC_ROWS = 1200
 SYNTHETIC_SEED = 26
+BUSINESS_ROWS = 1000
+BUSINESS_SEED = 34
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
@@ -63,3 +69,30 @@ def synthetic_csv(folder: Path, rows: int = SYNTHETIC_ROWS, seed: int = SYNTHETI
     return write_csv(pd.DataFrame({"date": dates.astype(str),
                                     **{c: values[:, i].round(4) for i, c in enumerate("abc")}}),
                      folder / "synthetic.csv")
+
+
+def elec_equip_csv(folder: Path) -> Path:
+    """date,orders monthly, 2005-01 to 2014-12: ten years of the record, a short file."""
+    from statsmodels.datasets import elec_equip
+    frame = elec_equip.load_pandas().data.loc["2005-01-01":"2014-12-01"]
+    return write_csv(pd.DataFrame({"date": frame.index.strftime("%Y-%m"),
+                                   "orders": frame.iloc[:, 0].to_numpy()}),
+                     folder / "elec_equip.csv")
+
+
+def business_csv(folder: Path, rows: int = BUSINESS_ROWS, seed: int = BUSINESS_SEED) -> Path:
+    """date,a,b,c on business days from 2015-01-01: three prices, each a common market
+    walk plus its own (log returns), with the weekday holidays of January 1 and December
+    25 left out and a few cells empty."""
+    rng = np.random.default_rng(seed)
+    days = pd.bdate_range("2015-01-01", periods=rows)
+    market = np.cumsum(0.01 * rng.normal(size=rows))
+    own = np.cumsum(0.006 * rng.normal(size=(rows, 3)), axis=0)
+    prices = np.array([100.0, 40.0, 250.0]) * np.exp(market[:, None] * [1.0, 1.4, 0.7] + own)
+    frame = pd.DataFrame({"date": days.strftime("%Y-%m-%d"),
+                          **{c: prices[:, i].round(2) for i, c in enumerate("abc")}})
+    frame = frame.astype({c: object for c in "abc"})
+    for i in rng.choice(rows, 12, replace=False):  # a few readings lost
+        frame.iloc[i, 1 + rng.integers(3)] = ""
+    holidays = (days.month == 1) & (days.day == 1) | (days.month == 12) & (days.day == 25)
+    return write_csv(frame[~holidays], folder / "business.csv")

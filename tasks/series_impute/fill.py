@@ -17,7 +17,9 @@ MAE over linear's over the draws; either by choose.MARGIN at least); a short tab
 what it used and by how much it won. So what it writes is never the network where
 interpolation did as well on the same file. --method forces one method everywhere. A
 file too short to check says so and gets the baseline that won clearly (else linear) on
-the training run's validation rows.
+the training run's validation rows; a file longer than CHECK_ROWS rows is checked on its
+last CHECK_ROWS rows, so time and memory grow with the file only as the fill itself does
+(the network reads it IMPUTE_BATCH windows at a time).
 
 --interval LEVEL (0.9: 90%) also writes <column>_lo and <column>_hi beside each column,
 the bounds of each filled cell (empty where the value was observed), by split-conformal
@@ -34,9 +36,11 @@ bound and one line says how many), nor where the series changes regime in its ga
 Reads <run-dir>/model.pt (default: the newest trained run's; weights, the columns and
 date columns it was trained on, its step, their training mean, standard deviation and
 range; no pickled code). INPUT needs those columns (other columns are kept as they are)
-and rows on the step the model was trained on (a model trained on an irregular series
-takes any file whose rows are typically within a factor of 2 of its nominal step apart,
-at any times); a cell is missing when it is empty or NA.
+and rows on the step the model was trained on (read on it whenever the dates fall on
+it: a daily file whose incomplete rows were dropped is daily with rows left out; a
+model trained on an irregular series takes any file whose rows are typically within a
+factor of 2 of its nominal step apart, at any times); a cell is missing when it is
+empty or NA.
 Only the missing cells of the trained columns change, written with as many decimals as
 the column's other cells; every other cell is written back as it was. FILLED is written
 whole or not at all, and never over INPUT.
@@ -44,17 +48,22 @@ whole or not at all, and never over INPUT.
 A cell it cannot answer stays empty, and a line says which and why: a row the file
 leaves out (a date missing from its regular step; add the row with empty cells to have
 it filled), or a column with no value anywhere in the file (nothing to anchor it). The
-exit status is then 1, as for core.answers' commands; 0 when every cell was filled.
+exit status is then 1, as for core.answers' commands; 0 when every cell was filled. On
+a calendar with regular holes (business days, steps.py) the closed days are no rows at
+all, and a row left out on an open day (a holiday) is a day with no value: it stays
+out, said in a line, and is not counted unanswered.
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
 
 from core.config import OneLineParser, UserError, run_main, task_of
 from core.run import trained_run
+from core.train import set_threads
 
 from . import choose, interval
 from .data import block_rows, season_at
@@ -69,6 +78,7 @@ SHOWN_DATES = 5  # dates listed in a line about cells not answered
 STEP_FACTOR = 2  # an irregular model's files: typical gap within this factor of its step
 METHODS = ("model", "linear", "locf", "mean", "median", "seasonal", "seasonal+offset")
 CHECK_SEED = 0   # the self-check's masks: the same file is always checked alike
+CHECK_ROWS = 20_000  # a longer file is checked on its last this many rows: time and memory
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -115,11 +125,17 @@ def check_output(source: Path, target: Path) -> None:
                         "input is never overwritten)")
 
 
+def closed_rows(table: Table) -> np.ndarray:
+    """(N,) bool: the rows a calendar with regular holes has but the file leaves out (a
+    weekday holiday of business days): a day with no value, left out of the answer."""
+    return (table.file_rows < 0) & bool(table.step and table.step.closed)
+
+
 def unanswered(table: Table) -> list[tuple[np.ndarray, str]]:
     """The missing cells fill leaves empty, (N, F) bool, each with why."""
     missing = np.isnan(table.values)
     left_out = np.zeros(missing.shape, bool)
-    left_out[table.file_rows < 0] = True
+    left_out[(table.file_rows < 0) & ~closed_rows(table)] = True
     never_seen = np.zeros(missing.shape, bool)
     never_seen[:, missing.all(axis=0)] = True
     step = table.step.label if table.step else ""
@@ -157,15 +173,17 @@ def check_step(table: Table, source: Path, saved: dict, trained_on: str,
                     f"{train_command} --csv {source} ...")
 
 
-def fills_for(imputer, saved: dict, table: Table, z: np.ndarray):
+def fills_for(imputer, saved: dict, table: Table, z: np.ndarray, rows: slice = slice(None)):
     """-> fills: seen (B, N, F) -> {method: z filled (B, N, F)}, the network and every
     classical fill under each of B masks, in standardised units, reading z only where
-    seen. An irregular model reads the rows' times in its own nominal step."""
+    seen; of the table's `rows` (N of them). An irregular model reads the rows' times in
+    its own nominal step."""
     step = Step.from_label(saved["step"])
-    times = row_times(table.dates, step) if step.irregular else None
+    dates, z = table.dates[rows], z[rows]
+    times = row_times(dates, step) if step.irregular else None
     profile = np.array(saved["season"]) if saved["season"] else None
-    season = season_at(profile, table.dates, step) if profile is not None else None
-    extra = (calendar(table.dates, step) if saved["calendar"] else np.zeros((len(z), 0)))
+    season = season_at(profile, dates, step) if profile is not None else None
+    extra = (calendar(dates, step) if saved["calendar"] else np.zeros((len(z), 0)))
     mean, std = np.array(saved["mean"]), np.array(saved["std"])
     low = np.where(saved["nonnegative"], -mean / std, -np.inf)
     median = np.array(saved["median"])
@@ -177,7 +195,8 @@ def fills_for(imputer, saved: dict, table: Table, z: np.ndarray):
 
 
 def pick(method: str, result: choose.Check | None, saved: dict, table: Table,
-         kinds: dict[str, np.ndarray], std: np.ndarray) -> dict[str, list[str]]:
+         kinds: dict[str, np.ndarray], std: np.ndarray, blocks: tuple[int, int]
+         ) -> dict[str, list[str]]:
     """{gap kind: [method per variable]}: --method everywhere; else the check's winners,
     printed; else (no check: a file too short for one), the training run's fallback."""
     columns = table.columns
@@ -190,7 +209,7 @@ def pick(method: str, result: choose.Check | None, saved: dict, table: Table,
     if result is None:
         fallback = saved["fallback"]
         print(f"{len(table.values)} rows: too short to check the methods on this file "
-              f"({too_short(saved)}); using the training run's choice on its validation "
+              f"({too_short(blocks)}); using the training run's choice on its validation "
               "rows: " + "; ".join(
                   f"{kind} gaps: " + ", ".join(f"{c} {m}" for c, m in zip(columns, methods,
                                                                       strict=True))
@@ -198,39 +217,42 @@ def pick(method: str, result: choose.Check | None, saved: dict, table: Table,
         return fallback
     chosen = choose.choose(result.scores)
     draws = len(next(iter(result.scores["short"].values())))
-    print(f"checked on {draws} draws of this file's own observed cells, hidden as "
+    rows = result.seen.shape[1]
+    where = f" (its last {rows} rows)" if rows < len(table.values) else ""
+    print(f"checked on {draws} draws of this file's own observed cells{where}, hidden as "
           "short gaps (points10) and long blocks; MAE in the file's units:")
     print(choose.table(result.scores, chosen, columns, std, kinds))
     return chosen
 
 
-def too_short(saved: dict) -> str:
+def too_short(blocks: tuple[int, int]) -> str:
     """What a file needs for fill to check itself on it."""
-    return (f"needs {choose.BLOCKS_NEEDED * block_rows(Step.from_label(saved['step']))[1]} "
-            f"rows and {choose.SMALLEST_SEEN} seen cells per column")
+    return (f"needs {choose.BLOCKS_NEEDED * blocks[1]} rows and {choose.SMALLEST_SEEN} seen "
+            "cells per column")
 
 
-def bounds(level: float, result: choose.Check | None, table: Table, z: np.ndarray,
+def bounds(level: float, result: choose.Check | None, table: Table, checked: np.ndarray,
            seen: np.ndarray, filled: np.ndarray, chosen: dict[str, list[str]],
-           answered: np.ndarray, saved: dict) -> tuple[np.ndarray, np.ndarray]:
+           answered: np.ndarray, saved: dict, blocks: tuple[int, int]
+           ) -> tuple[np.ndarray, np.ndarray]:
     """--interval: each filled cell's (lower, upper) bounds in the data's units (N, F),
-    calibrated on the check's hidden cells (interval.py); one line for the cells farther
-    from an observed value than any the check hid."""
+    calibrated on the check's hidden cells of the `checked` rows (standardised values;
+    interval.py); one line for the cells farther from an observed value than any the
+    check hid."""
     mean, std = np.array(saved["mean"]), np.array(saved["std"])
     if not answered.any():
         print(f"--interval {level:g}: no missing cell to fill, so no bounds to write (the "
               "_lo and _hi columns are empty)")
         return filled, filled
     if result is None:
-        shortest = block_rows(Step.from_label(saved["step"]))[0]
-        raise UserError(f"--interval {level:g}: {len(table.values)} row(s) are too few to "
-                        f"calibrate an interval on the file's own cells (needs {shortest}); "
-                        "fill it without --interval")
-    step = Step.from_label(saved["step"])
-    calibration = interval.calibrate(*choose.check_errors(result, z, chosen, step),
-                                     z.shape[1], level)
+        raise UserError(f"--interval {level:g}: {int(seen.sum())} observed cell(s) in "
+                        f"{len(table.values)} row(s) are too few to calibrate an interval on "
+                        f"the file's own cells (needs {interval.FEWEST}, and {blocks[0]} "
+                        "rows); fill it without --interval")
+    calibration = interval.calibrate(*choose.check_errors(result, checked, chosen, blocks),
+                                     checked.shape[1], level)
     half, beyond = interval.half_width(calibration, seen,
-                                       choose.gap_kinds(seen, step)["long"])
+                                       choose.gap_kinds(seen, blocks)["long"])
     low = np.where(saved["nonnegative"], -mean / std, -np.inf)
     lower, upper = band((filled - mean) / std, half, low)
     far = beyond & answered
@@ -250,13 +272,16 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = trained_run(TASK, args.run_dir)
     train_command = f"python -m {__package__}.train --run-dir {run_dir}"
     imputer, saved = load_model(run_dir / "model.pt", train_command)
+    set_threads(0, imputer)  # one thread for this small network, as train.py runs it
     columns, date_columns, step = saved["columns"], saved["date_columns"], saved["step"]
     trained_on = (f"the model in {run_dir} was trained on columns {', '.join(columns)} with "
                   f"dates in {', '.join(date_columns)}")
-    table = read_table(source, columns, date_columns, min_rows=1, hint=trained_on)
+    table = read_table(source, columns, date_columns, min_rows=1, hint=trained_on,
+                       step=Step.from_label(step))
     check_step(table, source, saved, trained_on, train_command)
     clashes = [f"{c}{end}" for c in table.columns for end in ("_lo", "_hi")
-               if f"{c}{end}" in (name.strip() for name in table.rows[0])]
+               if f"{c}{end}" in (name.strip() for name in
+                                  next(csv.reader([table.lines[0]], delimiter=table.separator)))]
     if args.interval is not None and clashes:
         raise UserError(f"--interval: {source.name} already has a column {clashes[0]}; "
                         "rename it, or fill without --interval")
@@ -267,18 +292,30 @@ def main(argv: list[str] | None = None) -> int:
     seen = np.isfinite(table.values)
     z = np.where(seen, (table.values - mean) / std, 0.0)
     fills = fills_for(imputer, saved, table, z)
-    rows_apart = Step.from_label(step)
-    kinds = choose.gap_kinds(seen, rows_apart)
-    checked = table.step is not None and choose.checkable(seen, rows_apart)
+    blocks = block_rows(Step.from_label(step), len(seen))
+    kinds = choose.gap_kinds(seen, blocks)
+    last = slice(max(len(z) - CHECK_ROWS, 0), None)  # what the check reads of a long file
+    checked = table.step is not None and choose.checkable(seen[last], blocks)
     # --interval calibrates on the check even where the file is too short to choose a
     # method by it (its bounds are then wide), if it can hide the shortest block
     calibrating = (args.interval is not None and table.step is not None
-                   and len(z) >= block_rows(rows_apart)[0])
-    result = (choose.check(fills, z, seen, rows_apart, CHECK_SEED)
+                   and len(z) >= blocks[0] and seen[last].sum() >= interval.FEWEST)
+    result = (choose.check(fills_for(imputer, saved, table, z, last), z[last], seen[last],
+                           blocks, CHECK_SEED)
               if (checked and not args.method) or calibrating else None)
-    chosen = pick(args.method, result if checked else None, saved, table, kinds, std)
-    every = {method: by_mask[0] for method, by_mask in fills(seen[None]).items()}
-    filled = choose.combine(every, chosen, kinds) * std + mean
+    chosen = pick(args.method, result if checked else None, saved, table, kinds, std,
+                  blocks)
+    # every method's fill lives only for this line: on a long file, memory to write it
+    filled = choose.combine({method: by_mask[0] for method, by_mask
+                             in fills(seen[None]).items()}, chosen, kinds) * std + mean
+    observed = seen
+    closed = closed_rows(table)
+    if closed.any():
+        print(f"{int(closed.sum())} row(s) of its calendar ({table.step.label}) the file "
+              "has no row for stay out, as days with no value (holidays): "
+              + ", ".join(str(d)[:10] for d in table.dates[closed][:SHOWN_DATES])
+              + (", ..." if closed.sum() > SHOWN_DATES else ""))
+        seen = seen | closed[:, None]  # no cell of theirs is a gap to answer
     refused, settled = [], seen.copy()  # settled: seen, or refused for an earlier reason
     for cells, why in [*unanswered(table), (~np.isfinite(filled), "the model gave no "
                                             "finite value")]:
@@ -287,8 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     answered = ~settled
     bands = None
     if args.interval is not None:
-        bands = bounds(args.interval, result, table, z, seen, filled, chosen, answered,
-                       saved)
+        bands = bounds(args.interval, result, table, z[last], observed, filled, chosen,
+                       answered, saved, blocks)
     count = write_filled(table, filled, answered, target, bands)
     per_column = ", ".join(f"{name} {int(answered[:, f].sum())} of {int((~seen[:, f]).sum())}"
                            for f, name in enumerate(table.columns))

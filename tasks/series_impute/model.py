@@ -116,7 +116,9 @@ def interpolate(values: np.ndarray, seen: np.ndarray, times: np.ndarray | None =
     else:
         at_last = np.take_along_axis(clock, np.clip(last, 0, rows - 1), 1)
         at_next = np.take_along_axis(clock, np.clip(following, 0, rows - 1), 1)
-        share = (clock - at_last) / np.where(following > last, at_next - at_last, 1.0)
+        # between two seen rows only (never 0 / 0 where a variable has none)
+        share = (clock - at_last) / np.where(has_last & has_next & (following > last),
+                                             at_next - at_last, 1.0)
         since, until = clock - at_last, at_next - clock
         # T rows' worth of time: the first to the last row, and one mean gap more
         span = ((clock[:, -1:] - clock[:, :1]) * rows / (rows - 1) if rows > 1
@@ -293,6 +295,9 @@ def windows(rows: int, window: int) -> list[tuple[int, int, int, int]]:
     return [(s, s + window, cuts[i], cuts[i + 1]) for i, s in enumerate(starts)]
 
 
+IMPUTE_BATCH = 512  # windows per forward pass of impute: its memory, whatever the length
+
+
 def impute(model: Imputer, values: np.ndarray, seen: np.ndarray, extra: np.ndarray,
            season: np.ndarray, low: np.ndarray, window: int,
            times: np.ndarray | None = None) -> np.ndarray:
@@ -300,22 +305,25 @@ def impute(model: Imputer, values: np.ndarray, seen: np.ndarray, extra: np.ndarr
     unseen entry replaced by the model's estimate, at least `low` (F,): -inf, or zero in
     standardised units for a variable never negative in training. A series longer than
     `window` rows is imputed in overlapping windows of that length, as the model trained;
-    each row's estimate comes from the window where it sits most central. `times` (B, T):
-    each row's time (None: a regular series, rows 0, 1, 2, ...)."""
+    each row's estimate comes from the window where it sits most central. The B x windows
+    pass through the network IMPUTE_BATCH at a time, so memory stays bounded however long
+    the series. `times` (B, T): each row's time (None: a regular series, rows 0, 1, ...)."""
     device = next(model.parameters()).device
     model.eval()
     parts = windows(values.shape[1], window)
-    inputs = [np.concatenate([a[:, start:end] for start, end, _, _ in parts])
-              for a in (values, seen, extra, season)]       # (windows * B, T_w, ...)
-    clock = None if times is None else torch.tensor(
-        np.concatenate([times[:, start:end] for start, end, _, _ in parts]), device=device)
-    with torch.no_grad():
-        estimate = model(*as_inputs(*inputs, device=device), clock)["imputed"]
-    estimate = estimate.cpu().numpy().astype(np.float64)                 # (W * B, T_w, F)
+    pairs = [(b, part) for part in parts for b in range(values.shape[0])]
     whole = np.empty(values.shape)
-    batch = values.shape[0]
-    for i, (start, _, keep, stop) in enumerate(parts):
-        whole[:, keep:stop] = estimate[i * batch:(i + 1) * batch, keep - start:stop - start]
+    for first in range(0, len(pairs), IMPUTE_BATCH):
+        chunk = pairs[first:first + IMPUTE_BATCH]
+        inputs = [np.stack([a[b, start:end] for b, (start, end, _, _) in chunk])
+                  for a in (values, seen, extra, season)]           # (chunk, T_w, ...)
+        clock = None if times is None else torch.tensor(
+            np.stack([times[b, start:end] for b, (start, end, _, _) in chunk]), device=device)
+        with torch.no_grad():
+            estimate = model(*as_inputs(*inputs, device=device), clock)["imputed"]
+        estimate = estimate.cpu().numpy().astype(np.float64)           # (chunk, T_w, F)
+        for (b, (start, _, keep, stop)), rows in zip(chunk, estimate, strict=True):
+            whole[b, keep:stop] = rows[keep - start:stop - start]
     return np.where(seen, values, np.maximum(whole, low))
 
 

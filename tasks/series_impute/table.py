@@ -7,20 +7,22 @@ series: each row at its own time). A row a regular file leaves out is a row of m
 cells. A cell is missing when it is empty or says NA, N/A, NaN, null or
 none (any case); any other text that is not a number is an error naming its row.
 
-The cells are kept as the file writes them, so `write_filled` changes the missing cells
-of the series' columns and nothing else: every other cell comes back character for
-character (only the quoting and line endings are the csv module's). A row the file left
-out stays out.
+The file is kept as it is written (each record's text, not its cells: a cell is an
+object of its own, several times the memory of its characters), so `write_filled`
+changes the missing cells of the series' columns and nothing else: every other cell
+comes back character for character (only the quoting and line endings are the csv
+module's). A row the file left out stays out.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -47,7 +49,8 @@ class Table:
     file_rows: np.ndarray   # (N,) int: each grid row's data row in the file, -1 if left out
     columns: list[str]      # the series' column names, as the file spells them
     positions: list[int]    # where those columns sit in the file
-    rows: list[list[str]]   # every row, header first, each cell exactly as written
+    places: list[int]       # decimals the file writes in each column (decimals())
+    lines: list[str]        # every record's text (with its line ending), header first
     separator: str
     note: str = ""          # irregular: why the file has no regular step, for a message
 
@@ -59,54 +62,84 @@ class Table:
 
 
 def read_table(path: Path, columns: Sequence[str], date_columns: Sequence[str],
-               min_rows: int = 2, hint: str = "") -> Table:
+               min_rows: int = 2, hint: str = "", step: Step | None = None) -> Table:
     """Read `columns` and the dates from a CSV, or raise a UserError saying what was found:
     a missing or repeated column, a cell that is neither a number nor missing, a date that
     cannot be read, dates that fall or repeat, too few rows. `hint` ends the message about
-    a missing column (what the caller expected)."""
+    a missing column (what the caller expected); `step`: read the rows on it when their
+    dates fall on it (steps.infer_step)."""
     path = Path(path)
     check_date_columns(date_columns)
     if not path.is_file():
         raise UserError(f"no CSV at {path}")
-    rows, separator = _read_rows(path)
-    header = [name.strip() for name in rows[0]]
-    width = len(header)
-    # short rows are padded with empty (missing) cells; long rows are a parse error above
-    cells = pd.DataFrame([[c.strip() for c in row] + [""] * (width - len(row))
-                          for row in rows[1:]], columns=range(width), dtype=str)
+    header: list[str] = []
+    positions: list[int] = []
+    dates: list[int] = []
+    numbers: dict[int, Numbers] = {}
+    texts: dict[int, list[str]] = {}
 
-    positions = [find_column(header, c, path.name, hint) for c in columns]
-    dates = [find_column(header, c, path.name, hint) for c in date_columns]
-    if len(cells) < min_rows:
-        raise UserError(f"{path.name} has {len(cells)} rows after the header; this needs "
-                        f"at least {min_rows}")
-    values = np.column_stack([_numbers(cells[i], header[i], path.name) for i in positions])
+    def wanted(first: list[str]) -> list[tuple[int, Callable[[str], None]]]:
+        header.extend(name.strip() for name in first)
+        positions.extend(find_column(header, c, path.name, hint) for c in columns)
+        dates.extend(find_column(header, c, path.name, hint) for c in date_columns)
+        numbers.update((i, Numbers()) for i in positions)
+        texts.update((i, []) for i in dates)
+        return ([(i, numbers[i].append) for i in numbers]
+                + [(i, texts[i].append) for i in texts])
+    lines, separator = _read_rows(path, wanted)
+    if len(lines) - 1 < min_rows:
+        raise UserError(f"{path.name} has {len(lines) - 1} rows after the header; this "
+                        f"needs at least {min_rows}")
+    values = np.column_stack([numbers[i].read(header[i], path.name) for i in positions])
+    cells = pd.DataFrame(texts, dtype=str)
     stamps = _dates(cells, header, dates, path.name)
-    step, grid, note = infer_step(stamps, path.name,
-                            lambda r: shorten(" ".join(cells[c].iloc[r] for c in dates)))
+    step, grid, note = infer_step(
+        stamps, path.name, lambda r: shorten(" ".join(cells[c].iloc[r] for c in dates)),
+        step)
     file_rows = np.full(int(grid[-1]) + 1, -1)
     file_rows[grid] = np.arange(len(grid))
     on_grid = np.full((len(file_rows), len(positions)), np.nan)
     on_grid[grid] = values
     return Table(on_grid, grid_dates(stamps, step, grid), step, file_rows,
-                 [header[i] for i in positions], positions, rows, separator, note)
+                 [header[i] for i in positions], positions,
+                 [numbers[i].places for i in positions], lines, separator, note)
 
 
 def _dates(cells: pd.DataFrame, header: list[str], dates: list[int],
            filename: str) -> pd.Series:
-    """Each row's date (core.series.parse_dates); one column of years alone (1958) is a
-    yearly series, each row on January 1."""
-    if len(dates) == 1 and cells[dates[0]].str.fullmatch(r"\d{4}").all():
-        return pd.to_datetime(cells[dates[0]], format="%Y")
+    """Each row's date (core.series.parse_dates); one column of whole years alone (1958,
+    but also 1, 2, 3 or -6000: any era numpy's dates hold) is a yearly series, each row
+    on January 1."""
+    text = cells[dates[0]]
+    if len(dates) == 1 and text.str.fullmatch(r"-?\d{1,6}").all():
+        years = text.astype(np.int64).to_numpy() - 1970  # numpy counts years from 1970
+        return pd.Series(years.astype("datetime64[Y]").astype("datetime64[s]"))
     return parse_dates(cells, header, dates, filename)
 
 
-def _read_rows(path: Path) -> tuple[list[list[str]], str]:
-    """Every row as a list of cells, unchanged, and the separator: the one of , ; tab |
-    that splits the header into the most columns."""
+def _records(f: TextIO, separator: str) -> Iterator[tuple[str, list[str]]]:
+    """Each record of a CSV file: its text (its lines, with their endings: a quoted cell
+    may hold a line break) and its cells."""
+    consumed: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in f:
+            consumed.append(line)
+            yield line
+    for cells in csv.reader(lines(), delimiter=separator):
+        yield "".join(consumed), cells
+        consumed.clear()
+
+
+def _read_rows(path: Path, wanted: Callable[[list[str]], list[tuple[int, Callable[[str], None]]]]
+               ) -> tuple[list[str], str]:
+    """Every record's text (header first; blank ones dropped) and the separator: the one
+    of , ; tab | that splits the header into the most columns. `wanted(header cells)`
+    names the columns read, by position, each with what takes its cells row by row
+    (stripped; empty where a row is short)."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
-            text = f.read()
+            text = f.read()  # whole, so an encoding error is one line before any parsing
     except UnicodeDecodeError as error:
         raise UserError(f"cannot read {path} as CSV: not UTF-8 text ({error.reason} at "
                         f"byte {error.start}); save it as UTF-8") from None
@@ -115,48 +148,102 @@ def _read_rows(path: Path) -> tuple[list[list[str]], str]:
                         f"(chmod u+r {path}) or give another file") from None
     except OSError as error:
         raise UserError(f"cannot read {path}: {error.strerror}") from None
-    first = text.split("\n", 1)[0]
+    if not text.strip():
+        raise UserError(f"cannot read {path} as CSV: the file is empty")
+    end = text.find("\n")
+    first = text if end < 0 else text[:end]
     # max keeps the first of equals, so a one-column header reads as comma-separated
     separator = max(SEPARATORS, key=lambda s: len(next(csv.reader([first], delimiter=s), [])))
+    del text  # parsed again from the file as it streams: a copy in io.StringIO would
+    # take four bytes a character, the largest thing in memory on a long file
+    lines: list[str] = []
+    columns: list[tuple[int, Callable[[str], None]]] = []
+    width, long = 0, []
     try:
-        rows = [row for row in csv.reader(io.StringIO(text), delimiter=separator) if row]
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            for raw, cells in _records(f, separator):
+                if not cells:
+                    continue
+                if not lines:
+                    width = len(cells)
+                    columns = wanted(cells)
+                elif len(cells) > width:
+                    long.append((len(lines), len(cells)))
+                else:
+                    for i, take in columns:
+                        take(cells[i].strip() if i < len(cells) else "")
+                lines.append(raw)
     except csv.Error as error:
         raise UserError(f"cannot read {path} as CSV: {error}") from None
-    if not rows:
+    if not lines:
         raise UserError(f"cannot read {path} as CSV: the file is empty")
-    width = len(rows[0])
-    long = [i for i, row in enumerate(rows) if len(row) > width]
     if long:
-        raise UserError(f"{path.name} row {long[0] + 1} has {len(rows[long[0]])} cells "
+        raise UserError(f"{path.name} row {long[0][0] + 1} has {long[0][1]} cells "
                         f"but the header has {width} (separator {separator!r}); quote "
                         "cells that contain it")
-    return rows, separator
+    return lines, separator
 
 
-def _numbers(text: pd.Series, name: str, filename: str) -> np.ndarray:
-    """A column's cells as floats, NaN where missing; any other non-number is an error."""
+def _numbers(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Cells as floats, NaN where missing, and where a cell is neither (bool)."""
     missing = text.str.lower().isin(MISSING)
     numbers = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(np.float64)
-    bad = ~missing.to_numpy() & ~np.isfinite(numbers)
-    if bad.any():
-        row = int(np.nonzero(bad)[0][0])
-        cell = text.iloc[row]
-        advice = (" (write decimals with a point, e.g. 1.5)"
-                  if re.fullmatch(r"[-+]?\d+,\d+", cell) else "")
-        raise UserError(f"{filename} column {shorten(name)} row {row + 2} (counting the "
-                        f"header as row 1) holds {shorten(cell)}, not a number{advice}; a "
-                        "missing value is "
-                        f"an empty cell or NA ({int(bad.sum())} such cells in the column)")
-    return numbers
+    return numbers, ~missing.to_numpy() & ~np.isfinite(numbers)
 
 
-def decimals(table: Table, column: int) -> int:
-    """How many decimals the file writes in a column: the most among its plain numbers
-    (at least 1, at most 6), so filled cells look like their neighbours."""
-    position = table.positions[column]
-    found = [len(m.group(1)) for row in table.rows[1:] if position < len(row)
-             for m in [re.fullmatch(r"\s*[-+]?\d*\.(\d+)\s*", row[position])] if m]
+def decimals(cells: Sequence[str]) -> int:
+    """How many decimals cells write: the most among their plain numbers (at least 1, at
+    most 6), so filled cells look like their neighbours."""
+    plain = re.compile(r"\s*[-+]?\d*\.(\d+)\s*")
+    found = (len(m.group(1)) for cell in cells if (m := plain.fullmatch(cell)))
     return min(max(found, default=1), 6)
+
+
+class Numbers:
+    """A column's cells read as numbers CHUNK at a time, as they stream in, so a long
+    file's cells are never all held as text (each an object, several times the memory of
+    its characters); the decimals it writes and its first cell that is no number are
+    kept for `read`."""
+
+    CHUNK = 65_536
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.parts: list[np.ndarray] = []
+        self.places = 1
+        self.bad = 0
+        self.first_bad: tuple[int, str] | None = None  # (row among the data, cell)
+        self.rows = 0
+
+    def append(self, cell: str) -> None:
+        self.text.append(cell)
+        if len(self.text) == self.CHUNK:
+            self._convert()
+
+    def _convert(self) -> None:
+        numbers, bad = _numbers(pd.Series(self.text, dtype=str))
+        if bad.any() and self.first_bad is None:
+            row = int(np.nonzero(bad)[0][0])
+            self.first_bad = (self.rows + row, self.text[row])
+        self.bad += int(bad.sum())
+        self.places = max(self.places, decimals(self.text))
+        self.parts.append(numbers)
+        self.rows += len(self.text)
+        self.text = []
+
+    def read(self, name: str, filename: str) -> np.ndarray:
+        """The column as floats, NaN where missing; a UserError naming the first cell
+        that is neither a number nor missing."""
+        self._convert()
+        if self.first_bad is not None:
+            row, cell = self.first_bad
+            advice = (" (write decimals with a point, e.g. 1.5)"
+                      if re.fullmatch(r"[-+]?\d+,\d+", cell) else "")
+            raise UserError(f"{filename} column {shorten(name)} row {row + 2} (counting the "
+                            f"header as row 1) holds {shorten(cell)}, not a number{advice}; "
+                            f"a missing value is an empty cell or NA ({self.bad} such cells "
+                            "in the column)")
+        return np.concatenate(self.parts)
 
 
 def write_filled(table: Table, filled: np.ndarray, answered: np.ndarray, path: Path,
@@ -168,27 +255,43 @@ def write_filled(table: Table, filled: np.ndarray, answered: np.ndarray, path: P
     whole or untouched. Returns the number of cells filled."""
     assert not (answered & ~np.isnan(table.values)).any(), "only missing cells are filled"
     assert (table.file_rows[answered.any(axis=1)] >= 0).all(), "only rows of the file"
-    rows = [list(row) for row in table.rows]
-    width = len(rows[0])
+    def cells(r: int) -> list[str]:
+        return next(csv.reader([table.lines[r]], delimiter=table.separator), [])
+    width = len(cells(0))
+    changed: dict[int, list[str]] = {}  # file row: its cells with the fills
     for j, position in enumerate(table.positions):
-        places = decimals(table, j)
         for i in np.nonzero(answered[:, j])[0]:
-            row = rows[table.file_rows[i] + 1]
-            row += [""] * (width - len(row))
-            row[position] = f"{filled[i, j]:.{places}f}"
-    if bands is not None:  # right to left, so each insertion leaves the others' places
-        for row in rows:
-            row += [""] * (width - len(row))
+            r = table.file_rows[i] + 1
+            if r not in changed:
+                changed[r] = cells(r) + [""] * (width - len(cells(r)))
+            changed[r][position] = f"{filled[i, j]:.{table.places[j]}f}"
+    bounds: dict[int, dict[int, list[str]]] = {}  # file row: {column j: [lo, hi]}
+    for j in range(len(table.positions)) if bands is not None else ():
+        for i in np.nonzero(answered[:, j])[0]:
+            bounds.setdefault(table.file_rows[i] + 1, {})[j] = [
+                f"{bound[i, j]:.{table.places[j]}f}" for bound in bands]
+
+    def with_bands(r: int, row: list[str]) -> list[str]:
+        if bands is None:
+            return row
+        row = row + [""] * (width - len(row))
+        # right to left, so each insertion leaves the other columns' places
         for j in sorted(range(len(table.positions)), key=lambda j: -table.positions[j]):
-            places, position = decimals(table, j), table.positions[j]
-            cells = [[""] * len(table.rows) for _ in bands]
-            for i in np.nonzero(answered[:, j])[0]:
-                for k, bound in enumerate(bands):
-                    cells[k][table.file_rows[i] + 1] = f"{bound[i, j]:.{places}f}"
-            for r, row in enumerate(rows):
-                header = [f"{table.columns[j]}_lo", f"{table.columns[j]}_hi"]
-                row[position + 1:position + 1] = header if r == 0 else [c[r] for c in cells]
-    out = io.StringIO()
-    csv.writer(out, delimiter=table.separator, lineterminator="\n").writerows(rows)
-    atomic_write_text(path, out.getvalue())
+            added = ([f"{table.columns[j]}_lo", f"{table.columns[j]}_hi"] if r == 0
+                     else bounds.get(r, {}).get(j, ["", ""]))
+            row[table.positions[j] + 1:table.positions[j] + 1] = added
+        return row
+
+    # the text joined a block of lines at a time: not io.StringIO (four bytes a
+    # character), nor a string object per line
+    blocks: list[str] = []
+    lines: list[str] = []
+    writer = csv.writer(SimpleNamespace(write=lines.append), delimiter=table.separator,
+                        lineterminator="\n")
+    for r in range(len(table.lines)):
+        writer.writerow(with_bands(r, changed.get(r) or cells(r)))
+        if len(lines) == Numbers.CHUNK:
+            blocks.append("".join(lines))
+            lines.clear()
+    atomic_write_text(path, "".join(blocks) + "".join(lines))
     return int(answered.sum())

@@ -6,7 +6,8 @@ from __future__ import annotations
 from core.targets import Target, TaskSpec
 
 SERIES = ("seattle", "co2", "rainfall", "sunspots", "synthetic", "seattle_irregular",
-          "co2_irregular")  # battery.SERIES; the last two with no regular step (GRUI)
+          "co2_irregular", "elec_equip", "business")  # battery.SERIES; seattle_irregular
+# and co2_irregular have no regular step (GRUI); elec_equip is short, business has holes
 SEASONAL = ("seattle", "co2", "rainfall", "synthetic", "seattle_irregular", "co2_irregular")
 PATTERNS = ("points10", "points50", "block")
 

@@ -18,6 +18,10 @@ rest training; each part is imputed on its own, and every statistic comes from t
 training rows. Scores are on entries that were observed and are hidden on purpose, in
 three patterns (points10, points50: entries hidden with probability 0.1 / 0.5; block:
 runs of 7-30 rows, 3-6 for monthly or coarser rows), the same masks for every method.
+The file's length sets the rest (data.sizes, said in one line): a file of 40 to 300 rows
+gets validation 20%, blocks of 3-6 rows and a shorter window; a long one is scored on
+its last rows (at most 10,000 test rows, 400 in a --dry-run), so a run costs the same
+beyond that length, but for reading and scaling the file.
 The test is scored under --mask-draws draws of the masks over the same test rows;
 metrics.json has each score's mean over the draws, its standard deviation (_std) and the
 95% interval of the mean (_ci95_low, _ci95_high); the model's also has its MAE over the
@@ -69,7 +73,7 @@ from core.train import History, seed_everything, train_epoch
 
 from . import choose
 from .baselines import baseline_draws, fit_baselines
-from .data import DATASETS, PATTERNS, Data, hide, load, prepare
+from .data import DATASETS, DRY_TEST_ROWS, MOST_TEST_ROWS, PATTERNS, Data, hide, load, prepare
 from .interval import LEVEL
 from .model import CELLS, Discriminator, Imputer, as_inputs, impute, masked_mae
 from .report import report
@@ -78,10 +82,10 @@ from .scores import band_scores, draw_scores, paired_ratios, paired_widths, patt
 
 @dataclass
 class Config(RunConfig):
-    dataset: str = arg("seattle", "daily Seattle weather or monthly Rainfall_data.csv "
+    dataset: str = arg("", "daily Seattle weather or monthly Rainfall_data.csv "
                        "(fetched by name, checksummed), or a series made in datasets.py: "
-                       "weekly co2, yearly sunspots, a synthetic one with a level shift",
-                       choices=list(DATASETS))
+                       "weekly co2, yearly sunspots, a synthetic one with a level shift; "
+                       "none given: seattle, unless --csv", choices=list(DATASETS))
     csv: str = arg("", "impute this CSV instead of --dataset: rows oldest first, on one "
                    "regular step or at any times (needs --columns and --date-columns)")
     columns: list[str] = arg([], "columns to impute; none given: the dataset's four")
@@ -108,10 +112,12 @@ class Config(RunConfig):
                          "or the year) to the cells, beside the values and the mask: worth "
                          "it on monthly data (--dataset rainfall), where the season is most "
                          "of the signal; on the daily default it scored worse on validation")
-    window: int = arg(64, "rows per training window, drawn from the training rows",
-                      minimum=8)
+    window: int = arg(0, "rows per training window, drawn from the training rows; 0: "
+                      "64, or a third of the rows of a file under 300 rows (data.sizes)",
+                      minimum=0)
     batch_size: int = arg(32, "windows per batch", minimum=1)
-    batches_per_epoch: int = arg(16, "fresh batches (windows and masks) per epoch",
+    batches_per_epoch: int = arg(16, "fresh batches (windows and masks) per epoch: the "
+                                 "cost of an epoch, whatever the file's length",
                                  minimum=1)
     epochs: int = arg(45, "epochs of --batches-per-epoch batches", minimum=1)
     lr: float = arg(3e-3, "Adam learning rate, annealed to zero by a cosine schedule",
@@ -133,8 +139,12 @@ class Config(RunConfig):
 
     def check(self) -> None:
         super().check()
+        require(not (self.csv and self.dataset), f"--dataset {self.dataset} and --csv "
+                f"{self.csv} conflict: give one (--csv trains on your file)")
         require(not self.csv or (self.columns and self.date_columns),
                 "--csv needs --columns (the series to impute) and --date-columns")
+        if not self.csv:
+            self.dataset = self.dataset or "seattle"  # recorded in config.json as used
 
 
 # ---- the model's training: windows of the training rows with fresh masks
@@ -149,7 +159,7 @@ def batches(cfg: Config, data: Data, device: torch.device):
         starts = rng.integers(0, data.n_train - cfg.window + 1, cfg.batch_size)
         index = starts[:, None] + np.arange(cfg.window)               # (B, W)
         file_seen = observed[index]                                   # (B, W, F)
-        hidden = np.stack([hide(o, PATTERNS[rng.integers(len(PATTERNS))], data.table.step,
+        hidden = np.stack([hide(o, PATTERNS[rng.integers(len(PATTERNS))], data.sizes.blocks,
                                 rng) for o in file_seen])
         x, m, e, s = as_inputs(z[index], file_seen & ~hidden, data.extra[index],
                                data.season[index], device)
@@ -290,8 +300,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     # ---- data, split by time; baselines on exactly the masks the model is scored on
     data = prepare(*load(cfg.dataset, cfg.csv, cfg.columns, cfg.date_columns), cfg.window,
-                   cfg.calendar, cfg.mask_seed, cfg.mask_draws)
-    if cfg.cell == "auto":  # recorded in config.json as chosen
+                   cfg.calendar, cfg.mask_seed, cfg.mask_draws,
+                   DRY_TEST_ROWS if cfg.dry_run else MOST_TEST_ROWS)
+    cfg.window = data.sizes.window  # recorded in config.json as chosen
+    if cfg.cell == "auto":
         cfg.cell = "grui" if data.table.step.irregular else "brits"
     run = Run(cfg)  # after the data: a bad CSV leaves no run folder behind
     # --preflight ends here; a resume refuses the series edited since
