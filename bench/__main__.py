@@ -14,6 +14,8 @@ from . import docs, results, runs, speed
 from .results import ROOT, provenance, write_result
 from .verdicts import TASKS, print_checks, task_checks, tasks_without_spec
 
+PARTS = ("core", "processes", "scale")  # the parts that are not tasks
+
 
 def update_documents() -> None:
     """README.md and docs/ from results/, or one line naming the damaged file and exit 1."""
@@ -34,9 +36,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench",
                                      description=overview.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", default=None, metavar="PART",
-                        help="run only these parts: core, processes (torchrun) and/or task "
-                             f"names ({', '.join(TASKS)}); results/ of the other parts stay "
-                             "as they are")
+                        help="run only these parts: core, processes (torchrun), scale "
+                             f"(series_impute's cost against rows) and/or task names "
+                             f"({', '.join(TASKS)}); results/ of the other parts stay as "
+                             "they are")
     parser.add_argument("--repeats", type=int, default=10,
                         help="timed passes per layer (x3 for the core-vs-torch rows)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
@@ -46,13 +49,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="train nothing: rewrite README.md and docs/ from results/")
     args = parser.parse_args(argv)
     for part in args.only or []:
-        if part in ("core", "processes") or part in TASKS:
+        if part in PARTS or part in TASKS:
             continue
         if part in tasks_without_spec():
             parser.exit(2, f"error: --only {part}: tasks/{part}/targets.py is missing; copy "
                            "one from another task (see core/targets.py) and edit it\n")
-        parser.exit(2, f"error: --only {part}: no such part; choose from core, processes, "
-                       f"{', '.join(TASKS)}\n")
+        parser.exit(2, f"error: --only {part}: no such part; choose from "
+                       f"{', '.join([*PARTS, *TASKS])}\n")
     return args
 
 
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: torch sees no GPU here")
-    wanted = args.only or ["core", "processes", *TASKS]
+    wanted = args.only or [*PARTS, *TASKS]
     met: list[bool] = []
     if "core" in wanted and args.device == "cpu":
         print("== core layers vs torch.nn, forward + backward")
@@ -83,6 +86,14 @@ def main(argv: list[str] | None = None) -> None:
         measured = speed.bench_processes(ROOT / "runs" / "bench" / "processes")
         write_result("processes", provenance("python -m bench --only processes",
                                              time.perf_counter() - start) | measured)
+    if "scale" in wanted and args.device == "cpu":
+        print("== series_impute's seconds and memory against rows")
+        start = time.perf_counter()
+        out = ROOT / "runs" / "bench" / "scale"
+        measured = speed.bench_scale(out)
+        write_result("scale", provenance("python -m bench --only scale",
+                                         time.perf_counter() - start) | measured)
+        runs.copy_figure("series_impute_scale", out, "scale.png")
     suffix = "" if args.device == "cpu" else f".{args.device}"
     for task, spec in TASKS.items():
         if task not in wanted:

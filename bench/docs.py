@@ -224,6 +224,26 @@ def render_processes() -> str:
             f'ARGS="--only processes"`.')
 
 
+def render_scale() -> str:
+    record = read_result("scale")
+    if record is None:
+        return ('Not measured yet: `make bench ARGS="--only scale"` times series_impute '
+                "against the file's length.")
+    commands = record["by_command"]
+    rows = sorted({int(r) for by_rows in commands.values() for r in by_rows})
+    lines = ["| rows (4 columns) | " + " | ".join(commands) + " |",
+             "|---|" + "---|" * len(commands)]
+    for r in rows:
+        cells = [f"{c[str(r)]['seconds']:.3g} s, {c[str(r)]['peak_mb']:.0f} MB"
+                 for c in commands.values()]
+        lines.append(f"| {r:,} | " + " | ".join(cells) + " |")
+    lines += ["", f"Seconds and peak memory of each command in a process of its own; "
+              f"{record['machine']['cpu']}, {record['machine']['cores']} cores, "
+              f"{record['date']}, from `{record['command']}`.",
+              "", "![series_impute against rows](figures/series_impute_scale.png)"]
+    return "\n".join(lines)
+
+
 def render_targets() -> str:
     """The specs themselves: what `make bench` runs and demands of each measured task."""
     lines = ["| task | bench flags | headline (rival: the best of) | targets |",
@@ -256,7 +276,7 @@ def render_targets() -> str:
 BLOCKS = {"tasks": render_tasks, "targets": render_targets, "runs": render_runs,
           "gallery": render_gallery,
           "core-speed": render_core_speed, "growth": render_growth,
-          "threads": render_threads, "processes": render_processes}
+          "threads": render_threads, "processes": render_processes, "scale": render_scale}
 BLOCK = re.compile(r"(<!-- bench:([a-z-]+) -->\n)(.*?)(<!-- /bench:\2 -->)", re.DOTALL)
 
 

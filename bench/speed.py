@@ -210,3 +210,13 @@ def reference_ms() -> float:
     fastest = min(time_pass(layer, x) for _ in range(10))
     torch.set_num_threads(threads)
     return round(fastest * 1e3, 2)
+
+
+def bench_scale(out: Path) -> dict:
+    """series_impute's cost against the file's length (tasks/series_impute/scale.py):
+    seconds and peak memory of `train --dry-run` and of `fill`, 10^4 to 10^6 rows."""
+    command = [sys.executable, "-m", "tasks.series_impute.scale", "--out", str(out)]
+    print(f"$ python {' '.join(command[1:])}", flush=True)
+    subprocess.run(command, cwd=ROOT, check=True)
+    measured = json.loads((out / "scale.json").read_text())
+    return {"by_command": measured, "command": "python " + " ".join(command[1:])}
