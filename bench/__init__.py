@@ -6,7 +6,7 @@ files in results/ that every measured number of README.md and docs/ comes from.
 2. name_classifier in 1 and 2 processes under torchrun (speed.py). -> results/processes.json
 3. Each task under tasks/ with a targets.py runs with the benchmark flags of its spec into
    runs/bench/<task> (runs.py); its metrics.json, the commit, the date, the machine, the
-   command, its wall time and the reference pass timed beside it go to
+   command and its wall time go to
    results/<task>.json (results/<task>.cuda.json with --device cuda), its headline
    figure, downscaled, to docs/figures/<task>.png, and its targets are checked
    (verdicts.py).

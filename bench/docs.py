@@ -266,7 +266,7 @@ def render_targets() -> str:
             runs = f" ({', '.join(t.runs)})" if t.runs else ""
             targets.append(f"{method}{t.metric}{over} {sign} {t.bound:g}{runs}")
         if spec.seconds is not None:
-            targets.append(f"< {spec.seconds:g} s training at reference speed"
+            targets.append(f"about {spec.seconds:g} s training (reported, not held)"
                            + (" per seed" if spec.per_seed_seconds else ""))
         lines.append(f"| `{task}` | {flags} | {spec.metric}, {better} is better "
                      f"({rivals_text}) | {'; '.join(targets)} |")

@@ -1,6 +1,6 @@
 """Running a task as the bench does: each variant of its spec as a user would run it,
-into runs/bench/<task>/, the record for results/ (with the reference pass timed in the
-same run, for its time budget), and the headline figure for the gallery."""
+into runs/bench/<task>/, the record for results/, and the headline figure for the
+gallery."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from core.targets import TaskSpec
 
 from . import results
 from .results import ROOT, provenance
-from .speed import reference_ms
 
 FIGURE_BYTES = 150_000  # a gallery picture stays under this size
 FIGURE_WIDTH = 800  # pixels; wider pictures are shrunk by averaging blocks of pixels
@@ -31,7 +30,6 @@ def bench_task(task: str, spec: TaskSpec, out: Path, device: str) -> dict:
             extra += [flag, file]
         else:
             print(f"  {flag} left out: no {file} (bench the task that writes it first)")
-    reference = reference_ms() if device == "cpu" else None
     runs, folders = [], []
     for variant in spec.variants:
         # one folder per variant, named by its flags' values: runs/bench/<task>/cell-hello-ohlol
@@ -55,8 +53,7 @@ def bench_task(task: str, spec: TaskSpec, out: Path, device: str) -> dict:
     wall = sum(run["wall_seconds"] for run in runs)
     command = "python -m bench --only " + task + (f" --device {device}" if device != "cpu"
                                                    else "")
-    return {"task": task, **provenance(command, wall, device),
-            **({"reference_ms": reference} if reference else {}), "runs": runs}
+    return {"task": task, **provenance(command, wall, device), "runs": runs}
 
 
 def copy_figure(task: str, run_dir: Path, pattern: str) -> None:

@@ -4,7 +4,7 @@ warm-up, the fastest of 3 x --repeats alternated passes, at a fixed thread count
 input that needs no gradient and with one that does, as in training behind an embedding
 or a layer below), how the time grows with the sequence and the batch, thread counts for
 a small and a larger GRU, torch.tanh against the sigmoid, name_classifier in 1 and 2
-processes under torchrun, and the reference pass that tasks' time budgets are scaled by.
+processes under torchrun, and series_impute's cost against the file's length.
 """
 
 from __future__ import annotations
@@ -194,22 +194,6 @@ def bench_processes(out: Path) -> dict:
     return {"seconds_per_epoch": {"1": round(seconds[1], 2), "2": round(seconds[2], 2)},
             "commands": commands}
 
-
-
-def reference_ms() -> float:
-    """This machine's speed, as core.targets.REFERENCE_MS measures it: torch.nn's LSTM
-    B64 T100 32->256, forward + backward, one thread, the fastest of 10 passes. A task's
-    training seconds are scaled by it before they meet the task's budget, so a budget
-    copied with a task holds on a slower or busier machine too."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    layer = recurrent("lstm", "torch", 32, 256, batch_first=True)
-    x = torch.randn(64, 100, 32)
-    time_pass(layer, x)  # warm-up
-    fastest = min(time_pass(layer, x) for _ in range(10))
-    torch.set_num_threads(threads)
-    return round(fastest * 1e3, 2)
 
 
 def bench_scale(out: Path) -> dict:

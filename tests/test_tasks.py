@@ -109,7 +109,6 @@ def test_a_copied_task_carries_its_targets_into_make_bench(tmp_path):
     assert "mse_after_first <= 0.0001" in result.stdout  # the copied targets.py's target
     record = json.loads((project / "results" / "my_task.json").read_text())
     assert record["task"] == "my_task" and "tasks.my_task.train" in record["runs"][0]["command"]
-    assert record["reference_ms"] > 0  # the time budget's reference, timed in the same run
     readme = (project / "README.md").read_text()
     assert "| `my_task` |" in readme and "(docs/figures/my_task.png)" in readme
     assert (project / "docs" / "figures" / "my_task.png").is_file()

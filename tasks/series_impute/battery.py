@@ -3,8 +3,9 @@ each is trained and scored as a new user would run it (`train --dataset NAME` re
 CSV a user would give --csv, with the defaults; datasets.py makes five of them), and the
 table gives, per series and pattern, the model's MAE over the best baseline's with its
 95% interval, paired over the mask draws (mae@P_ratio in metrics.json), and the same for
-what fill would write ("fill": linear, or the method that won clearly on fill's own check
-of the rows the network never trained on, per variable and gap kind; choose.py).
+what fill would write ("fill": linear, or the method that beat it beyond the noise of
+fill's own check of the rows the network never trained on, per variable and gap kind;
+choose.py), with the coverage and width of its 90% interval (interval.py).
 
     seattle    daily weather, 4 columns (the default dataset)
     co2        weekly CO2 at Mauna Loa 1958-2001, 59 real gaps (statsmodels.datasets.co2):
