@@ -380,9 +380,11 @@ def test_overwrite_killed_after_setting_aside_leaves_the_earlier_run_findable(tm
     first = subprocess.run([sys.executable, "-m", "tasks.sin2cos.train", *DRY], cwd=tmp_path,
                            env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
+    # unbuffered, so its line arrives as it is printed and the kill lands before it trains
     new = subprocess.Popen([sys.executable, "-m", "tasks.sin2cos.train", "--epochs", "500",
                             "--run-dir", "runs/sin2cos", "--overwrite"], cwd=tmp_path,
-                           env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                           env=env | {"PYTHONUNBUFFERED": "1"}, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         for line in new.stdout:
             if "until this one finishes" in line:
@@ -393,10 +395,14 @@ def test_overwrite_killed_after_setting_aside_leaves_the_earlier_run_findable(tm
         new.wait()
     earlier = tmp_path / "runs" / "sin2cos-replaced"
     assert (earlier / "metrics.json").is_file() and (earlier / "seed0" / "last.pt").is_file()
-    # a command finds it by its files, and the next plain run deletes nothing of it
+    # a command finds it by its files (the newest run with a checkpoint: it, unless the
+    # kill came after the new run's first save on a slow machine), and the next plain run
+    # deletes nothing of it
+    newest = ("runs/sin2cos" if (tmp_path / "runs" / "sin2cos" / "seed0" / "last.pt").is_file()
+              else "runs/sin2cos-replaced")
     again = subprocess.run([sys.executable, "-m", "tasks.sin2cos.train", *DRY, "--eval-only"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0 and "--eval-only: runs/sin2cos-replaced" in again.stdout
+    assert again.returncode == 0 and f"--eval-only: {newest} (" in again.stdout
     plain = subprocess.run([sys.executable, "-m", "tasks.sin2cos.train", *DRY], cwd=tmp_path,
                            env=env, capture_output=True, text=True, timeout=120)
     assert plain.returncode == 0, plain.stderr
