@@ -101,14 +101,8 @@ def _list_in_manifest(path: Path) -> None:
             names = []
         if name in names:
             continue
-        tmp = manifest.with_name(f"{MANIFEST}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
-        try:
-            with os.fdopen(_open_nofollow(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY), "w",
-                           encoding="utf-8") as f:
-                f.write("".join(f"{n}\n" for n in [*names, name]))
-            os.replace(tmp, manifest)
-        finally:
-            tmp.unlink(missing_ok=True)
+        text = "".join(f"{n}\n" for n in [*names, name])
+        _replace(manifest, lambda tmp, text=text: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def _check_no_link_out(path: Path) -> None:
@@ -123,10 +117,17 @@ def _check_no_link_out(path: Path) -> None:
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call `write(temporary_path)`, then rename the file to `path`. The temporary file is
-    created with mode 0o666, so the kernel applies the user's umask as for any new file. A
-    failed write (a full disk: OSError ENOSPC) leaves nothing behind and is raised."""
+    """Call `write(temporary_path)`, then rename the file to `path`, and list it in its
+    run folder's manifest. The temporary file is created with mode 0o666, so the kernel
+    applies the user's umask as for any new file. A failed write (a full disk: OSError
+    ENOSPC) leaves nothing behind and is raised."""
     path = Path(path)
+    _replace(path, write)
+    _list_in_manifest(path)
+
+
+def _replace(path: Path, write: Callable[[str], None]) -> None:
+    """atomic_write without the manifest (the manifest itself is written so)."""
     _check_no_link_out(path)
     # a fresh name, created here and nowhere else: O_EXCL fails on anything planted there
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
@@ -155,7 +156,6 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         raise OSError(errno.ENOSPC, "no space left on the device", str(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
-    _list_in_manifest(path)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
