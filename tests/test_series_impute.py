@@ -24,6 +24,7 @@ import pytest
 import torch
 
 import core.files
+import core.model_file
 from core.config import UserError
 from tasks.series_impute import baselines, battery, choose, datasets, fill, interval
 from tasks.series_impute import data as task
@@ -31,6 +32,7 @@ from tasks.series_impute import model as model_module
 from tasks.series_impute import train as train_task
 from tasks.series_impute.baselines import BASELINES
 from tasks.series_impute.model import Imputer, impute, interpolate, save_model, windows
+from tasks.series_impute.shrink import fit_shrink
 from tasks.series_impute.steps import DAY, Step, calendar, cycle_position
 from tasks.series_impute.table import read_table
 from tests.helpers import one_line_error
@@ -606,6 +608,57 @@ def test_an_untrained_imputer_gives_linear_interpolation() -> None:
     np.testing.assert_allclose(out, baselines.fill_linear(values, seen), atol=1e-5)
     np.testing.assert_allclose(interpolate(values[None], seen[None])[0][0],
                                baselines.fill_linear(values, seen), atol=1e-12)
+
+
+def test_the_kept_share_blends_the_network_with_linear_by_gap_kind() -> None:
+    """shrink.py's knob: each gap kind (short or long, as fill's check counts them) keeps
+    its share of the correction, 0 giving linear interpolation and 1 the network."""
+    values, seen = series(), np.random.default_rng(6).random((120, 3)) > 0.3
+    seen[30:45, 1] = False  # a long gap, inside the windows that keep its rows
+    model = trained_looking(small_imputer("torch"))
+    model.short_gap.fill_(7)
+    extra, season = calendar(daily_dates(120), DAILY), np.zeros((120, 3))
+
+    def filled(short: float, long: float) -> np.ndarray:
+        model.shrink[0], model.shrink[1] = short, long
+        return impute(model, values[None], seen[None], extra[None], season[None],
+                      np.full(3, -np.inf), 48)[0]
+
+    network, linear = filled(1, 1), filled(0, 0)
+    np.testing.assert_allclose(linear, baselines.fill_linear(values, seen), atol=1e-5)
+    assert np.abs(network - linear)[~seen].min() > 0  # a network that moves every cell
+    kinds = choose.gap_kinds(seen, (7, 30))
+    assert kinds["short"].any() and kinds["long"].any()
+    mixed = filled(0, 1)
+    np.testing.assert_allclose(mixed[kinds["short"]], linear[kinds["short"]], atol=1e-5)
+    np.testing.assert_allclose(mixed[kinds["long"]], network[kinds["long"]], atol=1e-5)
+    np.testing.assert_allclose(filled(0.5, 0.5), (network + linear) / 2, atol=1e-5)
+
+
+def test_a_network_that_loses_on_validation_gives_interpolation_back(tmp_path) -> None:
+    """A network whose correction only hurts (random weights in its last layer) on a
+    smooth series keeps none of it; a model.pt from before the shrink keeps all of it."""
+    source = daily_csv(tmp_path / "daily.csv", rows=400, missing=0.0)
+    data = task.prepare(*task.load("", str(source), ["a", "b", "c"], ["date"]), 0, False,
+                        12, 2)
+    cfg = train_task.Config(window=data.sizes.window, mask_seed=12)
+    model = trained_looking(Imputer(input_size=3, hidden_size=8, extra_size=0,
+                                    impl="torch"))
+    kept = fit_shrink(cfg, data, model)
+    assert kept.shape == (2, 3) and (kept <= 0.2).all(), kept
+    np.testing.assert_allclose(model.shrink.numpy(), kept, atol=1e-6)
+
+    class Before(torch.nn.Module):  # the same weights, as a model.pt held them before
+        def state_dict(self, *args, **kwargs):
+            state = model.state_dict()
+            del state["shrink"], state["short_gap"]
+            return state
+
+    core.model_file.save(tmp_path / "model.pt", Before(), config=dict(model.config),
+                         **dict.fromkeys(model_module.SAVED[2:], 0))
+    loaded, _ = model_module.load_model(tmp_path / "model.pt", "train")
+    assert (loaded.shrink == 1).all()
+    np.testing.assert_array_equal(loaded.head[2].weight.detach(), model.head[2].weight.detach())
 
 
 @pytest.mark.parametrize("shift, scale", [(1000.0, 1.0), (-37.5, 1.0), (5.0, 30.0)])

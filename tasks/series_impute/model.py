@@ -228,13 +228,19 @@ class Imputer(nn.Module):
                                   nn.Linear(HEAD_SIZE, input_size))
         nn.init.zeros_(self.head[2].weight)  # untrained: the classical fill itself
         nn.init.zeros_(self.head[2].bias)
+        # how much of the correction is kept, per gap kind (short, long) and variable, and
+        # the gap (in rows) from which one is long: 1 while training, then chosen on the
+        # validation rows (shrink.py); saved in model.pt with the weights
+        self.register_buffer("shrink", torch.ones(2, input_size))
+        self.register_buffer("short_gap", torch.tensor(1))
 
     def forward(self, x: Tensor, m: Tensor, extra: Tensor, season: Tensor,
                 times: Tensor | None = None) -> dict[str, Any]:
         """x (B, T, F) with zeros where not seen, m (B, T, F) 1.0 where seen, extra
         (B, T, E), season (B, T, F) the training season at each row (zeros: none), times
         (B, T) each row's time, rising (None: rows 0, 1, 2, ..., a regular series) ->
-        {"forwards": (x_hat, z_hat, c_hat), "backwards": (...), "imputed": (B, T, F)}."""
+        {"forwards": (x_hat, z_hat, c_hat), "backwards": (...), "imputed": (B, T, F),
+        "correction": (B, T, F), imputed less linear interpolation}."""
         seen = m.detach().cpu().numpy() > 0
         data = x.detach().cpu().numpy().astype(np.float64)
         cycle = season.detach().cpu().numpy().astype(np.float64)
@@ -263,10 +269,16 @@ class Imputer(nn.Module):
         linear_n, seasonal_n = (linear - mu) / sigma, (seasonal - mu) / sigma
         correction = self.head(torch.cat([forwards[2] - linear_n, backwards[2] - linear_n,
                                           seasonal_n - linear_n, gaps, m], dim=-1))
+        # a short gap (a run of unseen cells, counted in rows) keeps shrink[0], a long one
+        # shrink[1]; at the window's edge a gap counts as long
+        since, until = (before, after) if clock is None else interpolate(data, seen)[1:]
+        short = torch.from_numpy(since + until - 1 < self.short_gap.item()).to(x.device)
+        kept = torch.where(short, self.shrink[0], self.shrink[1])
+        correction = kept * sigma * correction
         back = lambda e: e * sigma + mu  # noqa: E731  (the window's own units again)
         return {"forwards": tuple(map(back, forwards)),
                 "backwards": tuple(map(back, backwards)),
-                "imputed": linear + sigma * correction}
+                "imputed": linear + correction, "correction": correction}
 
 
 def as_inputs(values: np.ndarray, seen: np.ndarray, extra: np.ndarray, season: np.ndarray,
@@ -320,8 +332,11 @@ def impute(model: Imputer, values: np.ndarray, seen: np.ndarray, extra: np.ndarr
         clock = None if times is None else torch.tensor(
             np.stack([times[b, start:end] for b, (start, end, _, _) in chunk]), device=device)
         with torch.no_grad():
-            estimate = model(*as_inputs(*inputs, device=device), clock)["imputed"]
-        estimate = estimate.cpu().numpy().astype(np.float64)           # (chunk, T_w, F)
+            correction = model(*as_inputs(*inputs, device=device), clock)["correction"]
+        # linear interpolation of the values themselves (float64, as the baseline's), so a
+        # network that keeps none of its correction (shrink.py) gives exactly that
+        estimate = (interpolate(*inputs[:2], None if clock is None else clock.cpu().numpy())[0]
+                    + correction.cpu().numpy())                       # (chunk, T_w, F)
         for (b, (start, _, keep, stop)), rows in zip(chunk, estimate, strict=True):
             whole[b, keep:stop] = rows[keep - start:stop - start]
     return np.where(seen, values, np.maximum(whole, low))
@@ -373,6 +388,9 @@ def load_model(path: Path, train_command: str) -> tuple[Imputer, dict[str, Any]]
                             "this task's model.pt", train_command)
     try:
         imputer = Imputer(**saved["config"])
+        # a model.pt from before the shrink keeps all of its correction
+        saved["model"].setdefault("shrink", imputer.shrink)
+        saved["model"].setdefault("short_gap", imputer.short_gap)
         imputer.load_state_dict(saved["model"])
     except Exception as error:  # intact, but not what this version of the code builds
         raise model_file.rebuild_error(Path(path), error, train_command) from None

@@ -136,7 +136,10 @@ def report(cfg: Any, data: Data, run: Run, seeds: Seeds, baselines: dict, fitted
                window=cfg.window, fallback=chosen.outputs["fallback"])
     fill_choice_json = choose.as_json(chosen.outputs["check"], chosen.outputs["chosen"],
                                       data.table.columns)
-    run.finish(results, seeds.seconds, extra={"fill_choice": fill_choice_json})
+    kept = {c: dict(zip(choose.KINDS, map(float, imputer.shrink[:, f].tolist()), strict=True))
+            for f, c in enumerate(data.table.columns)}  # shrink.py
+    run.finish(results, seeds.seconds, extra={"fill_choice": fill_choice_json,
+                                              "correction_kept": kept})
     fills = {"model": shown.outputs["filled"], **draws}
     atomic_write_text(run.dir / "per_variable.csv", per_variable_csv(fills, data, fitted.offset))
     fill, half = shown.outputs["banded"][0]["block"]["fill"]

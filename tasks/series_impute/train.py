@@ -35,7 +35,10 @@ entries it hid. The metric is MAE (and RMSE) in units of each variable's trainin
 standard deviation, averaged over the variables; per_variable.csv has them in the data's
 own units. The model (model.py) normalises each window by its own seen values and learns
 a correction to linear interpolation and the seasonal fill, so an untrained network gives
-interpolation and a series whose level leaves the training range is no harder.
+interpolation and a series whose level leaves the training range is no harder. Once
+trained, it keeps only the share of its correction that helps on the validation rows,
+per variable and gap kind (shrink.py), so it gives interpolation back where it cannot
+beat it.
 `--adversarial` adds GAIN's discriminator (Yoon et al. 2018), trained as GANs are: its
 own optimizer, and the two updates alternating batch by batch (gan_epoch).
 
@@ -77,6 +80,7 @@ from .evaluate import evaluate, impute_split, rival_scores, versus
 from .model import CELLS, Discriminator, Imputer, as_inputs, masked_mae
 from .report import report
 from .scores import draw_scores, pattern_scores
+from .shrink import fit_shrink
 
 
 @dataclass
@@ -287,7 +291,13 @@ def main(argv: list[str] | None = None) -> dict:
                                    cfg.clip_norm)
             scheduler.step()
             checkpoint.save(epoch, {"train_loss": loss, **validate(cfg, data, imputer)})
-        return imputer, checkpoint.load_best()
+        history = checkpoint.load_best()
+        # how much of its correction of linear interpolation it keeps, on validation
+        kept = fit_shrink(cfg, data, imputer)
+        print(f"{name or 'model'} keeps of its correction (short, long gaps; validation): "
+              + ", ".join(f"{c} {a:.1f} {b:.1f}" for c, a, b in zip(data.table.columns,
+                                                                     *kept, strict=True)))
+        return imputer, history
 
     # ---- train, one model per seed; each scored on the test draws once, at its best
     def train_seed(seed: int) -> SeedResult:
