@@ -136,7 +136,8 @@ def report(cfg: Any, data: Data, run: Run, seeds: Seeds, baselines: dict, fitted
                window=cfg.window, fallback=chosen.outputs["fallback"])
     fill_choice_json = choose.as_json(chosen.outputs["check"], chosen.outputs["chosen"],
                                       data.table.columns)
-    kept = {c: dict(zip(choose.KINDS, map(float, imputer.shrink[:, f].tolist()), strict=True))
+    kept = {c: dict(zip(choose.KINDS, (round(a, 2) for a in imputer.shrink[:, f].tolist()),
+                        strict=True))
             for f, c in enumerate(data.table.columns)}  # shrink.py
     run.finish(results, seeds.seconds, extra={"fill_choice": fill_choice_json,
                                               "correction_kept": kept})
