@@ -70,6 +70,8 @@ from core import model_file
 from core.cells import GRUCell, GRUICell
 from core.layers import recurrent
 
+from .baselines import fill_linear
+
 
 def time_gaps(seen: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
     """seen (B, T, F) bool, times (B, T) rising (None: rows 0, 1, 2, ...) -> delta
@@ -333,10 +335,12 @@ def impute(model: Imputer, values: np.ndarray, seen: np.ndarray, extra: np.ndarr
             np.stack([times[b, start:end] for b, (start, end, _, _) in chunk]), device=device)
         with torch.no_grad():
             correction = model(*as_inputs(*inputs, device=device), clock)["correction"]
-        # linear interpolation of the values themselves (float64, as the baseline's), so a
-        # network that keeps none of its correction (shrink.py) gives exactly that
-        estimate = (interpolate(*inputs[:2], None if clock is None else clock.cpu().numpy())[0]
-                    + correction.cpu().numpy())                       # (chunk, T_w, F)
+        # the correction added to the baseline's own linear interpolation of the values
+        # (float64), so a network that keeps none of it (shrink.py) gives exactly that
+        linear = np.stack([fill_linear(v, s, None if times is None else times[b, start:end])
+                           for v, s, (b, (start, end, _, _)) in zip(*inputs[:2], chunk,
+                                                                    strict=True)])
+        estimate = linear + correction.cpu().numpy()                    # (chunk, T_w, F)
         for (b, (start, _, keep, stop)), rows in zip(chunk, estimate, strict=True):
             whole[b, keep:stop] = rows[keep - start:stop - start]
     return np.where(seen, values, np.maximum(whole, low))
