@@ -610,23 +610,28 @@ def test_an_untrained_imputer_gives_linear_interpolation() -> None:
                                baselines.fill_linear(values, seen), atol=1e-12)
 
 
-def test_the_kept_share_blends_the_network_with_linear_by_gap_kind() -> None:
-    """shrink.py's knob: each gap kind (short or long, as fill's check counts them) keeps
-    its share of the correction, 0 giving linear interpolation and 1 the network."""
+def test_the_kept_share_blends_the_network_with_a_classical_fill_by_gap_kind() -> None:
+    """shrink.py's knobs: each gap kind (short or long, as fill's check counts them) keeps
+    its share of the correction and gives the rest to linear interpolation or the
+    seasonal fill: none of it is that baseline itself, to the last bit (a tie, not a
+    loss), all of it the network."""
     values, seen = series(), np.random.default_rng(6).random((120, 3)) > 0.3
     seen[30:45, 1] = False  # a long gap, inside the windows that keep its rows
     model = trained_looking(small_imputer("torch"))
     model.short_gap.fill_(7)
-    extra, season = calendar(daily_dates(120), DAILY), np.zeros((120, 3))
+    extra = calendar(daily_dates(120), DAILY)
+    season = np.tile(np.sin(np.arange(120) / 9)[:, None], (1, 3))
 
-    def filled(short: float, long: float) -> np.ndarray:
+    def filled(short: float, long: float, toward: float = 0.0) -> np.ndarray:
         model.shrink[0], model.shrink[1] = short, long
+        model.toward.fill_(toward)
         return impute(model, values[None], seen[None], extra[None], season[None],
                       np.full(3, -np.inf), 48)[0]
 
-    network, linear = filled(1, 1), filled(0, 0)
-    # none of the correction is the baseline itself, to the last bit: a tie, not a loss
+    network, linear, seasonal = filled(1, 1), filled(0, 0), filled(0, 0, toward=1)
     np.testing.assert_array_equal(linear, baselines.fill_linear(values, seen))
+    np.testing.assert_array_equal(seasonal, baselines.fill_seasonal(values, seen, season,
+                                                                    np.ones(3, bool)))
     assert np.abs(network - linear)[~seen].min() > 0  # a network that moves every cell
     kinds = choose.gap_kinds(seen, (7, 30))
     assert kinds["short"].any() and kinds["long"].any()
@@ -634,31 +639,36 @@ def test_the_kept_share_blends_the_network_with_linear_by_gap_kind() -> None:
     np.testing.assert_allclose(mixed[kinds["short"]], linear[kinds["short"]], atol=1e-5)
     np.testing.assert_allclose(mixed[kinds["long"]], network[kinds["long"]], atol=1e-5)
     np.testing.assert_allclose(filled(0.5, 0.5), (network + linear) / 2, atol=1e-5)
+    np.testing.assert_allclose(filled(0.5, 0.5, toward=1), (network + seasonal) / 2,
+                               atol=1e-5)
 
 
 def test_a_network_that_loses_on_validation_gives_interpolation_back(tmp_path) -> None:
-    """A network whose correction only hurts (random weights in its last layer) on a
-    smooth series keeps none of it; a model.pt from before the shrink keeps all of it."""
+    """A network whose correction only hurts (large random weights in its last layer)
+    keeps none of it; a model.pt from before the shrink keeps all of it."""
     source = daily_csv(tmp_path / "daily.csv", rows=400, missing=0.0)
     data = task.prepare(*task.load("", str(source), ["a", "b", "c"], ["date"]), 0, False,
                         12, 2)
     cfg = train_task.Config(window=data.sizes.window, mask_seed=12)
     model = trained_looking(Imputer(input_size=3, hidden_size=8, extra_size=0,
                                     impl="torch"))
-    kept = fit_shrink(cfg, data, model)
-    assert kept.shape == (2, 3) and (kept <= 0.2).all(), kept
+    with torch.no_grad():
+        model.head[2].weight.mul_(20)
+    kept, toward = fit_shrink(cfg, data, model)
+    assert kept.shape == toward.shape == (2, 3) and (kept == 0).all(), kept
     np.testing.assert_allclose(model.shrink.numpy(), kept, atol=1e-6)
+    np.testing.assert_array_equal(model.toward.numpy(), toward)
 
     class Before(torch.nn.Module):  # the same weights, as a model.pt held them before
         def state_dict(self, *args, **kwargs):
             state = model.state_dict()
-            del state["shrink"], state["short_gap"]
+            del state["shrink"], state["toward"], state["short_gap"]
             return state
 
     core.model_file.save(tmp_path / "model.pt", Before(), config=dict(model.config),
                          **dict.fromkeys(model_module.SAVED[2:], 0))
     loaded, _ = model_module.load_model(tmp_path / "model.pt", "train")
-    assert (loaded.shrink == 1).all()
+    assert (loaded.shrink == 1).all() and (loaded.toward == 0).all()
     np.testing.assert_array_equal(loaded.head[2].weight.detach(), model.head[2].weight.detach())
 
 
@@ -703,7 +713,8 @@ def test_fill_checks_the_methods_on_the_file_and_uses_the_winner(tmp_path, capsy
     printed = capsys.readouterr().out
     assert "draws of this file's own observed cells" in printed
     used = [line.split()[3] for line in printed.splitlines() if line.startswith(("a ", "b "))]
-    assert len(used) == 4 and "mean" not in used and "median" not in used, printed
+    # a and b's short gaps: the file has no long one, and a kind it fills none of is no row
+    assert len(used) == 2 and "mean" not in used and "median" not in used, printed
     original = read_table(source, ["a", "b", "c"], ["date"])
     seen = np.isfinite(original.values)
     forced = tmp_path / "linear.csv"
@@ -831,6 +842,20 @@ def test_a_draw_that_is_not_finite_gives_null_spread_not_a_traceback() -> None:
     assert all(math.isnan(v) for v in spread([1.0, float("inf"), 2.0]))
     mean, std, low, high = spread([1.0, 2.0, 3.0])
     assert (mean, std) == (2.0, 1.0) and low < 2.0 < high
+
+
+def test_a_paired_ratio_is_the_ratio_of_the_means_and_one_exact_draw_cannot_blow_it_up(
+        ) -> None:
+    from tasks.series_impute.scores import ratio_spread, t_quantile_975
+    assert ratio_spread([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == (1.0, 1.0, 1.0)  # a tie
+    ratio, low, high = ratio_spread([2.0, 4.0, 6.5], [1.0, 2.0, 3.0])
+    # by hand: 12.5 / 6; a - ratio * b = (-1/12, -1/6, 0.25), sd 0.2205, over sqrt(3) x 2
+    half = t_quantile_975(2) * 0.22048 / (math.sqrt(3) * 2)
+    assert math.isclose(ratio, 12.5 / 6) and math.isclose(high - ratio, half, rel_tol=1e-4)
+    assert math.isclose(ratio - low, half, rel_tol=1e-4)
+    # a draw where the baseline is almost exact: the mean of per-draw ratios would be 34
+    assert math.isclose(ratio_spread([0.1, 0.1, 0.1], [0.001, 0.1, 0.1])[0], 0.3 / 0.201)
+    assert all(math.isnan(v) for v in ratio_spread([1.0, float("inf")], [1.0, 1.0]))
 
 
 # ---- fill's choice weighs the check's noise; its interval is calibrated on the check

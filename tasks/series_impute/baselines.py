@@ -118,7 +118,8 @@ def fit_baselines(data: Data) -> Baselines:
                                                np.ones(n_features, bool))["seasonal"], hidden)[0]
         baselines.offset[p] = shifted < plain
         chosen = np.array(data.table.columns)[baselines.offset[p]]
-        print(f"seasonal baseline, {p}: + offset for {', '.join(chosen) or 'no variable'}")
+        print(f"seasonal baseline, {p}: " + (f"+ offset for {', '.join(chosen)}" if len(chosen)
+                                              else "the profile alone, no offset"))
     return baselines
 
 

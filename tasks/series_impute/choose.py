@@ -229,16 +229,19 @@ def table(scores: dict[str, dict[str, np.ndarray]], chosen: dict[str, list[str]]
           ) -> str:
     """The short table of what fills each variable and kind, its MAE on the check (in the
     data's units) and by how much it won: over linear interpolation and over the runner
-    up. `gaps` (kind: (T, F) bool) adds how many missing cells each row fills."""
-    lines = [f"{'variable':<16} {'gaps':<6} {'cells':>6}  {'uses':<16} {'MAE':>10}  "
-             f"{'/ linear':>8}  runner-up"]
+    up. `gaps` (kind: (T, F) bool) adds how many missing cells each row fills, and leaves
+    out the rows that fill none."""
+    lines = [f"{'variable':<16} {'gaps':<6}{'' if gaps is None else ' cells'}  {'uses':<16} "
+             f"{'MAE':>10}  {'/ linear':>8}  runner-up"]
     for kind, by_method in scores.items():
         for f, name in enumerate(columns):
+            cells = "" if gaps is None else f"{int(gaps[kind][:, f].sum()):>6}"
+            if cells.strip() == "0":
+                continue
             used = chosen[kind][f]
             mae = {m: mean_over_draws(v)[f] * std[f] for m, v in by_method.items()}
             second = min((m for m in mae if m != used), key=mae.get)
-            cells = "" if gaps is None else str(int(gaps[kind][:, f].sum()))
-            lines.append(f"{name[:16]:<16} {kind:<6} {cells:>6}  {used:<16} {mae[used]:>10.4g}"
+            lines.append(f"{name[:16]:<16} {kind:<6}{cells}  {used:<16} {mae[used]:>10.4g}"
                          f"  {mae[used] / mae['linear']:>8.3f}  {second} {mae[second]:.4g}")
     return "\n".join(lines)
 

@@ -36,7 +36,9 @@ The head's last layer starts at zero, so a network that has learned nothing give
 interpolation, not the mean; and shifting a window by c (or scaling it by a) shifts (or
 scales) every estimate alike: a level or a trend the training rows never reached is no
 harder than one they did. Nothing is clipped to the training range; a variable never
-below zero in the training rows (rain) is kept at zero or above.
+below zero in the training rows (rain) is kept at zero or above. Once trained, the network
+keeps a share k of its correction per variable and gap kind and gives the rest to a
+classical fill B, L or S, both chosen on validation (shrink.py): B + k * (imputed - B).
 
 Kept from BRITS: the history and feature regressions and their learned mix, the decay of
 the state and of the mix over the time since a variable was seen, the estimate fed back
@@ -70,7 +72,7 @@ from core import model_file
 from core.cells import GRUCell, GRUICell
 from core.layers import recurrent
 
-from .baselines import fill_linear
+from .baselines import fill_linear, fill_seasonal
 
 
 def time_gaps(seen: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
@@ -230,10 +232,12 @@ class Imputer(nn.Module):
                                   nn.Linear(HEAD_SIZE, input_size))
         nn.init.zeros_(self.head[2].weight)  # untrained: the classical fill itself
         nn.init.zeros_(self.head[2].bias)
-        # how much of the correction is kept, per gap kind (short, long) and variable, and
-        # the gap (in rows) from which one is long: 1 while training, then chosen on the
-        # validation rows (shrink.py); saved in model.pt with the weights
+        # per gap kind (short, long) and variable: how much of the network's correction is
+        # kept (1 while training), the classical fill the rest goes to (0: linear
+        # interpolation, 1: the seasonal fill), and the gap (in rows) from which one is
+        # long; chosen on the validation rows (shrink.py), saved in model.pt
         self.register_buffer("shrink", torch.ones(2, input_size))
+        self.register_buffer("toward", torch.zeros(2, input_size))
         self.register_buffer("short_gap", torch.tensor(1))
 
     def forward(self, x: Tensor, m: Tensor, extra: Tensor, season: Tensor,
@@ -242,7 +246,8 @@ class Imputer(nn.Module):
         (B, T, E), season (B, T, F) the training season at each row (zeros: none), times
         (B, T) each row's time, rising (None: rows 0, 1, 2, ..., a regular series) ->
         {"forwards": (x_hat, z_hat, c_hat), "backwards": (...), "imputed": (B, T, F),
-        "correction": (B, T, F), imputed less linear interpolation}."""
+        "correction": (B, T, F) the network's kept correction, "mix": (B, T, F) the
+        seasonal fill's share of the rest}: imputed = (1 - mix) * L + mix * S + correction."""
         seen = m.detach().cpu().numpy() > 0
         data = x.detach().cpu().numpy().astype(np.float64)
         cycle = season.detach().cpu().numpy().astype(np.float64)
@@ -271,16 +276,18 @@ class Imputer(nn.Module):
         linear_n, seasonal_n = (linear - mu) / sigma, (seasonal - mu) / sigma
         correction = self.head(torch.cat([forwards[2] - linear_n, backwards[2] - linear_n,
                                           seasonal_n - linear_n, gaps, m], dim=-1))
-        # a short gap (a run of unseen cells, counted in rows) keeps shrink[0], a long one
-        # shrink[1]; at the window's edge a gap counts as long
+        # a short gap (a run of unseen cells, counted in rows) takes row 0 of shrink and
+        # toward, a long one row 1; at the window's edge a gap counts as long
         since, until = (before, after) if clock is None else interpolate(data, seen)[1:]
         short = torch.from_numpy(since + until - 1 < self.short_gap.item()).to(x.device)
         kept = torch.where(short, self.shrink[0], self.shrink[1])
+        mix = (1 - kept) * torch.where(short, self.toward[0], self.toward[1])
         correction = kept * sigma * correction
         back = lambda e: e * sigma + mu  # noqa: E731  (the window's own units again)
         return {"forwards": tuple(map(back, forwards)),
                 "backwards": tuple(map(back, backwards)),
-                "imputed": linear + correction, "correction": correction}
+                "imputed": linear + mix * (seasonal - linear) + correction,
+                "correction": correction, "mix": mix}
 
 
 def as_inputs(values: np.ndarray, seen: np.ndarray, extra: np.ndarray, season: np.ndarray,
@@ -334,13 +341,19 @@ def impute(model: Imputer, values: np.ndarray, seen: np.ndarray, extra: np.ndarr
         clock = None if times is None else torch.tensor(
             np.stack([times[b, start:end] for b, (start, end, _, _) in chunk]), device=device)
         with torch.no_grad():
-            correction = model(*as_inputs(*inputs, device=device), clock)["correction"]
-        # the correction added to the baseline's own linear interpolation of the values
-        # (float64), so a network that keeps none of it (shrink.py) gives exactly that
-        linear = np.stack([fill_linear(v, s, None if times is None else times[b, start:end])
-                           for v, s, (b, (start, end, _, _)) in zip(*inputs[:2], chunk,
-                                                                    strict=True)])
-        estimate = linear + correction.cpu().numpy()                    # (chunk, T_w, F)
+            out = model(*as_inputs(*inputs, device=device), clock)
+        # the baselines' own linear and seasonal fills of the values (float64), so a
+        # network that keeps none of its correction (shrink.py) gives exactly one of them
+        mix = out["mix"].cpu().numpy().astype(np.float64)
+        estimate = out["correction"].cpu().numpy().astype(np.float64)   # (chunk, T_w, F)
+        for i, (v, s, cycle, (b, (start, end, _, _))) in enumerate(
+                zip(*inputs[:2], inputs[3], chunk, strict=True)):
+            at = None if times is None else times[b, start:end]
+            base = fill_linear(v, s, at)
+            if mix[i].any():
+                seasonal = fill_seasonal(v, s, cycle, np.ones(v.shape[1], bool), at)
+                base = (1 - mix[i]) * base + mix[i] * seasonal
+            estimate[i] += base
         for (b, (start, _, keep, stop)), rows in zip(chunk, estimate, strict=True):
             whole[b, keep:stop] = rows[keep - start:stop - start]
     return np.where(seen, values, np.maximum(whole, low))
@@ -393,8 +406,8 @@ def load_model(path: Path, train_command: str) -> tuple[Imputer, dict[str, Any]]
     try:
         imputer = Imputer(**saved["config"])
         # a model.pt from before the shrink keeps all of its correction
-        saved["model"].setdefault("shrink", imputer.shrink)
-        saved["model"].setdefault("short_gap", imputer.short_gap)
+        for name in ("shrink", "toward", "short_gap"):
+            saved["model"].setdefault(name, getattr(imputer, name))
         imputer.load_state_dict(saved["model"])
     except Exception as error:  # intact, but not what this version of the code builds
         raise model_file.rebuild_error(Path(path), error, train_command) from None

@@ -19,6 +19,7 @@ from .data import PATTERNS, Data
 from .interval import LEVEL
 from .model import Imputer, save_model
 from .scores import band, errors
+from .shrink import as_json
 from .table import Table
 
 
@@ -136,9 +137,7 @@ def report(cfg: Any, data: Data, run: Run, seeds: Seeds, baselines: dict, fitted
                window=cfg.window, fallback=chosen.outputs["fallback"])
     fill_choice_json = choose.as_json(chosen.outputs["check"], chosen.outputs["chosen"],
                                       data.table.columns)
-    kept = {c: dict(zip(choose.KINDS, (round(a, 2) for a in imputer.shrink[:, f].tolist()),
-                        strict=True))
-            for f, c in enumerate(data.table.columns)}  # shrink.py
+    kept = as_json(data.table.columns, imputer.shrink.numpy(), imputer.toward.numpy())
     run.finish(results, seeds.seconds, extra={"fill_choice": fill_choice_json,
                                               "correction_kept": kept})
     fills = {"model": shown.outputs["filled"], **draws}

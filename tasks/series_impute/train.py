@@ -25,7 +25,8 @@ beyond that length, but for reading and scaling the file.
 The test is scored under --mask-draws draws of the masks over the same test rows;
 metrics.json has each score's mean over the draws, its standard deviation (_std) and the
 95% interval of the mean (_ci95_low, _ci95_high); the model's also has its MAE over the
-best baseline's, paired draw by draw (mae@P_ratio, with its interval). Validation (which
+best baseline's, the ratio of the means with an interval paired draw by draw (mae@P_ratio;
+scores.ratio_spread). Validation (which
 picks the best epoch, the seasonal variant and what fill uses) uses the draw of
 --mask-seed.
 
@@ -37,8 +38,8 @@ own units. The model (model.py) normalises each window by its own seen values an
 a correction to linear interpolation and the seasonal fill, so an untrained network gives
 interpolation and a series whose level leaves the training range is no harder. Once
 trained, it keeps only the share of its correction that helps on the validation rows,
-per variable and gap kind (shrink.py), so it gives interpolation back where it cannot
-beat it.
+per variable and gap kind, the rest going to linear interpolation or the seasonal fill
+(shrink.py), so it gives a classical fill back where it cannot beat it.
 `--adversarial` adds GAIN's discriminator (Yoon et al. 2018), trained as GANs are: its
 own optimizer, and the two updates alternating batch by batch (gan_epoch).
 
@@ -80,7 +81,7 @@ from .evaluate import evaluate, impute_split, rival_scores, versus
 from .model import CELLS, Discriminator, Imputer, as_inputs, masked_mae
 from .report import report
 from .scores import draw_scores, pattern_scores
-from .shrink import fit_shrink
+from .shrink import describe_kept, fit_shrink
 
 
 @dataclass
@@ -292,11 +293,9 @@ def main(argv: list[str] | None = None) -> dict:
             scheduler.step()
             checkpoint.save(epoch, {"train_loss": loss, **validate(cfg, data, imputer)})
         history = checkpoint.load_best()
-        # how much of its correction of linear interpolation it keeps, on validation
-        kept = fit_shrink(cfg, data, imputer)
-        print(f"{name or 'model'} keeps of its correction (short, long gaps; validation): "
-              + ", ".join(f"{c} {a:.1f} {b:.1f}" for c, a, b in zip(data.table.columns,
-                                                                     *kept, strict=True)))
+        # how much of its correction it keeps, the rest going to linear or seasonal fill
+        print(f"{name or 'model'} keeps of its correction, on validation: "
+              + describe_kept(data.table.columns, *fit_shrink(cfg, data, imputer)))
         return imputer, history
 
     # ---- train, one model per seed; each scored on the test draws once, at its best
