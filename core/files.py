@@ -20,7 +20,7 @@ import errno
 import os
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from core.config import UserError
@@ -158,11 +158,13 @@ def _replace(path: Path, write: Callable[[str], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically."""
+def atomic_write_text(path: Path, text: str | Iterable[str]) -> None:
+    """Write `text` to `path` atomically; or its parts one after the other, each written
+    as it comes (a long file's text never whole in memory)."""
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+            for part in [text] if isinstance(text, str) else text:
+                f.write(part)
     atomic_write(path, write)
 
 

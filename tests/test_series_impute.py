@@ -34,7 +34,7 @@ from tasks.series_impute.baselines import BASELINES
 from tasks.series_impute.model import Imputer, impute, interpolate, save_model, windows
 from tasks.series_impute.shrink import fit_shrink
 from tasks.series_impute.steps import DAY, Step, calendar, cycle_position
-from tasks.series_impute.table import read_table
+from tasks.series_impute.table import Numbers, read_table
 from tests.helpers import one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,7 +206,10 @@ def saved_model(run_dir: Path, columns: list[str], date_columns: list[str],
     return run_dir
 
 
-def test_fill_changes_only_the_missing_cells(tmp_path: Path) -> None:
+# 4: the records and date cells kept a few to a string (table.Texts), over blocks
+@pytest.mark.parametrize("chunk", [Numbers.CHUNK, 4])
+def test_fill_changes_only_the_missing_cells(tmp_path: Path, chunk: int, monkeypatch) -> None:
+    monkeypatch.setattr(Numbers, "CHUNK", chunk)
     rows = [["Date", "Temp", "note", "Wind"],
             ["2021-03-01", "1.50", "a; b", " 2.0"],
             ["2021-03-02", "", "", "3e-1"],

@@ -37,7 +37,7 @@ leaves seen, exactly as fill does on a file, and never reads a hidden test value
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,37 +58,44 @@ BLOCKS_NEEDED = 4    # the series must hold this many of the longest block
 
 
 def classical_fills(values: np.ndarray, seen: np.ndarray, median: np.ndarray,
-                    season: np.ndarray | None, times: np.ndarray | None = None
-                    ) -> dict[str, np.ndarray]:
-    """{method: filled (T, F)} for every classical fill, standardised; the seasonal ones
-    only where the rows have a cycle (`season` (T, F), else None). `times` (T,): each
-    row's time (None: rows 0, 1, 2, ...)."""
+                    season: np.ndarray | None, times: np.ndarray | None = None,
+                    methods: Collection[str] | None = None) -> dict[str, np.ndarray]:
+    """{method: filled (T, F)} for every classical fill (or only those of `methods`),
+    standardised; the seasonal ones only where the rows have a cycle (`season` (T, F),
+    else None). `times` (T,): each row's time (None: rows 0, 1, 2, ...)."""
     width = values.shape[1]
-    fills = {"mean": fill_constant(values, seen, np.zeros(width)),
-             "median": fill_constant(values, seen, median),
-             "locf": fill_locf(values, seen), "linear": fill_linear(values, seen, times)}
+    fills: dict[str, Callable[[], np.ndarray]] = {
+        "mean": lambda: fill_constant(values, seen, np.zeros(width)),
+        "median": lambda: fill_constant(values, seen, median),
+        "locf": lambda: fill_locf(values, seen),
+        "linear": lambda: fill_linear(values, seen, times)}
     if season is not None:
-        fills["seasonal"] = fill_seasonal(values, seen, season, np.zeros(width, bool), times)
-        fills["seasonal+offset"] = fill_seasonal(values, seen, season, np.ones(width, bool),
-                                                 times)
-    return fills
+        fills["seasonal"] = lambda: fill_seasonal(values, seen, season,
+                                                  np.zeros(width, bool), times)
+        fills["seasonal+offset"] = lambda: fill_seasonal(values, seen, season,
+                                                         np.ones(width, bool), times)
+    return {m: fill() for m, fill in fills.items() if methods is None or m in methods}
 
 
 def every_fill(imputer: Imputer, z: np.ndarray, seen: np.ndarray, extra: np.ndarray,
                season: np.ndarray | None, low: np.ndarray, window: int,
-               times: np.ndarray | None, median: np.ndarray) -> dict[str, np.ndarray]:
-    """{method: filled (B, T, F)}: every method's fill of the series z (T, F) under each
-    of B masks, seen (B, T, F); the network first, all B in one batch. extra (T, E),
-    season (T, F) or None (no cycle), times (T,) or None (rows 0, 1, 2, ...)."""
+               times: np.ndarray | None, median: np.ndarray,
+               methods: Collection[str] | None = None) -> dict[str, np.ndarray]:
+    """{method: filled (B, T, F)}: every method's fill (or only those of `methods`: what
+    fill writes needs only the chosen ones, and the network is the slowest) of the series
+    z (T, F) under each of B masks, seen (B, T, F); the network first, all B in one
+    batch. extra (T, E), season (T, F) or None (no cycle), times (T,) or None (rows 0, 1,
+    2, ...)."""
     def repeat(a: np.ndarray) -> np.ndarray:
         return np.broadcast_to(a, (len(seen), *a.shape))
-    cycle = season if season is not None else np.zeros(z.shape)
-    model = impute(imputer, repeat(z), seen, repeat(extra), repeat(cycle), low, window,
-                   None if times is None else repeat(times))
-    classical = [classical_fills(z, s, median, season, times) for s in seen]
+    out = {}
+    if methods is None or "model" in methods:
+        cycle = season if season is not None else np.zeros(z.shape)
+        out["model"] = impute(imputer, repeat(z), seen, repeat(extra), repeat(cycle), low,
+                              window, None if times is None else repeat(times))
+    classical = [classical_fills(z, s, median, season, times, methods) for s in seen]
     # pop: each method's fills freed as they are stacked (a long file's memory)
-    return {"model": model, **{m: np.stack([c.pop(m) for c in classical])
-                               for m in list(classical[0])}}
+    return out | {m: np.stack([c.pop(m) for c in classical]) for m in list(classical[0])}
 
 
 def gap_kinds(seen: np.ndarray, blocks: tuple[int, int]) -> dict[str, np.ndarray]:

@@ -174,10 +174,10 @@ def check_step(table: Table, source: Path, saved: dict, trained_on: str,
 
 
 def fills_for(imputer, saved: dict, table: Table, z: np.ndarray, rows: slice = slice(None)):
-    """-> fills: seen (B, N, F) -> {method: z filled (B, N, F)}, the network and every
-    classical fill under each of B masks, in standardised units, reading z only where
-    seen; of the table's `rows` (N of them). An irregular model reads the rows' times in
-    its own nominal step."""
+    """-> fills: seen (B, N, F), methods -> {method: z filled (B, N, F)}, the network and
+    every classical fill (or only `methods`) under each of B masks, in standardised
+    units, reading z only where seen; of the table's `rows` (N of them). An irregular
+    model reads the rows' times in its own nominal step."""
     step = Step.from_label(saved["step"])
     dates, z = table.dates[rows], z[rows]
     times = row_times(dates, step) if step.irregular else None
@@ -188,9 +188,9 @@ def fills_for(imputer, saved: dict, table: Table, z: np.ndarray, rows: slice = s
     low = np.where(saved["nonnegative"], -mean / std, -np.inf)
     median = np.array(saved["median"])
 
-    def fills(seen: np.ndarray) -> dict[str, np.ndarray]:
+    def fills(seen: np.ndarray, methods: set[str] | None = None) -> dict[str, np.ndarray]:
         return choose.every_fill(imputer, z, seen, extra, season, low, saved["window"],
-                                 times, median)
+                                 times, median, methods)
     return fills
 
 
@@ -305,9 +305,13 @@ def main(argv: list[str] | None = None) -> int:
               if (checked and not args.method) or calibrating else None)
     chosen = pick(args.method, result if checked else None, saved, table, kinds, std,
                   blocks)
-    # every method's fill lives only for this line: on a long file, memory to write it
+    if args.interval is None:
+        result = None  # every method's fills of the check: no longer needed, and large
+    # only the chosen methods' fills (combine starts from linear's), and each lives only
+    # for this line: on a long file, the time and memory to write it
+    used = {"linear", *(m for methods in chosen.values() for m in methods)}
     filled = choose.combine({method: by_mask[0] for method, by_mask
-                             in fills(seen[None]).items()}, chosen, kinds) * std + mean
+                             in fills(seen[None], used).items()}, chosen, kinds) * std + mean
     observed = seen
     closed = closed_rows(table)
     if closed.any():

@@ -356,7 +356,10 @@ def impute(model: Imputer, values: np.ndarray, seen: np.ndarray, extra: np.ndarr
             estimate[i] += base
         for (b, (start, _, keep, stop)), rows in zip(chunk, estimate, strict=True):
             whole[b, keep:stop] = rows[keep - start:stop - start]
-    return np.where(seen, values, np.maximum(whole, low))
+    # in place: on a long series, one (B, T, F) array rather than three at once
+    np.maximum(whole, low, out=whole)
+    np.copyto(whole, values, where=seen)
+    return whole
 
 
 class Discriminator(nn.Module):

@@ -8,10 +8,10 @@ cells. A cell is missing when it is empty or says NA, N/A, NaN, null or
 none (any case); any other text that is not a number is an error naming its row.
 
 The file is kept as it is written (each record's text, not its cells: a cell is an
-object of its own, several times the memory of its characters), so `write_filled`
-changes the missing cells of the series' columns and nothing else: every other cell
-comes back character for character (only the quoting and line endings are the csv
-module's). A row the file left out stays out.
+object of its own, several times the memory of its characters; and the records a block
+to a string, Texts), so `write_filled` changes the missing cells of the series' columns
+and nothing else: every other cell comes back character for character (only the quoting
+and line endings are the csv module's). A row the file left out stays out.
 """
 
 from __future__ import annotations
@@ -37,6 +37,43 @@ from .steps import Step, grid_dates, infer_step, row_times
 MISSING = {"", "na", "n/a", "nan", "null", "none"}
 
 
+class Texts(Sequence[str]):
+    """Strings read one by one (a file's records; a date column's cells), kept
+    Numbers.CHUNK of them to a string: a string object each costs about 50 bytes over its
+    characters, and a long file's millions of them, held among the cells read and dropped
+    beside them, left the memory in between unusable until the process ends."""
+
+    def __init__(self) -> None:
+        self.blocks: list[str] = []        # CHUNK strings each, joined
+        self.ends: list[np.ndarray] = []   # each block's strings' end offsets in it
+        self.last: list[str] = []          # the strings after the last full block
+
+    def append(self, text: str) -> None:
+        self.last.append(text)
+        if len(self.last) == Numbers.CHUNK:
+            self.blocks.append("".join(self.last))
+            self.ends.append(np.cumsum([len(t) for t in self.last]))
+            self.last = []
+
+    def __len__(self) -> int:
+        return len(self.blocks) * Numbers.CHUNK + len(self.last)
+
+    def __iter__(self) -> Iterator[str]:  # in order: faster than indexing each
+        for block, ends in zip(self.blocks, self.ends, strict=True):
+            start = 0
+            for end in ends.tolist():
+                yield block[start:end]
+                start = end
+        yield from self.last
+
+    def __getitem__(self, r: int) -> str:
+        block, i = divmod(r, Numbers.CHUNK)
+        if block == len(self.blocks):
+            return self.last[i]
+        ends = self.ends[block]
+        return self.blocks[block][ends[i - 1] if i else 0:ends[i]]
+
+
 @dataclass
 class Table:
     """The series' columns as numbers (NaN where missing) on a regular grid of dates (or,
@@ -50,7 +87,7 @@ class Table:
     columns: list[str]      # the series' column names, as the file spells them
     positions: list[int]    # where those columns sit in the file
     places: list[int]       # decimals the file writes in each column (decimals())
-    lines: list[str]        # every record's text (with its line ending), header first
+    lines: Texts            # every record's text (with its line ending), header first
     separator: str
     note: str = ""          # irregular: why the file has no regular step, for a message
 
@@ -76,14 +113,14 @@ def read_table(path: Path, columns: Sequence[str], date_columns: Sequence[str],
     positions: list[int] = []
     dates: list[int] = []
     numbers: dict[int, Numbers] = {}
-    texts: dict[int, list[str]] = {}
+    texts: dict[int, Texts] = {}
 
     def wanted(first: list[str]) -> list[tuple[int, Callable[[str], None]]]:
         header.extend(name.strip() for name in first)
         positions.extend(find_column(header, c, path.name, hint) for c in columns)
         dates.extend(find_column(header, c, path.name, hint) for c in date_columns)
         numbers.update((i, Numbers()) for i in positions)
-        texts.update((i, []) for i in dates)
+        texts.update((i, Texts()) for i in dates)
         return ([(i, numbers[i].append) for i in numbers]
                 + [(i, texts[i].append) for i in texts])
     lines, separator = _read_rows(path, wanted)
@@ -91,7 +128,7 @@ def read_table(path: Path, columns: Sequence[str], date_columns: Sequence[str],
         raise UserError(f"{path.name} has {len(lines) - 1} rows after the header; this "
                         f"needs at least {min_rows}")
     values = np.column_stack([numbers[i].read(header[i], path.name) for i in positions])
-    cells = pd.DataFrame(texts, dtype=str)
+    cells = pd.DataFrame({i: list(text) for i, text in texts.items()}, dtype=str)
     stamps = _dates(cells, header, dates, path.name)
     step, grid, note = infer_step(
         stamps, path.name, lambda r: shorten(" ".join(cells[c].iloc[r] for c in dates)),
@@ -132,7 +169,7 @@ def _records(f: TextIO, separator: str) -> Iterator[tuple[str, list[str]]]:
 
 
 def _read_rows(path: Path, wanted: Callable[[list[str]], list[tuple[int, Callable[[str], None]]]]
-               ) -> tuple[list[str], str]:
+               ) -> tuple[Texts, str]:
     """Every record's text (header first; blank ones dropped) and the separator: the one
     of , ; tab | that splits the header into the most columns. `wanted(header cells)`
     names the columns read, by position, each with what takes its cells row by row
@@ -156,7 +193,7 @@ def _read_rows(path: Path, wanted: Callable[[list[str]], list[tuple[int, Callabl
     separator = max(SEPARATORS, key=lambda s: len(next(csv.reader([first], delimiter=s), [])))
     del text  # parsed again from the file as it streams: a copy in io.StringIO would
     # take four bytes a character, the largest thing in memory on a long file
-    lines: list[str] = []
+    lines = Texts()
     columns: list[tuple[int, Callable[[str], None]]] = []
     width, long = 0, []
     try:
@@ -255,15 +292,16 @@ def write_filled(table: Table, filled: np.ndarray, answered: np.ndarray, path: P
     whole or untouched. Returns the number of cells filled."""
     assert not (answered & ~np.isnan(table.values)).any(), "only missing cells are filled"
     assert (table.file_rows[answered.any(axis=1)] >= 0).all(), "only rows of the file"
-    def cells(r: int) -> list[str]:
-        return next(csv.reader([table.lines[r]], delimiter=table.separator), [])
-    width = len(cells(0))
+    def cells(line: str) -> list[str]:
+        return next(csv.reader([line], delimiter=table.separator), [])
+    width = len(cells(table.lines[0]))
     changed: dict[int, list[str]] = {}  # file row: its cells with the fills
     for j, position in enumerate(table.positions):
         for i in np.nonzero(answered[:, j])[0]:
             r = table.file_rows[i] + 1
             if r not in changed:
-                changed[r] = cells(r) + [""] * (width - len(cells(r)))
+                row = cells(table.lines[r])
+                changed[r] = row + [""] * (width - len(row))
             changed[r][position] = f"{filled[i, j]:.{table.places[j]}f}"
     bounds: dict[int, dict[int, list[str]]] = {}  # file row: {column j: [lo, hi]}
     for j in range(len(table.positions)) if bands is not None else ():
@@ -282,16 +320,17 @@ def write_filled(table: Table, filled: np.ndarray, answered: np.ndarray, path: P
             row[table.positions[j] + 1:table.positions[j] + 1] = added
         return row
 
-    # the text joined a block of lines at a time: not io.StringIO (four bytes a
-    # character), nor a string object per line
-    blocks: list[str] = []
-    lines: list[str] = []
-    writer = csv.writer(SimpleNamespace(write=lines.append), delimiter=table.separator,
-                        lineterminator="\n")
-    for r in range(len(table.lines)):
-        writer.writerow(with_bands(r, changed.get(r) or cells(r)))
-        if len(lines) == Numbers.CHUNK:
-            blocks.append("".join(lines))
-            lines.clear()
-    atomic_write_text(path, "".join(blocks) + "".join(lines))
+    def text() -> Iterator[str]:
+        # a block of lines at a time, each written as it is made: never the whole text
+        # in memory, nor a string object per line
+        lines: list[str] = []
+        writer = csv.writer(SimpleNamespace(write=lines.append), delimiter=table.separator,
+                            lineterminator="\n")
+        for r, line in enumerate(table.lines):
+            writer.writerow(with_bands(r, changed.get(r) or cells(line)))
+            if len(lines) == Numbers.CHUNK:
+                yield "".join(lines)
+                lines.clear()
+        yield "".join(lines)
+    atomic_write_text(path, text())
     return int(answered.sum())
