@@ -36,9 +36,12 @@ else
 endif
 
 # The suite runs in one process per core (pytest-xdist): most of its time is tasks
-# training in subprocesses, which share the cores well.
+# training in subprocesses, which share the cores well. worksteal: each process starts on
+# half of the tests and an idle one takes from the end of the other's queue; xdist's
+# default hands out the first tests in one block, the long ones (tests/conftest.py) to one
+# process.
 test: $(VENV)/.installed  ## create the environment, run the test suite and ruff
-	$(PY) -m pytest -n auto --durations=15
+	$(PY) -m pytest -n auto --dist worksteal --durations=15
 	$(VENV)/bin/ruff check .
 
 lint: $(VENV)/.installed  ## ruff over the whole tree
