@@ -620,7 +620,8 @@ def test_the_kept_share_blends_the_network_with_a_classical_fill_by_gap_kind() -
     loss), all of it the network."""
     values, seen = series(), np.random.default_rng(6).random((120, 3)) > 0.3
     seen[30:45, 1] = False  # a long gap, inside the windows that keep its rows
-    model = trained_looking(small_imputer("torch"))
+    seen[:2, 0], seen[2, 0], seen[-2:, 2], seen[-3, 2] = False, True, False, True  # short
+    model = trained_looking(small_imputer("torch"))                            # at the ends
     model.short_gap.fill_(7)
     extra = calendar(daily_dates(120), DAILY)
     season = np.tile(np.sin(np.arange(120) / 9)[:, None], (1, 3))
@@ -638,6 +639,8 @@ def test_the_kept_share_blends_the_network_with_a_classical_fill_by_gap_kind() -
     assert np.abs(network - linear)[~seen].min() > 0  # a network that moves every cell
     kinds = choose.gap_kinds(seen, (7, 30))
     assert kinds["short"].any() and kinds["long"].any()
+    np.testing.assert_array_equal((model_module.gap_rows(seen[None])[0] >= 7) & ~seen,
+                                  kinds["long"])  # the network counts gaps as the check
     mixed = filled(0, 1)
     np.testing.assert_allclose(mixed[kinds["short"]], linear[kinds["short"]], atol=1e-5)
     np.testing.assert_allclose(mixed[kinds["long"]], network[kinds["long"]], atol=1e-5)

@@ -308,8 +308,9 @@ def hide(observed: np.ndarray, pattern: str, blocks: tuple[int, int],
 
 def fixed_masks(observed: np.ndarray, split: str, blocks: tuple[int, int],
                 mask_seed: int) -> dict[str, np.ndarray]:
-    """The validation masks, or one draw of the test masks: one stream per (seed, split,
-    pattern), so each is reproducible on its own."""
+    """The validation masks (those that pick the epoch, or shrink.py's draws), or one draw
+    of the test masks: one stream per (seed, split, pattern), so each is reproducible on
+    its own."""
     return {p: hide(observed, p, blocks,
                     np.random.default_rng([mask_seed, ("val", "test").index(split),
                                            PATTERNS.index(p)]))

@@ -133,6 +133,18 @@ def interpolate(values: np.ndarray, seen: np.ndarray, times: np.ndarray | None =
             np.where(has_next, until, span).astype(np.float64))
 
 
+def gap_rows(seen: np.ndarray) -> np.ndarray:
+    """seen (B, T, F) bool -> (B, T, F): the rows of the run of unseen cells each unseen
+    cell sits in, cut at the window's ends (-1 where seen):
+
+        seen  0 0 1 0 1 0 0 0     rows  2 2 -1 1 -1 3 3 3
+    """
+    t = np.arange(seen.shape[1])[None, :, None]
+    last = np.maximum.accumulate(np.where(seen, t, -1), axis=1)
+    following = np.minimum.accumulate(np.where(seen, t, seen.shape[1])[:, ::-1], axis=1)
+    return following[:, ::-1] - last - 1
+
+
 CELLS = ("brits", "gru", "grui")  # how the time since a variable was seen reaches the state
 
 
@@ -240,6 +252,13 @@ class Imputer(nn.Module):
         self.register_buffer("toward", torch.zeros(2, input_size))
         self.register_buffer("short_gap", torch.tensor(1))
 
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True,
+                        assign: bool = False) -> Any:
+        """torch's, but a state saved before the shrink (a model.pt, a checkpoint) keeps
+        all of its correction: the buffers it lacks stay as they are."""
+        kept = {name: getattr(self, name) for name in ("shrink", "toward", "short_gap")}
+        return super().load_state_dict({**kept, **state_dict}, strict, assign)
+
     def forward(self, x: Tensor, m: Tensor, extra: Tensor, season: Tensor,
                 times: Tensor | None = None) -> dict[str, Any]:
         """x (B, T, F) with zeros where not seen, m (B, T, F) 1.0 where seen, extra
@@ -276,10 +295,9 @@ class Imputer(nn.Module):
         linear_n, seasonal_n = (linear - mu) / sigma, (seasonal - mu) / sigma
         correction = self.head(torch.cat([forwards[2] - linear_n, backwards[2] - linear_n,
                                           seasonal_n - linear_n, gaps, m], dim=-1))
-        # a short gap (a run of unseen cells, counted in rows) takes row 0 of shrink and
-        # toward, a long one row 1; at the window's edge a gap counts as long
-        since, until = (before, after) if clock is None else interpolate(data, seen)[1:]
-        short = torch.from_numpy(since + until - 1 < self.short_gap.item()).to(x.device)
+        # a short gap (a run of unseen cells, counted in rows, as choose.gap_kinds counts
+        # them) takes row 0 of shrink and toward, a long one row 1
+        short = torch.from_numpy(gap_rows(seen) < self.short_gap.item()).to(x.device)
         kept = torch.where(short, self.shrink[0], self.shrink[1])
         mix = (1 - kept) * torch.where(short, self.toward[0], self.toward[1])
         correction = kept * sigma * correction
@@ -408,9 +426,6 @@ def load_model(path: Path, train_command: str) -> tuple[Imputer, dict[str, Any]]
                             "this task's model.pt", train_command)
     try:
         imputer = Imputer(**saved["config"])
-        # a model.pt from before the shrink keeps all of its correction
-        for name in ("shrink", "toward", "short_gap"):
-            saved["model"].setdefault(name, getattr(imputer, name))
         imputer.load_state_dict(saved["model"])
     except Exception as error:  # intact, but not what this version of the code builds
         raise model_file.rebuild_error(Path(path), error, train_command) from None

@@ -15,7 +15,11 @@ fills them, and so do L and S (the network with k = 0), and for each variable an
 (short or long, as fill's check counts them: choose.gap_kinds) the (B, k) whose blend has
 the lowest MAE on those cells is what the network keeps, in the test scores, in model.pt
 and in fill. L comes first, so S replaces it only where it is better. A variable and kind
-with no hidden cell keep all of the correction.
+with no hidden cell keep all of the correction, and a network that gives a value that is
+not finite keeps none. A gap is short below the training file's shortest hidden block
+(model.pt keeps it); fill's check and table count with the blocks of the file it fills,
+which differ from it when that file is under or over data.SHORT_ROWS and the training one
+is not, but what the check scores is what the network writes either way.
 """
 
 from __future__ import annotations
@@ -34,23 +38,24 @@ if TYPE_CHECKING:  # train.py imports this module
     from .train import Config
 
 SHARES = np.linspace(0.0, 1.0, 11)  # the kept shares tried: 0 (the classical fill) to 1
-SEED_OFFSET = 1000  # the draws' mask seeds: --mask-seed + this + d, none the test's
+SEED_OFFSET = 1000  # the draws' mask seeds, --mask-seed + this + d: not the epoch's draw
 
 
 def fit_shrink(cfg: Config, data: Data, imputer: Imputer) -> tuple[np.ndarray, np.ndarray]:
     """Set the imputer's kept shares and classical fills (each (2, F): short, long gaps;
-    toward 0 linear, 1 seasonal) from the validation rows, and return them."""
+    toward 0 linear, 1 seasonal) from the validation rows, and the gap from which one is
+    long (the shortest hidden block); return the shares and fills."""
     rows = data.parts["val"]
     masks = [fixed_masks(data.observed[rows], "val", data.sizes.blocks,
                          cfg.mask_seed + SEED_OFFSET + d) for d in range(draws(len(rows)))]
     imputer.short_gap.fill_(data.sizes.blocks[0])
     bases = (0.0, 1.0) if data.profile is not None else (0.0,)  # no cycle: S is L
     filled = {}
-    for share, toward in [(1.0, 0.0), *((0.0, b) for b in bases)]:
+    for share, base in [(1.0, 0.0), *((0.0, b) for b in bases)]:
         imputer.shrink.fill_(share)
-        imputer.toward.fill_(toward)
+        imputer.toward.fill_(base)
         by_draw = impute_split(cfg, imputer, data, "val", masks)
-        filled[share, toward] = [d[p] for d in by_draw for p in PATTERNS]
+        filled[share, base] = [d[p] for d in by_draw for p in PATTERNS]
     truth, observed = data.truth("val"), data.observed[rows]
     hidden = [mask[p] for mask in masks for p in PATTERNS]
     kept, toward = np.ones((len(KINDS), truth.shape[1])), np.zeros((len(KINDS), truth.shape[1]))
@@ -60,10 +65,12 @@ def fit_shrink(cfg: Config, data: Data, imputer: Imputer) -> tuple[np.ndarray, n
             network = on_cells(filled[1.0, 0.0], cells, f)
             truths = on_cells([truth] * len(cells), cells, f)
             best = np.inf
+            shares = SHARES if np.isfinite(network).all() else SHARES[:1]
             for base in bases if len(network) else ():
                 classical = on_cells(filled[0.0, base], cells, f)
-                for share in SHARES:  # the blend B + share * (network - B)
-                    mae = np.abs(classical + share * (network - classical) - truths).mean()
+                for share in shares:  # the blend B + share * (network - B)
+                    blend = classical + share * (network - classical) if share else classical
+                    mae = np.abs(blend - truths).mean()
                     if mae < best:
                         best, kept[k, f], toward[k, f] = mae, share, base
     imputer.shrink.copy_(torch.tensor(kept, dtype=imputer.shrink.dtype))
@@ -85,7 +92,9 @@ def describe_kept(columns: list[str], kept: np.ndarray, toward: np.ndarray) -> s
 
 
 def as_json(columns: list[str], kept: np.ndarray, toward: np.ndarray) -> dict:
-    """{column: {kind: {"kept": share, "rest": "linear" or "seasonal"}}} for metrics.json."""
+    """{column: {kind: {"kept": share, "rest": "linear", "seasonal" or "none"}}} for
+    metrics.json."""
     return {column: {kind: {"kept": round(float(kept[k, f]), 2),
-                            "rest": ("linear", "seasonal")[int(toward[k, f])]}
+                            "rest": ("linear", "seasonal")[int(toward[k, f])]
+                            if kept[k, f] < 1 else "none"}
                      for k, kind in enumerate(KINDS)} for f, column in enumerate(columns)}
